@@ -1,0 +1,30 @@
+"""rnnlab: recurrent neural networks (RNN, LSTM, GRU) from scratch, every equation visible.
+
+Quick start::
+
+    import numpy as np
+    import rnnlab
+
+    lstm = rnnlab.LSTMLayer(input_size=1, hidden_size=64, output_size=1, seed=0)
+    sequence = [np.array([[np.sin(0.1 * t)]]) for t in range(10)]
+    y = lstm.forward(sequence)            # (10, 1, 1)
+    C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
+"""
+
+from .backend import DeviceUnavailableError, to_device
+from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
+from .layers import GRULayer, LSTMLayer, RNNLayer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeviceUnavailableError",
+    "GRULayer",
+    "GRULayerCUDA",
+    "LSTMLayer",
+    "LSTMLayerCUDA",
+    "RNNLayer",
+    "RNNLayerCUDA",
+    "__version__",
+    "to_device",
+]

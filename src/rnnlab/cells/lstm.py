@@ -1,0 +1,153 @@
+"""LSTM cell (Hochreiter & Schmidhuber 1997, with forget gate): reference forward and backward.
+
+Guide, with [h(t-1), x(t)] the concatenation of previous state and input::
+
+    f(t) = σ(W_f · [h(t-1), x(t)] + b_f)                forget gate
+    i(t) = σ(W_i · [h(t-1), x(t)] + b_i)                input gate
+    C̃(t) = tanh(W_c · [h(t-1), x(t)] + b_c)             candidate
+    C(t) = f(t) ⊙ C(t-1) + i(t) ⊙ C̃(t)                 cell state
+    o(t) = σ(W_o · [h(t-1), x(t)] + b_o)                output gate
+    h(t) = o(t) ⊙ tanh(C(t))
+
+Each guide matrix is split into its input and recurrent halves,
+``W_f · [h(t-1), x(t)] = W_f · x(t) + U_f · h(t-1)`` with W_f (H, I) and U_f (H, H). The four
+gates are stacked in the order f, i, c, o: W (4H, I), U (4H, H), b (4H,), so that one matrix
+product serves all gates. What the code computes:
+
+    (0) P = x · Wᵀ + b                                  all T steps at once, (T, B, 4H)
+    (1) a(t) = P(t) + h(t-1) · Uᵀ                       (B, 4H) = [a_f, a_i, a_c, a_o]
+    (2) f, i, o = σ(a_f), σ(a_i), σ(a_o);  C̃ = tanh(a_c)
+    (3) C(t) = f ⊙ C(t-1) + i ⊙ C̃
+    (4) h(t) = o ⊙ tanh(C(t))
+
+Backward of one step, given dh and dC reaching step t:
+
+    (4) do = dh ⊙ tanh(C);  dC += dh ⊙ o ⊙ (1 - tanh²(C))
+    (3) df = dC ⊙ C(t-1);  di = dC ⊙ C̃;  dC̃ = dC ⊙ i;  dC(t-1) = dC ⊙ f
+    (2) δ = [df ⊙ f(1-f), di ⊙ i(1-i), dC̃ ⊙ (1-C̃²), do ⊙ o(1-o)]
+    (1) dh(t-1) = δ · U
+    (0) dW = Σ_t δ(t)ᵀ x(t),  dU = Σ_t δ(t)ᵀ h(t-1),  db = Σ δ,  dx = δ · W
+
+The guide's "memory highway": dC(t-1) = dC(t) ⊙ f(t), no weight matrix in the way.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..backend import xp_of
+from .activations import sigmoid
+
+GATE_ORDER = ("f", "i", "c", "o")
+
+
+class LSTMCache(NamedTuple):
+    """What forward keeps for backward."""
+
+    x: object  # (T, B, I)
+    h0: object  # (B, H)
+    C0: object  # (B, H)
+    gates: object  # (T, B, 4H) activated gates [f, i, C̃, o]
+    C: object  # (T, B, H) cell states
+    tanh_C: object  # (T, B, H)
+    h: object  # (T, B, H)
+
+
+def lstm_step_forward(p_t, h_prev, C_prev, U):
+    """One step from the projected input ``p_t`` (B, 4H). Returns (h, C, gates, tanh_C)."""
+    xp = xp_of(p_t)
+    H = h_prev.shape[-1]
+    a = p_t + h_prev @ U.T  # (1)
+    gates = xp.empty_like(a)
+    gates[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # (2) f, i
+    gates[:, 2 * H : 3 * H] = xp.tanh(a[:, 2 * H : 3 * H])  # (2) C̃
+    gates[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # (2) o
+    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    C = f * C_prev + i * C_tilde  # (3)
+    tanh_C = xp.tanh(C)
+    h = o * tanh_C  # (4)
+    return h, C, gates, tanh_C
+
+
+def lstm_step_backward(dh, dC, gates, C_prev, tanh_C, U):
+    """Undo one step. ``dh``, ``dC``: total gradients of h(t), C(t).
+
+    Returns (δ(t) (B, 4H), dh(t-1), dC(t-1)).
+    """
+    xp = xp_of(dh)
+    H = dh.shape[-1]
+    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    do = dh * tanh_C  # (4) h = o * tanh(C)
+    dC = dC + dh * o * (1.0 - tanh_C * tanh_C)
+    delta = xp.empty_like(gates)
+    delta[:, :H] = dC * C_prev * f * (1.0 - f)  # (3) C = f*C_prev + i*C_tilde, (2) f = σ(a_f)
+    delta[:, H : 2 * H] = dC * C_tilde * i * (1.0 - i)  # (3), (2) i = σ(a_i)
+    delta[:, 2 * H : 3 * H] = dC * i * (1.0 - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
+    delta[:, 3 * H :] = do * o * (1.0 - o)  # (2) o = σ(a_o)
+    dC_prev = dC * f  # (3)
+    dh_prev = delta @ U  # (1) a = P + h_prev · Uᵀ
+    return delta, dh_prev, dC_prev
+
+
+def lstm_forward(x, h0, C0, W, U, b):
+    """Run the LSTM over a whole sequence.
+
+    Parameters
+    ----------
+    x : (T, B, I) array
+    h0, C0 : (B, H) arrays, initial hidden and cell state
+    W : (4H, I), U : (4H, H), b : (4H,), gate blocks in the order f, i, c, o
+
+    Returns
+    -------
+    h : (T, B, H) hidden states
+    cache : LSTMCache (its ``C`` field holds the cell states)
+    """
+    xp = xp_of(x)
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    P = x @ W.T + b  # (0) (T, B, 4H)
+    gates = xp.empty_like(P)
+    C = xp.empty((num_steps, batch_size, H), dtype=P.dtype)
+    tanh_C = xp.empty_like(C)
+    h = xp.empty_like(C)
+    h_prev, C_prev = h0, C0
+    for t in range(num_steps):
+        h_prev, C_prev, gates[t], tanh_C[t] = lstm_step_forward(P[t], h_prev, C_prev, U)
+        h[t], C[t] = h_prev, C_prev
+    return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+
+
+def lstm_backward(dh, dh_final, dC_final, cache, W, U):
+    """Backpropagation through time.
+
+    Parameters
+    ----------
+    dh : (T, B, H) gradient with respect to each h(t) from above
+    dh_final, dC_final : (B, H) or None, extra gradients on h(T) and C(T)
+    cache : LSTMCache
+    W, U : weights used in forward
+
+    Returns
+    -------
+    dx : (T, B, I), dh0 : (B, H), dC0 : (B, H), grads : (dW, dU, db)
+    """
+    xp = xp_of(dh)
+    x, h0, C0, gates, C, tanh_C, h = cache
+    num_steps = h.shape[0]
+    H = h.shape[-1]
+    delta = xp.empty_like(gates)
+    dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
+    dC_next = xp.zeros_like(C0) if dC_final is None else dC_final
+    for t in range(num_steps - 1, -1, -1):
+        C_prev = C[t - 1] if t > 0 else C0
+        delta[t], dh_next, dC_next = lstm_step_backward(
+            dh[t] + dh_next, dC_next, gates[t], C_prev, tanh_C[t], U
+        )
+    h_prev = xp.concatenate([h0[None], h[:-1]])
+    delta_2d = delta.reshape(-1, 4 * H)
+    dW = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
+    dU = delta_2d.T @ h_prev.reshape(-1, H)
+    db = delta_2d.sum(axis=0)
+    dx = delta @ W
+    return dx, dh_next, dC_next, (dW, dU, db)

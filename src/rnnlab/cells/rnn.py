@@ -1,0 +1,104 @@
+"""Vanilla (Elman) RNN cell: reference forward and backward through time.
+
+Guide::
+
+    h(t) = tanh(W_xh · x(t) + W_hh · h(t-1) + b_h)
+
+Shapes: W_xh (H, I), W_hh (H, H), b_h (H,); x (T, B, I); h (T, B, H). Rows are batch
+entries, so the code multiplies by transposes: ``x(t) @ W_xh.T``.
+
+What the code computes, in order:
+
+    (0) P = x · W_xhᵀ + b_h                  all T steps in one matrix product, (T, B, H)
+    (1) h(t) = tanh(P(t) + h(t-1) · W_hhᵀ)    per step: only the recurrent product remains
+
+Backward (δ = ∂L/∂pre-activation), per step from t = T down to 1:
+
+    (1) δ(t) = dh(t) ⊙ (1 - h(t)²)            dh(t) = gradient from above + from step t+1
+        dh(t-1) = δ(t) · W_hh
+and once for all steps:
+    (0) dW_xh = Σ_t δ(t)ᵀ x(t),  dW_hh = Σ_t δ(t)ᵀ h(t-1),  db_h = Σ_t,b δ(t),  dx = δ · W_xh
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..backend import xp_of
+
+
+class RNNCache(NamedTuple):
+    """What forward keeps for backward."""
+
+    x: object  # (T, B, I) input
+    h0: object  # (B, H) initial state
+    h: object  # (T, B, H) hidden states; tanh'(a) = 1 - h² comes from them
+
+
+def rnn_step_forward(p_t, h_prev, W_hh):
+    """One step: ``h(t) = tanh(P(t) + h(t-1) · W_hhᵀ)`` with P(t) the projected input (B, H)."""
+    xp = xp_of(p_t)
+    return xp.tanh(p_t + h_prev @ W_hh.T)  # (1)
+
+
+def rnn_step_backward(dh, h, W_hh):
+    """Undo one step. ``dh`` is the total gradient of h(t). Returns (δ(t), dh(t-1))."""
+    delta = dh * (1.0 - h * h)  # (1) h = tanh(a)
+    dh_prev = delta @ W_hh  # (1) a = P + h_prev · W_hhᵀ
+    return delta, dh_prev
+
+
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    """Run the RNN over a whole sequence.
+
+    Parameters
+    ----------
+    x : (T, B, I) array
+    h0 : (B, H) array
+    W_xh : (H, I), W_hh : (H, H), b_h : (H,)
+
+    Returns
+    -------
+    h : (T, B, H) hidden state at every step
+    cache : RNNCache
+    """
+    xp = xp_of(x)
+    num_steps = x.shape[0]
+    P = x @ W_xh.T + b_h  # (0) (T, B, H)
+    h = xp.empty_like(P)
+    h_prev = h0
+    for t in range(num_steps):
+        h[t] = h_prev = rnn_step_forward(P[t], h_prev, W_hh)
+    return h, RNNCache(x, h0, h)
+
+
+def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
+    """Backpropagation through time.
+
+    Parameters
+    ----------
+    dh : (T, B, H) gradient of the loss with respect to each h(t), from the layers above
+    dh_final : (B, H) or None, extra gradient on the final state h(T)
+    cache : RNNCache from :func:`rnn_forward`
+    W_xh, W_hh : the weights used in forward
+
+    Returns
+    -------
+    dx : (T, B, I)
+    dh0 : (B, H)
+    grads : (dW_xh, dW_hh, db_h)
+    """
+    xp = xp_of(dh)
+    x, h0, h = cache
+    num_steps, batch_size, hidden_size = h.shape
+    delta = xp.empty_like(h)
+    dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
+    for t in range(num_steps - 1, -1, -1):
+        delta[t], dh_next = rnn_step_backward(dh[t] + dh_next, h[t], W_hh)
+    h_prev = xp.concatenate([h0[None], h[:-1]])  # (T, B, H): h(t-1) for every t
+    delta_2d = delta.reshape(-1, hidden_size)
+    dW_xh = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
+    dW_hh = delta_2d.T @ h_prev.reshape(-1, hidden_size)
+    db_h = delta_2d.sum(axis=0)
+    dx = delta @ W_xh
+    return dx, dh_next, (dW_xh, dW_hh, db_h)

@@ -1,0 +1,1 @@
+"""The ``rnnlab`` command line: one module per subcommand, each a thin wrapper over the library."""

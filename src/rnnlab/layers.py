@@ -1,0 +1,435 @@
+"""The three recurrent layers: validation, parameters, caches and dispatch to the cell math.
+
+A layer owns its parameters in one contiguous buffer with named views (gate blocks adjacent, so
+W_f..W_o is also one (4H, I) matrix), runs a cell's forward over a whole sequence, keeps what
+backward needs, and accumulates gradients into a second buffer of the same layout.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import kernels
+from .backend import normalize_device, require_cupy, xp_of
+from .initializers import input_initializer, orthogonal
+from .validation import (
+    check_dtype,
+    check_size,
+    check_state,
+    from_layout,
+    normalize_input,
+    steps_to_layout,
+    to_layout,
+)
+
+__all__ = ["GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
+
+
+class ParamDict(dict):
+    """name -> array view into a layer's storage.
+
+    Reading gives the live array (writing into it, ``p["W_f"][...] = 0``, changes the layer).
+    Assigning a key copies the new values into the storage, after a shape check, so the layer
+    and the dict can never drift apart.
+    """
+
+    def __setitem__(self, key, value):
+        if key not in self:
+            raise KeyError(f"no parameter named {key!r}; the names are {list(self)}")
+        target = dict.__getitem__(self, key)
+        xp = xp_of(target)
+        new = xp.asarray(value)
+        if new.shape != target.shape:
+            raise ValueError(f"{key}: expected shape {target.shape}, got {tuple(new.shape)}")
+        target[...] = new
+
+
+def _make_rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
+
+
+class _RecurrentLayer:
+    """Shared machinery; subclasses name the cell and call its forward/backward."""
+
+    cell = ""  # key into rnnlab.kernels
+    gate_letters: tuple[str, ...] = ()
+    has_cell_state = False
+
+    def __init__(self, input_size, hidden_size, output_size=None, *, dtype=np.float32, seed=None,
+                 batch_first=False, init="xavier", backend="auto"):
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
+        self.output_size = check_size("output_size", output_size, allow_none=True)
+        self.dtype = check_dtype(dtype)
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"batch_first: expected True or False, got {batch_first!r}")
+        self.batch_first = batch_first
+        self.init = init
+        self.backend = kernels.check_backend(backend)
+        self.device = "cpu"
+        shapes = self._stacked_shapes()
+        total = sum(int(np.prod(s)) for s in shapes.values())
+        self._bind(np.zeros(total, self.dtype), np.zeros(total, self.dtype))
+        self._initialize(_make_rng(seed), input_initializer(init))
+        self._cache = None
+
+    # ----------------------------------------------------------------- parameters
+    @property
+    def num_gates(self) -> int:
+        return len(self.gate_letters)
+
+    def _extra_shapes(self) -> dict:
+        return {}
+
+    def _stacked_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Layout of the flat buffer: stacked gate matrices first, then the output head."""
+        G, H, I = self.num_gates, self.hidden_size, self.input_size
+        shapes = {"W": (G * H, I), "U": (G * H, H), "b": (G * H,), **self._extra_shapes()}
+        if self.output_size is not None:
+            shapes |= {"W_hy": (self.output_size, H), "b_y": (self.output_size,)}
+        return shapes
+
+    def _bind(self, flat, flat_grad):
+        """Build the stacked and the guide-named views over ``flat`` and ``flat_grad``."""
+        self._flat, self._flat_grad = flat, flat_grad
+        self._w, self._g = {}, {}
+        offset = 0
+        for name, shape in self._stacked_shapes().items():
+            size = int(np.prod(shape))
+            self._w[name] = flat[offset : offset + size].reshape(shape)
+            self._g[name] = flat_grad[offset : offset + size].reshape(shape)
+            offset += size
+        self.params = ParamDict(self._named_views(self._w))
+        self.grads = ParamDict(self._named_views(self._g))
+
+    def _named_views(self, stacked: dict) -> dict:
+        H = self.hidden_size
+        views = {}
+        for stacked_name in ("W", "U", "b"):
+            for k, letter in enumerate(self.gate_letters):
+                views[f"{stacked_name}_{letter}"] = stacked[stacked_name][k * H : (k + 1) * H]
+        for name in stacked:
+            if name not in ("W", "U", "b"):
+                views[name] = stacked[name]
+        return views
+
+    def _initialize(self, rng, input_init):
+        """Input weights Xavier (or He), recurrent weights orthogonal per gate, biases zero."""
+        H = self.hidden_size
+        for k in range(self.num_gates):
+            block = slice(k * H, (k + 1) * H)
+            self._w["W"][block] = input_init(rng, (H, self.input_size))
+            self._w["U"][block] = orthogonal(rng, (H, H))
+        if self.output_size is not None:
+            self._w["W_hy"][...] = input_init(rng, (self.output_size, H))
+
+    def num_parameters(self) -> int:
+        """Number of scalars in ``params`` (the guide's parameter count, plus any head)."""
+        return int(self._flat.size)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the parameters (gradients and caches not counted)."""
+        return int(self._flat.nbytes)
+
+    def summary(self) -> str:
+        """A table of every parameter: shape, count and bytes."""
+        rows = [(name, str(tuple(p.shape)), p.size, p.nbytes) for name, p in self.params.items()]
+        rows.append(("total", "", self.num_parameters(), self.nbytes))
+        width = max(len("parameter"), *(len(r[0]) for r in rows))
+        lines = [f"{type(self).__name__}({self._describe()})",
+                 f"{'parameter':<{width}}  {'shape':>10}  {'count':>9}  {'bytes':>9}"]
+        for name, shape, count, nbytes in rows:
+            lines.append(f"{name:<{width}}  {shape:>10}  {count:>9,}  {nbytes:>9,}")
+        return "\n".join(lines)
+
+    def zero_grad(self):
+        """Set every gradient to zero (backward accumulates)."""
+        self._flat_grad[...] = 0
+
+    def get_config(self) -> dict:
+        """Constructor arguments, JSON-serialisable (what a checkpoint records)."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "output_size": self.output_size, "dtype": self.dtype.name,
+                "batch_first": self.batch_first, "init": self.init, "backend": self.backend}
+
+    def _describe(self) -> str:
+        cfg = self.get_config()
+        return ", ".join(f"{k}={v!r}" for k, v in cfg.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._describe()}, device={self.device!r})"
+
+    # ----------------------------------------------------------------- devices
+    def to(self, device: str):
+        """Move parameters and gradients to ``"cpu"`` or ``"cuda"``; returns the layer."""
+        device = normalize_device(device)
+        if device == self.device:
+            return self
+        if device == "cuda":
+            cupy = require_cupy()
+            flat, flat_grad = cupy.asarray(self._flat), cupy.asarray(self._flat_grad)
+        else:
+            flat, flat_grad = self._flat.get(), self._flat_grad.get()
+        self._bind(flat, flat_grad)
+        self.device = device
+        self._cache = None
+        return self
+
+    def to_gpu(self):
+        return self.to("cuda")
+
+    def to_cpu(self):
+        return self.to("cpu")
+
+    # ----------------------------------------------------------------- forward / backward
+    def __call__(self, x, state=None):
+        return self.forward(x, state)
+
+    def forward(self, x, state=None):
+        """Run the layer over a sequence.
+
+        Parameters
+        ----------
+        x : array (T, B, I) — (B, T, I) with ``batch_first`` — or (T, I) for one sequence, or a
+            list of T steps each (B, I), (1, I) or (I,).
+        state : initial state, h0 (B, H) (for LSTM a tuple (h0, c0)); zeros when None.
+
+        Returns
+        -------
+        y : (T, B, O) with an output head, else the hidden states (T, B, H); in the layout of x.
+        """
+        x_tm, layout = normalize_input(x, self.input_size, self.dtype, self.device,
+                                       self.batch_first)
+        batch_size = x_tm.shape[1]
+        initial = self._check_initial_state(state, batch_size, layout.single)
+        impl = kernels.select(self.cell, self.backend, self.device)
+        h, cache = self._run_forward(impl, x_tm, initial)
+        y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
+        self._cache = cache
+        self._layout = layout
+        self._impl = impl
+        self.grad_initial_state = None
+        return to_layout(y, layout)
+
+    def backward(self, dy, d_final_state=None):
+        """Backpropagation through time; accumulates into ``grads``.
+
+        Parameters
+        ----------
+        dy : gradient of the loss with respect to the forward output, same shape.
+        d_final_state : optional gradient on the final state (h(T), or (h(T), C(T)) for LSTM).
+
+        Returns
+        -------
+        dx : gradient with respect to x, in the layout x was given in.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward: called before forward; run forward(x) first")
+        h = self._cache.h
+        num_steps, batch_size, _ = h.shape
+        layout = self._layout
+        features = self.hidden_size if self.output_size is None else self.output_size
+        what = "the forward output"
+        dy_tm = from_layout("dy", dy, layout, num_steps, batch_size, features, self.dtype,
+                            self.device, what)
+        if self.output_size is None:
+            dh = dy_tm
+        else:
+            dy_2d = dy_tm.reshape(-1, self.output_size)
+            self._g["W_hy"] += dy_2d.T @ h.reshape(-1, self.hidden_size)  # y = h · W_hyᵀ + b_y
+            self._g["b_y"] += dy_2d.sum(axis=0)
+            dh = dy_tm @ self._w["W_hy"]
+        final = self._check_final_gradient(d_final_state, batch_size, layout.single)
+        dx, d_initial, grads = self._run_backward(self._impl, dh, final)
+        for name, grad in zip(self._grad_names(), grads, strict=True):
+            self._g[name] += grad
+        self.grad_initial_state = self._state_to_layout(d_initial, layout.single)
+        return steps_to_layout(dx, layout)
+
+    def _grad_names(self):
+        return ("W", "U", "b")
+
+    # ----------------------------------------------------------------- states
+    def _zeros_state(self, batch_size):
+        return xp_of(self._flat).zeros((batch_size, self.hidden_size), self.dtype)
+
+    def _check_initial_state(self, state, batch_size, single):
+        if state is None:
+            return self._zeros_state(batch_size)
+        return check_state("state", state, batch_size, self.hidden_size, self.dtype,
+                           self.device, single)
+
+    def _check_final_gradient(self, grad, batch_size, single):
+        if grad is None:
+            return None
+        return check_state("d_final_state", grad, batch_size, self.hidden_size, self.dtype,
+                           self.device, single)
+
+    def _state_to_layout(self, state, single):
+        return state[0] if single else state
+
+    @property
+    def hidden_states(self):
+        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence)."""
+        h = self._require_forward("hidden_states").h
+        return h[:, 0] if self._layout.single else h
+
+    @property
+    def final_state(self):
+        """h(T), (B, H) ((H,) for a single sequence)."""
+        return self._state_to_layout(self._require_forward("final_state").h[-1],
+                                     self._layout.single)
+
+    def _require_forward(self, what):
+        if self._cache is None:
+            raise RuntimeError(f"{what}: not available before forward; run forward(x) first")
+        return self._cache
+
+
+class RNNLayer(_RecurrentLayer):
+    """Vanilla RNN layer: h(t) = tanh(W_xh · x(t) + W_hh · h(t-1) + b_h), y(t) = W_hy · h(t) + b_y.
+
+    Parameters
+    ----------
+    input_size, hidden_size : positive int
+    output_size : positive int or None; None returns the hidden states (no output head).
+    dtype : float32 (default) or float64.
+    seed : int, numpy Generator or None; makes initialisation reproducible.
+    batch_first : bool; x is (B, T, I) instead of (T, B, I).
+    init : "xavier" (default) or "he" for the input and output weights.
+    """
+
+    cell = "rnn"
+    gate_letters = ("h",)
+
+    def _named_views(self, stacked):
+        views = {"W_xh": stacked["W"], "W_hh": stacked["U"], "b_h": stacked["b"]}
+        views.update({k: v for k, v in stacked.items() if k not in ("W", "U", "b")})
+        return views
+
+    def _run_forward(self, impl, x, h0):
+        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"])
+
+    def _run_backward(self, impl, dh, dh_final):
+        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"])
+
+
+class LSTMLayer(_RecurrentLayer):
+    """LSTM layer; the guide's equations are in :mod:`rnnlab.cells.lstm`.
+
+    Takes RNNLayer's arguments plus ``forget_bias`` (initial value of b_f; 1.0 is a common
+    choice that keeps early memories, Jozefowicz et al. 2015). State is a tuple (h, C).
+    """
+
+    cell = "lstm"
+    gate_letters = ("f", "i", "c", "o")
+    has_cell_state = True
+
+    def __init__(self, input_size, hidden_size, output_size=None, *, forget_bias=0.0, **kwargs):
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
+            raise TypeError(f"forget_bias: expected a real number, got {forget_bias!r}")
+        if not np.isfinite(forget_bias):
+            raise ValueError(f"forget_bias: expected a finite number, got {forget_bias}")
+        self.forget_bias = float(forget_bias)
+        super().__init__(input_size, hidden_size, output_size, **kwargs)
+
+    def _initialize(self, rng, input_init):
+        super()._initialize(rng, input_init)
+        self._w["b"][: self.hidden_size] = self.forget_bias
+
+    def get_config(self):
+        return super().get_config() | {"forget_bias": self.forget_bias}
+
+    def _run_forward(self, impl, x, state):
+        h0, C0 = state
+        return impl.forward(x, h0, C0, self._w["W"], self._w["U"], self._w["b"])
+
+    def _run_backward(self, impl, dh, final):
+        dh_final, dC_final = final
+        dx, dh0, dC0, grads = impl.backward(dh, dh_final, dC_final, self._cache, self._w["W"],
+                                            self._w["U"])
+        return dx, (dh0, dC0), grads
+
+    def _check_initial_state(self, state, batch_size, single):
+        if state is None:
+            return self._zeros_state(batch_size), self._zeros_state(batch_size)
+        if not isinstance(state, tuple | list) or len(state) != 2:
+            raise TypeError(
+                f"state: expected a tuple (h0, c0) for LSTMLayer, got {type(state).__name__}"
+            )
+        return tuple(check_state(name, s, batch_size, self.hidden_size, self.dtype, self.device,
+                                 single) for name, s in zip(("h0", "c0"), state, strict=True))
+
+    def _check_final_gradient(self, grad, batch_size, single):
+        if grad is None:
+            return None, None
+        if not isinstance(grad, tuple | list) or len(grad) != 2:
+            raise TypeError(
+                "d_final_state: expected a tuple (dh, dC) for LSTMLayer (either may be None), "
+                f"got {type(grad).__name__}"
+            )
+        return tuple(
+            None if g is None else check_state(name, g, batch_size, self.hidden_size, self.dtype,
+                                               self.device, single)
+            for name, g in zip(("d_final_state[0]", "d_final_state[1]"), grad, strict=True))
+
+    def _state_to_layout(self, state, single):
+        return tuple(s[0] if single else s for s in state)
+
+    @property
+    def final_state(self):
+        """(h(T), C(T)), each (B, H) ((H,) for a single sequence)."""
+        cache = self._require_forward("final_state")
+        return self._state_to_layout((cache.h[-1], cache.C[-1]), self._layout.single)
+
+    @property
+    def cell_states(self):
+        """C(t) for every step, (T, B, H) ((T, H) for a single sequence)."""
+        C = self._require_forward("cell_states").C
+        return C[:, 0] if self._layout.single else C
+
+    def get_cell_states(self):
+        """The guide's ``getCellStates()``: ``get_cell_states()[-1]`` is the final C."""
+        return self.cell_states
+
+
+class GRULayer(_RecurrentLayer):
+    """GRU layer; the equations of both forms are in :mod:`rnnlab.cells.gru`.
+
+    ``reset_after=False`` (default) is the guide's and Cho et al.'s candidate
+    h̃ = tanh(W_h x + U_h (r ⊙ h(t-1)) + b_h). ``reset_after=True`` is the cuDNN/PyTorch form
+    h̃ = tanh(W_h x + b_h + r ⊙ (U_h h(t-1) + b_hn)), with the extra bias ``b_hn``.
+    """
+
+    cell = "gru"
+    gate_letters = ("z", "r", "h")
+
+    def __init__(self, input_size, hidden_size, output_size=None, *, reset_after=False,
+                 **kwargs):
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"reset_after: expected True or False, got {reset_after!r}")
+        self.reset_after = reset_after
+        super().__init__(input_size, hidden_size, output_size, **kwargs)
+
+    def _extra_shapes(self):
+        return {"b_hn": (self.hidden_size,)} if self.reset_after else {}
+
+    def get_config(self):
+        return super().get_config() | {"reset_after": self.reset_after}
+
+    def _grad_names(self):
+        return ("W", "U", "b", "b_hn") if self.reset_after else ("W", "U", "b")
+
+    def _run_forward(self, impl, x, h0):
+        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], self._w.get("b_hn"))
+
+    def _run_backward(self, impl, dh, dh_final):
+        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"],
+                             self.reset_after)
