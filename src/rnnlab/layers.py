@@ -14,6 +14,7 @@ import numpy as np
 from . import kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, orthogonal
+from .registry import register
 from .validation import (
     check_dtype,
     check_size,
@@ -61,8 +62,18 @@ class _RecurrentLayer:
     gate_letters: tuple[str, ...] = ()
     has_cell_state = False
 
-    def __init__(self, input_size, hidden_size, output_size=None, *, dtype=np.float32, seed=None,
-                 batch_first=False, init="xavier", backend="auto"):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size=None,
+        *,
+        dtype=np.float32,
+        seed=None,
+        batch_first=False,
+        init="xavier",
+        backend="auto",
+    ):
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
         self.output_size = check_size("output_size", output_size, allow_none=True)
@@ -78,6 +89,22 @@ class _RecurrentLayer:
         self._bind(np.zeros(total, self.dtype), np.zeros(total, self.dtype))
         self._initialize(_make_rng(seed), input_initializer(init))
         self._cache = None
+        self.training = True
+
+    # ----------------------------------------------------------------- modes
+    def train(self, mode: bool = True):
+        """Training mode (the default); options like zoneout act only in training mode."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: deterministic forward."""
+        return self.train(False)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Build a layer (with freshly initialised parameters) from :meth:`get_config`."""
+        return cls(**config)
 
     # ----------------------------------------------------------------- parameters
     @property
@@ -143,8 +170,10 @@ class _RecurrentLayer:
         rows = [(name, str(tuple(p.shape)), p.size, p.nbytes) for name, p in self.params.items()]
         rows.append(("total", "", self.num_parameters(), self.nbytes))
         width = max(len("parameter"), *(len(r[0]) for r in rows))
-        lines = [f"{type(self).__name__}({self._describe()})",
-                 f"{'parameter':<{width}}  {'shape':>10}  {'count':>9}  {'bytes':>9}"]
+        lines = [
+            f"{type(self).__name__}({self._describe()})",
+            f"{'parameter':<{width}}  {'shape':>10}  {'count':>9}  {'bytes':>9}",
+        ]
         for name, shape, count, nbytes in rows:
             lines.append(f"{name:<{width}}  {shape:>10}  {count:>9,}  {nbytes:>9,}")
         return "\n".join(lines)
@@ -155,9 +184,15 @@ class _RecurrentLayer:
 
     def get_config(self) -> dict:
         """Constructor arguments, JSON-serialisable (what a checkpoint records)."""
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "output_size": self.output_size, "dtype": self.dtype.name,
-                "batch_first": self.batch_first, "init": self.init, "backend": self.backend}
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "dtype": self.dtype.name,
+            "batch_first": self.batch_first,
+            "init": self.init,
+            "backend": self.backend,
+        }
 
     def _describe(self) -> str:
         cfg = self.get_config()
@@ -205,8 +240,9 @@ class _RecurrentLayer:
         -------
         y : (T, B, O) with an output head, else the hidden states (T, B, H); in the layout of x.
         """
-        x_tm, layout = normalize_input(x, self.input_size, self.dtype, self.device,
-                                       self.batch_first)
+        x_tm, layout = normalize_input(
+            x, self.input_size, self.dtype, self.device, self.batch_first
+        )
         batch_size = x_tm.shape[1]
         initial = self._check_initial_state(state, batch_size, layout.single)
         impl = kernels.select(self.cell, self.backend, self.device)
@@ -237,8 +273,9 @@ class _RecurrentLayer:
         layout = self._layout
         features = self.hidden_size if self.output_size is None else self.output_size
         what = "the forward output"
-        dy_tm = from_layout("dy", dy, layout, num_steps, batch_size, features, self.dtype,
-                            self.device, what)
+        dy_tm = from_layout(
+            "dy", dy, layout, num_steps, batch_size, features, self.dtype, self.device, what
+        )
         if self.output_size is None:
             dh = dy_tm
         else:
@@ -263,14 +300,16 @@ class _RecurrentLayer:
     def _check_initial_state(self, state, batch_size, single):
         if state is None:
             return self._zeros_state(batch_size)
-        return check_state("state", state, batch_size, self.hidden_size, self.dtype,
-                           self.device, single)
+        return check_state(
+            "state", state, batch_size, self.hidden_size, self.dtype, self.device, single
+        )
 
     def _check_final_gradient(self, grad, batch_size, single):
         if grad is None:
             return None
-        return check_state("d_final_state", grad, batch_size, self.hidden_size, self.dtype,
-                           self.device, single)
+        return check_state(
+            "d_final_state", grad, batch_size, self.hidden_size, self.dtype, self.device, single
+        )
 
     def _state_to_layout(self, state, single):
         return state[0] if single else state
@@ -284,8 +323,9 @@ class _RecurrentLayer:
     @property
     def final_state(self):
         """h(T), (B, H) ((H,) for a single sequence)."""
-        return self._state_to_layout(self._require_forward("final_state").h[-1],
-                                     self._layout.single)
+        return self._state_to_layout(
+            self._require_forward("final_state").h[-1], self._layout.single
+        )
 
     def _require_forward(self, what):
         if self._cache is None:
@@ -293,6 +333,7 @@ class _RecurrentLayer:
         return self._cache
 
 
+@register
 class RNNLayer(_RecurrentLayer):
     """Vanilla RNN layer: h(t) = tanh(W_xh · x(t) + W_hh · h(t-1) + b_h), y(t) = W_hy · h(t) + b_y.
 
@@ -321,6 +362,7 @@ class RNNLayer(_RecurrentLayer):
         return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"])
 
 
+@register
 class LSTMLayer(_RecurrentLayer):
     """LSTM layer; the guide's equations are in :mod:`rnnlab.cells.lstm`.
 
@@ -353,8 +395,9 @@ class LSTMLayer(_RecurrentLayer):
 
     def _run_backward(self, impl, dh, final):
         dh_final, dC_final = final
-        dx, dh0, dC0, grads = impl.backward(dh, dh_final, dC_final, self._cache, self._w["W"],
-                                            self._w["U"])
+        dx, dh0, dC0, grads = impl.backward(
+            dh, dh_final, dC_final, self._cache, self._w["W"], self._w["U"]
+        )
         return dx, (dh0, dC0), grads
 
     def _check_initial_state(self, state, batch_size, single):
@@ -364,8 +407,10 @@ class LSTMLayer(_RecurrentLayer):
             raise TypeError(
                 f"state: expected a tuple (h0, c0) for LSTMLayer, got {type(state).__name__}"
             )
-        return tuple(check_state(name, s, batch_size, self.hidden_size, self.dtype, self.device,
-                                 single) for name, s in zip(("h0", "c0"), state, strict=True))
+        return tuple(
+            check_state(name, s, batch_size, self.hidden_size, self.dtype, self.device, single)
+            for name, s in zip(("h0", "c0"), state, strict=True)
+        )
 
     def _check_final_gradient(self, grad, batch_size, single):
         if grad is None:
@@ -376,9 +421,11 @@ class LSTMLayer(_RecurrentLayer):
                 f"got {type(grad).__name__}"
             )
         return tuple(
-            None if g is None else check_state(name, g, batch_size, self.hidden_size, self.dtype,
-                                               self.device, single)
-            for name, g in zip(("d_final_state[0]", "d_final_state[1]"), grad, strict=True))
+            None
+            if g is None
+            else check_state(name, g, batch_size, self.hidden_size, self.dtype, self.device, single)
+            for name, g in zip(("d_final_state[0]", "d_final_state[1]"), grad, strict=True)
+        )
 
     def _state_to_layout(self, state, single):
         return tuple(s[0] if single else s for s in state)
@@ -400,6 +447,7 @@ class LSTMLayer(_RecurrentLayer):
         return self.cell_states
 
 
+@register
 class GRULayer(_RecurrentLayer):
     """GRU layer; the equations of both forms are in :mod:`rnnlab.cells.gru`.
 
@@ -411,8 +459,7 @@ class GRULayer(_RecurrentLayer):
     cell = "gru"
     gate_letters = ("z", "r", "h")
 
-    def __init__(self, input_size, hidden_size, output_size=None, *, reset_after=False,
-                 **kwargs):
+    def __init__(self, input_size, hidden_size, output_size=None, *, reset_after=False, **kwargs):
         if not isinstance(reset_after, bool):
             raise TypeError(f"reset_after: expected True or False, got {reset_after!r}")
         self.reset_after = reset_after
@@ -431,5 +478,6 @@ class GRULayer(_RecurrentLayer):
         return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], self._w.get("b_hn"))
 
     def _run_backward(self, impl, dh, dh_final):
-        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"],
-                             self.reset_after)
+        return impl.backward(
+            dh, dh_final, self._cache, self._w["W"], self._w["U"], self.reset_after
+        )

@@ -57,7 +57,9 @@ def as_float_array(name: str, value, dtype: np.dtype, device: str = "cpu"):
     try:
         arr = xp.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name}: expected a floating-point array, could not convert: {exc}") from exc
+        raise TypeError(
+            f"{name}: expected a floating-point array, could not convert: {exc}"
+        ) from exc
     if arr.dtype.kind != "f":
         raise TypeError(
             f"{name}: expected a floating-point array (float32 or float64), got dtype {arr.dtype}"
@@ -155,8 +157,9 @@ def steps_to_layout(arr, layout: InputLayout):
     return to_layout(arr, layout)
 
 
-def from_layout(name: str, value, layout: InputLayout, num_steps, batch_size, features, dtype,
-                device, what):
+def from_layout(
+    name: str, value, layout: InputLayout, num_steps, batch_size, features, dtype, device, what
+):
     """Inverse of :func:`to_layout` for gradients coming back (dy); shape checked exactly."""
     arr = as_float_array(name, value, dtype, device)
     expected = to_layout_shape(layout, num_steps, batch_size, features)
@@ -179,8 +182,7 @@ def to_layout_shape(layout: InputLayout, num_steps, batch_size, features):
     return (num_steps, batch_size, features)
 
 
-def check_state(name: str, value, batch_size: int, hidden_size: int, dtype, device,
-                single: bool):
+def check_state(name: str, value, batch_size: int, hidden_size: int, dtype, device, single: bool):
     """A state (h0, c0 or a final-state gradient): (B, H), or (H,) for a single sequence."""
     arr = as_float_array(name, value, dtype, device)
     if single and arr.shape == (hidden_size,):

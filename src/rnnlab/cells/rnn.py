@@ -90,7 +90,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
     """
     xp = xp_of(dh)
     x, h0, h = cache
-    num_steps, batch_size, hidden_size = h.shape
+    num_steps, _, hidden_size = h.shape
     delta = xp.empty_like(h)
     dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
     for t in range(num_steps - 1, -1, -1):

@@ -54,8 +54,10 @@ def train_next_step(layer, steps, learning_rate=0.05, seed=0):
 def run(args) -> int:
     sequence = [np.array([[np.sin(t * 0.1)]]) for t in range(10)]  # the guide's sequence
     print("The guide's example: 10 steps of sin(0.1 t), each a (1, 1) matrix.\n")
-    header = f"{'layer':<5} {'hidden':>6} {'params':>7} {'output':>10} {'MSE start':>10} " \
-             f"{'MSE end':>10} {'seconds':>8}"
+    header = (
+        f"{'layer':<5} {'hidden':>6} {'params':>7} {'output':>10} {'MSE start':>10} "
+        f"{'MSE end':>10} {'seconds':>8}"
+    )
     print(header)
     print("-" * len(header))
     for name, cls, hidden in GUIDE_LAYERS:
@@ -64,12 +66,16 @@ def run(args) -> int:
         start = time.perf_counter()
         first, last = train_next_step(layer, args.steps, seed=args.seed)
         seconds = time.perf_counter() - start
-        print(f"{name:<5} {hidden:>6} {layer.num_parameters():>7} {output.shape!s:>10} "
-              f"{first:>10.5f} {last:>10.5f} {seconds:>8.2f}")
+        print(
+            f"{name:<5} {hidden:>6} {layer.num_parameters():>7} {output.shape!s:>10} "
+            f"{first:>10.5f} {last:>10.5f} {seconds:>8.2f}"
+        )
         if isinstance(layer, LSTMLayer):
             layer.forward(sequence)
             final_cell = layer.get_cell_states()[-1]
             print(f"      LSTM final cell state (get_cell_states()[-1]) shape {final_cell.shape}")
-    print("\nMSE: next-step prediction of the sine wave, trained by backpropagation through time "
-          "with gradient descent (learning rate 0.05, gradient clip 5.0).")
+    print(
+        "\nMSE: next-step prediction of the sine wave, trained by backpropagation through time "
+        "with gradient descent (learning rate 0.05, gradient clip 5.0)."
+    )
     return 0

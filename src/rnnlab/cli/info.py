@@ -1,4 +1,4 @@
-"""``rnnlab info``: versions, the BLAS in use and whether the GPU path is available (and why not)."""
+"""``rnnlab info``: versions, the BLAS in use, whether the GPU path is available and why not."""
 
 from __future__ import annotations
 

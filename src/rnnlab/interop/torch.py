@@ -112,8 +112,11 @@ def to_torch(layer):
             "implement (nn.GRU applies the reset gate after U_h: reset_after=True); no exact "
             "conversion exists"
         )
-    kinds = {RNNLayer: ("rnn", torch.nn.RNN), LSTMLayer: ("lstm", torch.nn.LSTM),
-             GRULayer: ("gru", torch.nn.GRU)}
+    kinds = {
+        RNNLayer: ("rnn", torch.nn.RNN),
+        LSTMLayer: ("lstm", torch.nn.LSTM),
+        GRULayer: ("gru", torch.nn.GRU),
+    }
     if type(layer) not in kinds:
         raise TypeError(f"layer: expected RNNLayer, LSTMLayer or GRULayer, got {type(layer)}")
     kind, cls = kinds[type(layer)]
@@ -121,7 +124,8 @@ def to_torch(layer):
     torch_dtype = torch.float64 if layer.dtype == np.float64 else torch.float32
     module = cls(layer.input_size, H, batch_first=layer.batch_first, dtype=torch_dtype)
     blocks = _TORCH_BLOCK[kind]
-    inverse = tuple(int(k) for k in np.argsort(blocks))  # PyTorch block j <- rnnlab block inverse[j]
+    # PyTorch block j comes from rnnlab block inverse[j]
+    inverse = tuple(int(k) for k in np.argsort(blocks))
     W = np.asarray(layer._w["W"].get() if layer.device == "cuda" else layer._w["W"])
     U = np.asarray(layer._w["U"].get() if layer.device == "cuda" else layer._w["U"])
     b = np.asarray(layer._w["b"].get() if layer.device == "cuda" else layer._w["b"])
