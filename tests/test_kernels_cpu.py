@@ -117,11 +117,18 @@ def test_parity_small_loop_path(variant, dtype, T, B, I, H, seed):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_parity_blas_path(variant, dtype):
-    """BLAS recurrent product (H at the threshold, B > 1), all pairings."""
-    H = config.BLAS_MIN_HIDDEN
-    assert config.use_blas(H, 3)
-    check_parity(variant, 4, 3, 5, H, dtype, seed=7)
+@pytest.mark.parametrize("paths", [(True, True), (False, False), (False, True)])
+def test_parity_each_matmul_path(variant, dtype, paths, monkeypatch):
+    """Both implementations of each product (BLAS and loop, per-step and one-shot)."""
+    monkeypatch.setattr(FAST[variant], "use_blas", lambda *args: paths)
+    check_parity(variant, 4, 3, 5, 7, dtype, seed=7)  # odd sizes: the 2x2 tiles' remainders
+
+
+def test_use_blas_thresholds():
+    small = config.use_blas((10, 1, 1), 8, 4)
+    assert small == (False, False)
+    big = config.use_blas((50, 64, 32), config.STEP_BLAS_MIN_HIDDEN, 4)
+    assert big == (True, True)
 
 
 # ----------------------------------------------------------------------------- activations

@@ -62,6 +62,7 @@ def numba_status() -> tuple[bool, str]:
     return True, "ok"
 
 
+@functools.cache
 def numba_kernels(cell: str) -> CellKernels:
     """The Numba kernels of ``cell`` (imports :mod:`rnnlab.kernels.cpu` on first use)."""
     available, reason = numba_status()

@@ -21,6 +21,10 @@ import numba
 
 FASTMATH = frozenset({"contract", "nsz"})
 
+# Reductions (the dot products of the small matrix products) may also be reordered, so that they
+# vectorise; this changes results by rounding only (float64 parity to 1e-12 is tested).
+FASTMATH_REDUCTION = FASTMATH | {"reassoc"}
+
 NJIT_OPTIONS = {
     "cache": True,
     "fastmath": set(FASTMATH),
@@ -28,10 +32,15 @@ NJIT_OPTIONS = {
     "nogil": True,
 }
 
-# Recurrent products h(t-1) · Uᵀ with hidden size below this run in a hand-written loop
-# (no call overhead, vectorised over the gate axis); at or above it they go to BLAS GEMM.
-# Chosen from `rnnlab bench` timings on a 2-core AVX-512 machine (see BENCHMARKS.md).
-BLAS_MIN_HIDDEN = 64
+# Which matrix products go to BLAS (np.dot -> SciPy's OpenBLAS) rather than the hand-written
+# loop of matmul.py. Measured on the 2-core AVX-512 machine while it was shared (load 7-9):
+# the per-step recurrent product through BLAS lost to the loop at every benchmark size, by up
+# to 5x at (50,64,32,128) and (100,32,128,256) LSTM, because every one of the T calls pays
+# OpenBLAS's call and thread hand-off costs, which a preempted thread makes far worse. So the
+# per-step product uses BLAS only from a hidden size beyond the benchmark grid; the one-shot
+# products over all steps (input projection, dW, dU, dx) use it once they are large.
+STEP_BLAS_MIN_HIDDEN = 512
+BULK_BLAS_MIN_FLOPS = 2_000_000
 
 
 def njit(func):
@@ -39,6 +48,14 @@ def njit(func):
     return numba.njit(**NJIT_OPTIONS)(func)
 
 
-def use_blas(hidden_size: int, batch_size: int) -> bool:
-    """Whether the per-step recurrent product of this size goes to BLAS."""
-    return hidden_size >= BLAS_MIN_HIDDEN and batch_size > 1
+def njit_reduction(func):
+    """:func:`njit` for loops whose sums may be reordered (``FASTMATH_REDUCTION``)."""
+    return numba.njit(**(NJIT_OPTIONS | {"fastmath": set(FASTMATH_REDUCTION)}))(func)
+
+
+def use_blas(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> tuple[bool, bool]:
+    """(per-step product uses BLAS, one-shot products use BLAS) for a sequence of this size."""
+    num_steps, batch_size, input_size = x_shape
+    step = hidden_size >= STEP_BLAS_MIN_HIDDEN and batch_size > 1
+    flops = 2 * num_steps * batch_size * gates * hidden_size * max(input_size, hidden_size)
+    return step, flops >= BULK_BLAS_MIN_FLOPS

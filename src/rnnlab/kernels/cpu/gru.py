@@ -13,18 +13,19 @@ from ...cells.gru import GRUCache
 from .activations import sigmoid, tanh
 from .buffers import carve
 from .config import njit, use_blas
-from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
+
+GATES = 3  # stacked gate blocks
 
 
 @njit
 def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
     num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas)  # (0) gates hold P until step t activates them
-    U_zr_T = np.ascontiguousarray(U[: 2 * H].T)
-    U_h_T = np.ascontiguousarray(U[2 * H :].T)
+    project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
+    U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        matmul_into(h_prev, U_zr_T, a_zr, blas)  # (1) h(t-1) · U_zrᵀ
+        step_product(h_prev, U_zr.T, U_zr, a_zr, blas[0])  # (1) h(t-1) · U_zrᵀ
         for n in range(batch_size):
             g, a_n, hp, rh = gates[t, n], a_zr[n], h_prev[n], extra[t, n]
             for j in range(H):
@@ -32,7 +33,7 @@ def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
                 r = sigmoid(g[H + j] + a_n[H + j])  # (1) r
                 g[H + j] = r
                 rh[j] = r * hp[j]  # (2)
-        matmul_into(extra[t], U_h_T, a_h, blas)  # (3) rh · U_hᵀ
+        step_product(extra[t], U_h.T, U_h, a_h, blas[0])  # (3) rh · U_hᵀ
         for n in range(batch_size):
             g, a_n, hp, h_n = gates[t, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
@@ -44,11 +45,10 @@ def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
 @njit
 def _forward_after(x, h0, W, U, b, b_hn, gates, extra, h, a, blas):
     num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas)  # (0)
-    U_T = np.ascontiguousarray(U.T)
+    project_inputs(x, W, b, gates, blas[1])  # (0)
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        matmul_into(h_prev, U_T, a, blas)  # (1) h(t-1) · Uᵀ, (B, 3H)
+        step_product(h_prev, U.T, U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 3H)
         for m in range(batch_size):
             g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
             for j in range(H):
@@ -64,7 +64,7 @@ def gru_forward(x, h0, W, U, b, b_hn=None):
     """Drop-in for :func:`rnnlab.cells.gru_forward` (same arguments, result and cache)."""
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
-    blas = use_blas(H, batch_size)
+    blas = use_blas(x.shape, H, GATES)
     shapes = [
         (num_steps, batch_size, 3 * H),
         (num_steps, batch_size, H),
@@ -89,6 +89,7 @@ def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, 
     dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
     num_steps, batch_size, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    U_T = np.ascontiguousarray(U.T)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(batch_size):
@@ -105,12 +106,12 @@ def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, 
                 d_U[2 * H + j] = delta_h * r
                 d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
                 d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        matmul_into(delta_U[t], U, dh_next, blas)  # (1) h(t-1) · Uᵀ
+        step_product(delta_U[t], U, U_T, dh_next, blas[0])  # (1) h(t-1) · Uᵀ
         for m in range(batch_size):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
-    input_grads(delta_x, x, W, dx, dW, db, blas)  # (0)
-    recurrent_grad(delta_U, h0, h, dU, blas)  # (1)
+    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
     for j in range(H):
         db_hn[j] = 0.0
     for t in range(num_steps):
@@ -127,6 +128,7 @@ def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_
     num_steps, batch_size, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
+    U_zr_T, U_h_T = np.ascontiguousarray(U_zr.T), np.ascontiguousarray(U_h.T)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(batch_size):
@@ -138,7 +140,7 @@ def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_
                 acc[j] = dh_total * z  # (4)
                 d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
                 d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
-        matmul_into(delta_h[t], U_h, d_rh, blas)  # (3) d(rh) = δ_h · U_h
+        step_product(delta_h[t], U_h, U_h_T, d_rh, blas[0])  # (3) d(rh) = δ_h · U_h
         for m in range(batch_size):
             g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
             acc, dzr = dh_acc[m], delta_zr[t, m]
@@ -148,15 +150,15 @@ def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_
                 acc[j] = acc[j] + drh[j] * r
                 dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
                 dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        matmul_into(delta_zr[t], U_zr, dh_next, blas)  # (1) h_prev · U_zrᵀ
+        step_product(delta_zr[t], U_zr, U_zr_T, dh_next, blas[0])  # (1) h_prev · U_zrᵀ
         for m in range(batch_size):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
-    input_grads(delta_x, x, W, dx, dW, db, blas)  # (0)
-    recurrent_grad(delta_zr, h0, h, dU_zr, blas)  # (1) z, r act on h(t-1)
+    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta_zr, h0, h, dU_zr, blas[1])  # (1) z, r act on h(t-1)
     rows = num_steps * batch_size
     matmul_into(  # (3) the candidate acts on rh
-        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas
+        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas[1]
     )
 
 
@@ -165,7 +167,7 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
     x, h0, gates, extra, h = cache
     num_steps, batch_size, H = h.shape
     dtype = h.dtype
-    blas = use_blas(H, batch_size)
+    blas = use_blas(x.shape, H, GATES)
     T, B = num_steps, batch_size
     shapes = [(T, B, x.shape[-1]), (B, H), W.shape, U.shape, (3 * H,)]
     c = np.ascontiguousarray

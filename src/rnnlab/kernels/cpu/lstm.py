@@ -13,18 +13,19 @@ from ...cells.lstm import LSTMCache
 from .activations import sigmoid, tanh
 from .buffers import carve
 from .config import njit, use_blas
-from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+from .matmul import input_grads, project_inputs, recurrent_grad, step_product
+
+GATES = 4  # stacked gate blocks
 
 
 @njit
 def _forward_kernel(x, h0, C0, W, U, b, gates, C, tanh_C, h, a, blas):
     num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas)  # (0) gates hold P until step t activates them
-    U_T = np.ascontiguousarray(U.T)
+    project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         C_prev = C0 if t == 0 else C[t - 1]
-        matmul_into(h_prev, U_T, a, blas)  # (1) h(t-1) · Uᵀ, (B, 4H)
+        step_product(h_prev, U.T, U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 4H)
         for n in range(batch_size):
             g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
@@ -45,6 +46,7 @@ def _backward_kernel(dh, x, h0, C0, W, U, gates, C, tanh_C, h, delta, out, blas)
     # dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit
     num_steps, batch_size, H = dh.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    U_T = np.ascontiguousarray(U.T)
     for t in range(num_steps - 1, -1, -1):
         C_prev = C0 if t == 0 else C[t - 1]
         for b in range(batch_size):
@@ -60,9 +62,9 @@ def _backward_kernel(dh, x, h0, C0, W, U, gates, C, tanh_C, h, delta, out, blas)
                 d[2 * H + j] = dC * i * (one - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
                 d[3 * H + j] = do * o * (one - o)  # (2) o = σ(a_o)
                 dC_n[j] = dC * f  # (3)
-        matmul_into(delta[t], U, dh_next, blas)  # (1) dh(t-1) = δ · U
-    input_grads(delta, x, W, dx, dW, db, blas)  # (0)
-    recurrent_grad(delta, h0, h, dU, blas)  # (1)
+        step_product(delta[t], U, U_T, dh_next, blas[0])  # (1) dh(t-1) = δ · U
+    input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
 
 
 def lstm_forward(x, h0, C0, W, U, b):
@@ -77,7 +79,7 @@ def lstm_forward(x, h0, C0, W, U, b):
     )
     c = np.ascontiguousarray
     _forward_kernel(
-        c(x), c(h0), c(C0), c(W), c(U), c(b), gates, C, tanh_C, h, a, use_blas(H, batch_size)
+        c(x), c(h0), c(C0), c(W), c(U), c(b), gates, C, tanh_C, h, a, use_blas(x.shape, H, GATES)
     )
     return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
@@ -100,6 +102,6 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U):
     c = np.ascontiguousarray
     _backward_kernel(
         c(dh), c(x), c(h0), c(C0), c(W), c(U), c(gates), c(C), c(tanh_C), c(h), delta,
-        tuple(out), use_blas(H, batch_size),
+        tuple(out), use_blas(x.shape, H, GATES),
     )  # fmt: skip
     return dx, dh0, dC0, (dW, dU, db)

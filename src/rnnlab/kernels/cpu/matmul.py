@@ -1,38 +1,74 @@
 """Matrix products inside the kernels, each in two implementations chosen by ``blas``.
 
 - BLAS GEMM through ``np.dot`` (Numba forwards it to SciPy's BLAS, C- or F-ordered operands,
-  so transposes cost nothing): wins for large sizes, where blocking and threads pay off.
-- hand-written loops: the inner loop runs over a contiguous output row, so it vectorises, and
-  a call costs nothing. At small sizes a BLAS call's fixed cost (argument checks, thread
-  wake-up) is larger than the arithmetic.
+  so transposes cost nothing): used for the one-shot products over all steps (input
+  projection, dW, dU, dx) once they are large enough.
+- a hand-written loop for everything else, the per-step recurrent product included: dot
+  products over contiguous rows, a 2 × 2 tile of them at a time, so that each loaded element
+  serves two multiply-adds and the reductions vectorise. It has no call overhead and no thread
+  hand-off, which is what the per-step product of a recurrent network needs (see config).
 
-:func:`config.use_blas` decides per layer call (from measurements, see BENCHMARKS.md).
+The loop takes the right operand transposed: ``out = A · Mᵀ`` with M (N, K) row-major, i.e. the
+weight matrices as the layers store them (U (G, H) for ``h(t-1) · Uᵀ``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .config import njit
+from .config import njit, njit_reduction
+
+
+@njit_reduction
+def _dot(a, m):
+    s = a.dtype.type(0.0)
+    for k in range(a.shape[0]):
+        s += a[k] * m[k]
+    return s
+
+
+@njit_reduction
+def matmul_nt(A, M, out):
+    """out (R, N) = A (R, K) · M (N, K)ᵀ by rows of A and M (contiguous rows run fastest)."""
+    rows, inner = A.shape
+    width = M.shape[0]
+    zero = out.dtype.type(0.0)
+    for r in range(0, rows - 1, 2):
+        a0, a1 = A[r], A[r + 1]
+        for j in range(0, width - 1, 2):
+            m0, m1 = M[j], M[j + 1]
+            s00 = s01 = s10 = s11 = zero
+            for k in range(inner):
+                s00 += a0[k] * m0[k]
+                s01 += a0[k] * m1[k]
+                s10 += a1[k] * m0[k]
+                s11 += a1[k] * m1[k]
+            out[r, j], out[r, j + 1], out[r + 1, j], out[r + 1, j + 1] = s00, s01, s10, s11
+        if width % 2:
+            out[r, width - 1] = _dot(a0, M[width - 1])
+            out[r + 1, width - 1] = _dot(a1, M[width - 1])
+    if rows % 2:
+        a = A[rows - 1]
+        for j in range(width):
+            out[rows - 1, j] = _dot(a, M[j])
+
+
+@njit
+def step_product(A, M, M_T, out, blas):
+    """The per-step product out = A · M, given M and its contiguous transpose M_T (no copies)."""
+    if blas:
+        np.dot(A, M, out)
+    else:
+        matmul_nt(A, M_T, out)
 
 
 @njit
 def matmul_into(A, M, out, blas):
-    """out (R, N) = A (R, K) · M (K, N). Any memory order; out C-contiguous."""
+    """out (R, N) = A (R, K) · M (K, N); ``blas`` picks np.dot, else :func:`matmul_nt`."""
     if blas:
         np.dot(A, M, out)
-        return
-    rows, inner = A.shape
-    width = M.shape[1]
-    for r in range(rows):
-        row = out[r]
-        for j in range(width):
-            row[j] = 0.0
-        for k in range(inner):
-            a = A[r, k]
-            m_row = M[k]
-            for j in range(width):
-                row[j] += a * m_row[j]
+    else:
+        matmul_nt(np.ascontiguousarray(A), np.ascontiguousarray(M.T), out)
 
 
 @njit
@@ -43,9 +79,9 @@ def project_inputs(x, W, b, P, blas):
     x_2d = x.reshape((num_steps * batch_size, input_size))
     P_2d = P.reshape((num_steps * batch_size, G))
     if blas:
-        matmul_into(x_2d, W.T, P_2d, True)
-    else:  # the loop wants contiguous rows of Wᵀ
-        matmul_into(x_2d, np.ascontiguousarray(W.T), P_2d, False)
+        np.dot(x_2d, W.T, P_2d)
+    else:
+        matmul_nt(x_2d, W, P_2d)
     for r in range(num_steps * batch_size):
         row = P_2d[r]
         for g in range(G):
@@ -58,8 +94,9 @@ def input_grads(delta, x, W, dx, dW, db, blas):
     num_steps, batch_size, G = delta.shape
     rows = num_steps * batch_size
     delta_2d = delta.reshape((rows, G))
+    x_2d = x.reshape((rows, x.shape[2]))
     matmul_into(delta_2d, W, dx.reshape((rows, x.shape[2])), blas)
-    matmul_into(delta_2d.T, x.reshape((rows, x.shape[2])), dW, blas)
+    matmul_into(delta_2d.T, x_2d, dW, blas)
     for g in range(G):
         db[g] = 0.0
     for r in range(rows):

@@ -13,17 +13,18 @@ from ...cells.rnn import RNNCache
 from .activations import tanh
 from .buffers import carve
 from .config import njit, use_blas
-from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+from .matmul import input_grads, project_inputs, recurrent_grad, step_product
+
+GATES = 1  # stacked gate blocks
 
 
 @njit
 def _forward_kernel(x, h0, W_xh, W_hh, b_h, h, a, blas):
     num_steps, batch_size, H = h.shape
-    project_inputs(x, W_xh, b_h, h, blas)  # (0) h holds P until step t overwrites it
-    W_hh_T = np.ascontiguousarray(W_hh.T)
+    project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        matmul_into(h_prev, W_hh_T, a, blas)  # (1) h(t-1) · W_hhᵀ
+        step_product(h_prev, W_hh.T, W_hh, a, blas[0])  # (1) h(t-1) · W_hhᵀ
         for b in range(batch_size):
             h_b, a_b = h[t, b], a[b]
             for j in range(H):
@@ -35,14 +36,15 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, delta, dx, dh_next, dW_xh, dW_hh,
     # dh_next holds dh_final on entry and dh0 on exit
     num_steps, batch_size, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    W_hh_T = np.ascontiguousarray(W_hh.T)
     for t in range(num_steps - 1, -1, -1):
         for b in range(batch_size):
             d, dh_t, h_t, dh_n = delta[t, b], dh[t, b], h[t, b], dh_next[b]
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
-        matmul_into(delta[t], W_hh, dh_next, blas)  # (1) dh(t-1) = δ · W_hh
-    input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas)  # (0)
-    recurrent_grad(delta, h0, h, dW_hh, blas)  # (1)
+        step_product(delta[t], W_hh, W_hh_T, dh_next, blas[0])  # (1) dh(t-1) = δ · W_hh
+    input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
+    recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
 
 
 def rnn_forward(x, h0, W_xh, W_hh, b_h):
@@ -51,7 +53,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     H = h0.shape[-1]
     h, a = carve("rnn.forward", [(num_steps, batch_size, H), (batch_size, H)], x.dtype)
     c = np.ascontiguousarray
-    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, a, use_blas(H, batch_size))
+    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, a, use_blas(x.shape, H, GATES))
     return h, RNNCache(x, h0, h)
 
 
@@ -71,6 +73,6 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
     c = np.ascontiguousarray
     _backward_kernel(
         c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh), delta, dx, dh0, dW_xh, dW_hh, db_h,
-        use_blas(H, batch_size),
+        use_blas(x.shape, H, GATES),
     )  # fmt: skip
     return dx, dh0, (dW_xh, dW_hh, db_h)
