@@ -51,12 +51,12 @@ class ParamDict(dict):
         target[...] = new
 
 
-def _make_rng(seed) -> np.random.Generator:
+def _make_rng(seed, name="seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
         return np.random.default_rng(seed)
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
+    raise TypeError(f"{name}: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
 class _RecurrentLayer:
@@ -429,7 +429,7 @@ class _GatedLayer(_RecurrentLayer):
         # An int seed is recorded in the config; a Generator cannot be, so it is recorded as None.
         self.zoneout_seed = zoneout_seed if isinstance(zoneout_seed, numbers.Integral) else None
         # None here: drawn from the initialisation generator in _initialize.
-        self.zoneout_rng = None if zoneout_seed is None else _make_rng(zoneout_seed)
+        self.zoneout_rng = None if zoneout_seed is None else _make_rng(zoneout_seed, "zoneout_seed")
         super().__init__(input_size, hidden_size, output_size, **kwargs)
 
     def _norm_shapes(self) -> dict:
