@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from rnnlab import LSTMLayer
-from rnnlab.masks import check_lengths, last_valid, last_valid_backward, lengths_to_mask
+from rnnlab.masks import (
+    check_lengths,
+    last_valid,
+    last_valid_backward,
+    lengths_to_mask,
+    reverse_padded,
+)
 
 GRAD_RTOL = 1e-6  # relative error of central differences in float64
 
@@ -92,6 +98,21 @@ def test_many_to_one_through_an_lstm_gradcheck():
     )
 
 
+def test_reverse_padded():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 2))
+    lengths = [5, 2, 3]
+    out = reverse_padded(x, lengths)
+    for b, L in enumerate(lengths):
+        np.testing.assert_array_equal(out[:L, b], x[:L, b][::-1])
+        np.testing.assert_array_equal(out[L:, b], x[L:, b])
+    np.testing.assert_array_equal(reverse_padded(out, lengths), x)  # its own inverse
+    # Against torch: flipping each sequence on its own.
+    flipped = [torch.as_tensor(x[:L, b]).flip(0) for b, L in enumerate(lengths)]
+    for b, L in enumerate(lengths):
+        np.testing.assert_array_equal(out[:L, b], flipped[b].numpy())
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -101,6 +122,8 @@ def test_many_to_one_through_an_lstm_gradcheck():
         (lambda: last_valid_backward(np.zeros(2), [1, 1], 3), ValueError, "d_last: expected 2"),
         (lambda: last_valid_backward(np.zeros((2, 1)), [1, 1], 0), ValueError, "num_steps"),
         (lambda: check_lengths([1.5, 2], 2, 3), TypeError, "lengths: expected integers"),
+        (lambda: reverse_padded(np.zeros(3), [1]), ValueError, "x: expected at least 2"),
+        (lambda: reverse_padded(np.zeros((3, 2)), [1, 4]), ValueError, r"1\.\.3 \(num_steps\)"),
     ],
 )
 def test_errors(call, error, match):

@@ -20,7 +20,13 @@ import numpy as np
 
 from .backend import array_device, xp_of
 
-__all__ = ["check_lengths", "last_valid", "last_valid_backward", "lengths_to_mask"]
+__all__ = [
+    "check_lengths",
+    "last_valid",
+    "last_valid_backward",
+    "lengths_to_mask",
+    "reverse_padded",
+]
 
 
 def check_lengths(lengths, batch_size: int, num_steps: int, *, single: bool = False):
@@ -138,3 +144,34 @@ def last_valid_backward(d_last, lengths, num_steps: int, *, batch_first: bool = 
     d_outputs = xp.zeros((int(num_steps), batch_size, features), dtype=d_last.dtype)
     d_outputs[xp.asarray(lengths - 1), xp.arange(batch_size)] = d_last
     return d_outputs.transpose(1, 0, 2) if batch_first else d_outputs
+
+
+def reverse_padded(x, lengths):
+    """Reverse each sequence within its own length; padded steps stay where they are.
+
+    The backward direction of a bidirectional layer on a padded batch must start at each
+    sequence's last valid step, not at step T-1 (which is padding for the shorter ones)::
+
+        out[t, b] = x[lengths[b] - 1 - t, b]   for t < lengths[b],   x[t, b] otherwise
+
+    The map is a permutation that is its own inverse, so it is also its own backward:
+    ``dx = reverse_padded(d_out, lengths)``.
+
+    Parameters
+    ----------
+    x : (T, B, ...) array, NumPy or CuPy
+    lengths : ints (B,), each in 1..T
+
+    Returns
+    -------
+    (T, B, ...) array, a copy
+    """
+    xp = xp_of(x)
+    x = xp.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x: expected at least 2 dimensions (T, B, ...), got shape {x.shape}")
+    num_steps, batch_size = x.shape[:2]
+    lengths = xp.asarray(check_lengths(lengths, batch_size, num_steps))
+    t = xp.arange(num_steps)[:, None]  # (T, 1)
+    source = xp.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+    return x[source, xp.arange(batch_size)[None, :]]
