@@ -26,7 +26,7 @@ from ..registry import build, describe, register
 from ..validation import from_layout, normalize_input, steps_to_layout, to_layout
 from .base import Module
 
-__all__ = ["Bidirectional", "check_lengths", "reverse_padded"]
+__all__ = ["Bidirectional", "batch_lengths", "check_lengths", "reverse_padded", "valid_mask"]
 
 
 def check_lengths(lengths, batch_size: int, num_steps: int):
@@ -48,6 +48,18 @@ def check_lengths(lengths, batch_size: int, num_steps: int):
             f"got {bad}"
         )
     return arr.astype(np.int64)
+
+
+def batch_lengths(lengths, batch_size: int, num_steps: int, single: bool = False):
+    """:func:`check_lengths`, also accepting a plain int for one sequence given as (T, I)."""
+    if single and isinstance(lengths, numbers.Integral) and not isinstance(lengths, bool):
+        lengths = [lengths]
+    return check_lengths(lengths, batch_size, num_steps)
+
+
+def valid_mask(lengths, num_steps: int, xp=np):
+    """``valid[t, b] = t < lengths[b]``: (T, B) booleans in namespace ``xp``."""
+    return xp.asarray(np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :])
 
 
 def reverse_padded(x, lengths=None, *, batch_first=False):
@@ -163,6 +175,8 @@ class Bidirectional(Module):
         self.forward_layer = cls(**inner, seed=0)
         for key, value in layer.params.items():
             self.forward_layer.params[key] = to_device(value, "cpu")
+        if getattr(layer, "zoneout_rng", None) is not None:
+            self.forward_layer.zoneout_rng = layer.zoneout_rng  # same random stream as the layer
         self.reverse_layer = cls(**inner, seed=_derived_seed(layer) if seed is None else seed)
         self.input_size = layer.input_size
         self.hidden_size = layer.hidden_size
@@ -203,6 +217,8 @@ class Bidirectional(Module):
         )
         state_f, state_r = _pair("state", state)
         single = layout.single
+        if lengths is not None:
+            lengths = batch_lengths(lengths, x_tm.shape[1], x_tm.shape[0], single)
         extra = {} if lengths is None else {"lengths": lengths}
         y_f = self.forward_layer.forward(x_tm, _add_batch_axis(state_f, single), **extra)
         x_rev = reverse_padded(x_tm, lengths)

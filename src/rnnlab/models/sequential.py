@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
+from ..backend import xp_of
 from ..registry import build, describe, register
-from .base import Module, format_summary, input_features, is_recurrent, output_features
+from .base import (
+    Module,
+    check_gradient,
+    format_summary,
+    input_features,
+    is_recurrent,
+    output_features,
+)
+from .basic import _float_dtype
+from .bidirectional import batch_lengths, valid_mask
 
 __all__ = ["Sequential"]
 
 _PROTOCOL = ("forward", "backward", "params", "grads", "get_config", "zero_grad")
+
+
+def _device_of(array) -> str:
+    return "cpu" if xp_of(array) is np else "cuda"
 
 
 def _name(index, module) -> str:
@@ -133,7 +149,12 @@ class Sequential(Module):
         return format_summary("Sequential", self.params, rows)
 
     def forward(self, x, lengths=None):
-        """Run every module; ``lengths`` (B,) goes to recurrent modules when not None."""
+        """Run every module; ``lengths`` (B,) goes to recurrent modules when not None.
+
+        With ``lengths``, the Sequential's output is zero at padded steps (whatever the last
+        modules are) and backward ignores dy there, the rule of the recurrent layers.
+        """
+        self._valid = None
         for index, module in enumerate(self.modules):
             if lengths is not None and is_recurrent(module):
                 if "lengths" not in inspect.signature(module.forward).parameters:
@@ -144,12 +165,35 @@ class Sequential(Module):
                 x = module.forward(x, lengths=lengths)
             else:
                 x = module.forward(x)
+        if lengths is not None:
+            self._valid = self._padding_mask(x, lengths)
+            x = x * self._valid
+            self._output_shape = tuple(x.shape)
         self._cache = True
         return x
+
+    def _padding_mask(self, y, lengths):
+        """valid steps of the output y, shaped to broadcast against it."""
+        xp = xp_of(y)
+        if y.ndim == 2:  # one sequence, (T, F)
+            lengths = batch_lengths(lengths, 1, y.shape[0], single=True)
+            return valid_mask(lengths, y.shape[0], xp)
+        time_axis = 1 if self.batch_first else 0
+        num_steps, batch_size = y.shape[time_axis], y.shape[1 - time_axis]
+        valid = valid_mask(batch_lengths(lengths, batch_size, num_steps), num_steps, xp)
+        valid = valid.T if self.batch_first else valid
+        return valid.reshape(valid.shape + (1,) * (y.ndim - 2))
 
     def backward(self, dy):
         """Backward through every module in reverse; returns dx (None after an Embedding)."""
         self._require_forward()
+        if self._valid is not None:
+            # padded outputs are constants: their dy is ignored (shape checked first, so that
+            # the mask can never broadcast a wrong dy into a right-looking one)
+            dy = check_gradient(
+                "dy", dy, self._output_shape, _float_dtype(dy), _device_of(self._valid),
+                "the forward output",
+            ) * self._valid  # fmt: skip
         for module in reversed(self.modules):
             dy = module.backward(dy)
         return dy

@@ -32,7 +32,7 @@ from ..validation import (
 )
 from .base import Module, make_rng, spawn_seeds
 from .basic import Dense, Dropout
-from .bidirectional import Bidirectional
+from .bidirectional import Bidirectional, batch_lengths, valid_mask
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -231,13 +231,22 @@ class _Stack(Module):
         )
         batch_size = x_tm.shape[1]
         states = self._split_state("state", state, batch_size, layout.single)
-        extra = {} if lengths is None else {"lengths": lengths}
+        num_steps = x_tm.shape[0]
+        self._valid = None
+        extra = {}
+        if lengths is not None:
+            extra["lengths"] = batch_lengths(lengths, batch_size, num_steps, layout.single)
+            self._valid = valid_mask(extra["lengths"], num_steps, xp_of(x_tm))[:, :, None]
         h = x_tm  # (T, B, I)
         for l, layer in enumerate(self.layers):
             if l > 0:
                 h = self.dropouts[l - 1].forward(h)
             h = layer.forward(h, states[l], **extra)  # (T, B, D*H)
-        y = h if self.head is None else self.head.forward(h)
+        y = h
+        if self.head is not None:
+            y = self.head.forward(h)
+            if self._valid is not None:
+                y = y * self._valid  # padded steps output zero, head bias included (as a layer)
         self._cache = layout
         self._shape = (x_tm.shape[0], batch_size)
         self.grad_initial_state = None
@@ -259,6 +268,8 @@ class _Stack(Module):
         d_finals = self._split_state(
             "d_final_state", d_final_state, batch_size, layout.single, allow_none_parts=True
         )
+        if self._valid is not None:
+            dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
         dh = dy_tm if self.head is None else self.head.backward(dy_tm)
         for l in reversed(range(self.num_layers)):
             dh = self.layers[l].backward(dh, d_finals[l])
