@@ -11,7 +11,7 @@ from rnnlab.interop.torch import _TORCH_BLOCK, _reorder
 from rnnlab.interop.torch_stack import from_torch_stack, to_torch_stack
 from rnnlab.layers import GRULayer, LSTMLayer
 from rnnlab.models import GRU, LSTM, RNN, Bidirectional
-from tests.models.helpers import TORCH_FLOAT64_ATOL, randomize
+from tests.models.helpers import TORCH_FLOAT32_RTOL, TORCH_FLOAT64_ATOL, randomize, rel_error
 
 TORCH = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 SHAPES = [(2, True), (2, False), (1, True), (3, True)]
@@ -170,3 +170,21 @@ def test_errors():
         to_torch_stack(Bidirectional(GRULayer(2, 3)))
     with pytest.raises(TypeError, match="model: expected"):
         to_torch_stack(LSTMLayer(2, 3))
+
+
+def test_float32_parity_within_named_tolerance():
+    torch.manual_seed(4)
+    module = torch.nn.LSTM(4, 5, num_layers=2, bidirectional=True)
+    model = from_torch_stack(module)
+    assert model.dtype == np.float32
+    x = np.random.default_rng(4).standard_normal((6, 3, 4)).astype(np.float32)
+    R = np.random.default_rng(5).standard_normal((6, 3, 10)).astype(np.float32)
+    x_t = torch.tensor(x, requires_grad=True)
+    y_t, _ = module(x_t)
+    (y_t * torch.from_numpy(R)).sum().backward()
+    y = model(x)
+    dx = model.backward(R)
+    assert rel_error(y, y_t.detach().numpy()) < TORCH_FLOAT32_RTOL
+    assert rel_error(dx, x_t.grad.numpy()) < TORCH_FLOAT32_RTOL
+    W_t = _reorder(module.weight_hh_l1_reverse.grad.numpy(), _TORCH_BLOCK["lstm"], 5)
+    assert rel_error(model.layers[1].reverse_layer._g["U"], W_t) < TORCH_FLOAT32_RTOL

@@ -14,6 +14,8 @@ GRADCHECK_RTOL = 1e-6
 GRADCHECK_EPS = 1e-6
 #: float64 parity with PyTorch (absolute, on O(1) values).
 TORCH_FLOAT64_ATOL = 1e-10
+#: float32 parity with PyTorch, relative to the largest magnitude of the compared array.
+TORCH_FLOAT32_RTOL = 1e-5
 
 
 def rel_error(actual, expected) -> float:

@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer
 from rnnlab.models import Bidirectional, reverse_padded
@@ -206,3 +208,23 @@ def test_errors():
     bi(x)
     with pytest.raises(ValueError, match=r"dy: expected shape \(4, 2, 6\)"):
         bi.backward(np.zeros((4, 2, 3), np.float32))
+
+
+@given(
+    num_steps=st.integers(1, 6),
+    batch_size=st.integers(1, 4),
+    features=st.integers(1, 3),
+    data=st.data(),
+)
+@settings(max_examples=25, deadline=None, derandomize=True)
+def test_reverse_padded_property(num_steps, batch_size, features, data):
+    lengths = np.array(
+        data.draw(st.lists(st.integers(0, num_steps), min_size=batch_size, max_size=batch_size))
+    )
+    x = np.arange(num_steps * batch_size * features, dtype=np.float64)
+    x = x.reshape(num_steps, batch_size, features)
+    out = reverse_padded(x, lengths)
+    np.testing.assert_array_equal(out, _reverse_by_loop(x, lengths))
+    np.testing.assert_array_equal(reverse_padded(out, lengths), x)
+    out_bf = reverse_padded(x.transpose(1, 0, 2), lengths, batch_first=True)
+    np.testing.assert_array_equal(out_bf, out.transpose(1, 0, 2))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import GRU, LSTM, RNN, Bidirectional
-from ..models.stacks import _Stack
+from ..models.stacks import _STACK_KEYS, _Stack
 from .torch import _torch_kind, from_torch, to_torch
 
 __all__ = ["from_torch_stack", "to_torch_stack"]
@@ -36,7 +36,7 @@ __all__ = ["from_torch_stack", "to_torch_stack"]
 _STACKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 _PIECES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Options that only change initialisation, so any value converts exactly.
-_INIT_ONLY_OPTIONS = ("forget_bias",)
+_INIT_ONLY_OPTIONS = ("forget_bias", "zoneout_seed")
 
 
 def _suffix(layer: int, direction: int) -> str:
@@ -113,9 +113,9 @@ def from_torch_stack(module, *, dtype=None):
 
 def _check_stack(model):
     if isinstance(model, Bidirectional):
-        layers, config = [model], model.layer_config
-        options = {k: v for k, v in config.items() if k in ("reset_after", "layer_norm", "zoneout")}
-        return layers, 1, True, 0.0, model.batch_first, options
+        config = model.layer_config
+        options = {k: v for k, v in config.items() if k not in _STACK_KEYS}
+        return [model], 1, True, 0.0, model.batch_first, options
     if not isinstance(model, _Stack):
         raise TypeError(
             "model: expected rnnlab.models.RNN, LSTM, GRU or a Bidirectional layer, "
