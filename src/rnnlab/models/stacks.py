@@ -79,7 +79,7 @@ class _Stack(Module):
         self.layers = []
         for l in range(self.num_layers):
             layer_input = input_size if l == 0 else self.num_directions * hidden_size
-            layer = self.layer_class(layer_input, hidden_size, seed=seeds[2 * l], **common)
+            layer = self._build_layer(layer_input, hidden_size, seeds[2 * l], common)
             if bidirectional:
                 layer = Bidirectional(layer, seed=seeds[2 * l + 1])
             self.layers.append(layer)
@@ -100,6 +100,17 @@ class _Stack(Module):
         self.out_features = self.output_size or features
         self._cache = None
         self.grad_initial_state = None
+
+    def _build_layer(self, input_size, hidden_size, seed, options):
+        try:
+            return self.layer_class(input_size, hidden_size, seed=seed, **options)
+        except TypeError as exc:
+            if "unexpected keyword" not in str(exc):
+                raise
+            raise TypeError(
+                f"{type(self).__name__}: every option beyond the stack's own is passed to "
+                f"{self.layer_class.__name__}, which rejected it: {exc}"
+            ) from exc
 
     # ------------------------------------------------------------ structure
     def children(self):
