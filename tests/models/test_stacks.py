@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab import LSTMLayer
-from rnnlab.models import GRU, LSTM, RNN, Bidirectional
+from rnnlab.models import GRU, LSTM, RNN, Bidirectional, Dropout, Sequential
 from rnnlab.registry import build, describe
 from tests.models.helpers import assert_gradients_match, numeric_gradient, randomize
 
@@ -213,3 +213,16 @@ def test_errors():
         model.backward(np.zeros((4, 5, 3), np.float32))
     with pytest.raises(ValueError, match="d_final_state"):
         model.backward(np.zeros((4, 5, 6), np.float32), (h0[:1], None))
+
+
+def test_rng_state_replays_the_dropout_masks():
+    x = np.random.default_rng(7).standard_normal((4, 2, 3))
+    model = Sequential(LSTM(3, 4, num_layers=3, dropout=0.5, seed=1), Dropout(0.3, seed=2))
+    assert set(model.generators()) == {"0.dropout.0", "0.dropout.1", "1.rng"}
+    saved = json.loads(json.dumps(model.rng_state()))  # JSON-able, as a checkpoint stores it
+    first = model(x)
+    assert not np.array_equal(model(x), first)  # the streams moved on
+    model.set_rng_state(saved)
+    np.testing.assert_array_equal(model(x), first)
+    with pytest.raises(ValueError, match="random states"):
+        model.set_rng_state({"1.rng": saved["1.rng"]})

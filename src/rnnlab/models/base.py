@@ -149,6 +149,39 @@ class Module:
         """Evaluation mode: deterministic forward (dropout is the identity)."""
         return self.train(False)
 
+    # ------------------------------------------------------------ random streams
+    def _own_generators(self) -> dict:
+        return {}
+
+    def generators(self) -> dict:
+        """name -> every numpy Generator the module draws from while running (dropout masks,
+        zoneout masks), children prefixed as in ``params``. A Generator shared by several
+        modules appears under each name."""
+        found = dict(self._own_generators())
+        for prefix, child in self.children():
+            if hasattr(child, "generators"):
+                inner = child.generators()
+            else:  # a recurrent layer: its zoneout stream, when it has one
+                rng = getattr(child, "zoneout_rng", None)
+                inner = {} if rng is None else {"zoneout": rng}
+            found.update({f"{prefix}.{key}": rng for key, rng in inner.items()})
+        return found
+
+    def rng_state(self) -> dict:
+        """The state of every Generator in :meth:`generators` (JSON-serialisable), so that a
+        resumed run draws the same masks as an uninterrupted one."""
+        return {name: rng.bit_generator.state for name, rng in self.generators().items()}
+
+    def set_rng_state(self, state: dict):
+        """Restore :meth:`rng_state`'s output; the names must match exactly."""
+        generators = self.generators()
+        if not isinstance(state, dict) or set(state) != set(generators):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"state: expected random states for {sorted(generators)}, got {got}")
+        for name, rng in generators.items():
+            rng.bit_generator.state = state[name]
+        return self
+
     # ------------------------------------------------------------ configs
     @classmethod
     def from_config(cls, config: dict):

@@ -174,6 +174,9 @@ class Dropout(Module):
     def get_config(self) -> dict:
         return {"p": self.p}
 
+    def _own_generators(self) -> dict:
+        return {"rng": self.rng}
+
     def forward(self, x):
         x = check_float_input("x", x, _float_dtype(x), self.device)
         if not self.training or self.p == 0.0:

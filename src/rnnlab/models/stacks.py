@@ -129,6 +129,9 @@ class _Stack(Module):
     def _leaf_grads(self):
         return self._head_views("grads")
 
+    def _own_generators(self):
+        return {f"dropout.{l}": dropout.rng for l, dropout in enumerate(self.dropouts)}
+
     def to(self, device):
         super().to(device)
         for module in [self.head, *self.dropouts]:
