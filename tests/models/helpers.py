@@ -1,4 +1,5 @@
-"""Finite-difference helpers for the model tests (float64, central differences).
+"""Finite-difference helpers for the model tests, on top of tests/conftest.py (float64, central
+differences; the tolerances are conftest's named constants).
 
 The loss is always L = Σ y ⊙ R (+ terms on final states): a random weight per output entry, so
 that every entry of dy differs and a transposed or misplaced gradient cannot cancel out.
@@ -8,23 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
-#: central finite differences in float64 against the hand-written backward, relative error.
-GRADCHECK_RTOL = 1e-6
-#: step of the central differences: truncation ~eps², rounding ~1e-16/eps, both far below rtol.
-GRADCHECK_EPS = 1e-6
-#: float64 parity with PyTorch (absolute, on O(1) values).
-TORCH_FLOAT64_ATOL = 1e-10
-#: float32 parity with PyTorch, relative to the largest magnitude of the compared array.
-TORCH_FLOAT32_RTOL = 1e-5
+from tests.conftest import (
+    GRADCHECK_EPS,
+    GRADCHECK_RTOL,
+    TORCH_FLOAT32_RTOL,
+    TORCH_FLOAT64_ATOL,
+    assert_gradients_match,
+    rel_error,
+)
 
-
-def rel_error(actual, expected) -> float:
-    """max |actual - expected| / max(|actual|, |expected|), array-wise."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(np.abs(actual).max(initial=0.0), np.abs(expected).max(initial=0.0))
-    return 0.0 if scale == 0.0 else float(np.abs(actual - expected).max() / scale)
+__all__ = [
+    "GRADCHECK_RTOL",
+    "TORCH_FLOAT32_RTOL",
+    "TORCH_FLOAT64_ATOL",
+    "assert_gradients_match",
+    "gradcheck_params",
+    "numeric_gradient",
+    "randomize",
+    "rel_error",
+]
 
 
 def numeric_gradient(loss_of, array, eps=GRADCHECK_EPS):
@@ -41,15 +44,6 @@ def numeric_gradient(loss_of, array, eps=GRADCHECK_EPS):
         flat[k] = saved
         grad_flat[k] = (plus - minus) / (2 * eps)
     return grad
-
-
-def assert_gradients_match(checked: dict, rtol: float = GRADCHECK_RTOL) -> None:
-    """``checked``: name -> (analytic, numeric). All within rtol, none identically zero."""
-    errors = {name: rel_error(a, n) for name, (a, n) in checked.items()}
-    bad = {name: e for name, e in errors.items() if not e < rtol}
-    assert not bad, f"gradients off (relative error): {bad}"
-    silent = [name for name, (_, n) in checked.items() if not np.any(n)]
-    assert not silent, f"numeric gradients identically zero (test has no signal): {silent}"
 
 
 def randomize(module, rng, scale=0.5):

@@ -9,24 +9,19 @@ copies into the child's storage.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..backend import normalize_device, require_cupy, to_device, xp_of
-from ..layers import ParamDict, _RecurrentLayer
+from ..layers import ForwardRequiredError, ParamDict, _make_rng, _RecurrentLayer
 from ..validation import as_float_array
 
 __all__ = ["Module", "format_summary", "make_rng", "spawn_seeds"]
 
 
 def make_rng(seed) -> np.random.Generator:
-    """A Generator from ``seed`` (None, an integer or a Generator, which is used as is)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
+    """A Generator from ``seed`` (None, an integer >= 0 or a Generator, used as is); the layers'
+    rule and messages."""
+    return _make_rng(seed)
 
 
 def spawn_seeds(rng: np.random.Generator, count: int) -> list[int]:
@@ -231,7 +226,7 @@ class Module:
     def _require_forward(self, what: str = "backward"):
         cache = getattr(self, "_cache", None)
         if cache is None:
-            raise RuntimeError(
+            raise ForwardRequiredError(
                 f"{what}: not available before forward on {type(self).__name__}; "
                 "run forward(x) first"
             )
