@@ -14,6 +14,7 @@ import numpy as np
 from . import kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, orthogonal
+from .io import SaveMixin
 from .registry import register
 from .validation import (
     check_dtype,
@@ -55,8 +56,11 @@ def _make_rng(seed) -> np.random.Generator:
     raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
-class _RecurrentLayer:
-    """Shared machinery; subclasses name the cell and call its forward/backward."""
+class _RecurrentLayer(SaveMixin):
+    """Shared machinery; subclasses name the cell and call its forward/backward.
+
+    ``SaveMixin`` adds ``layer.save(path)`` (see :mod:`rnnlab.io`).
+    """
 
     cell = ""  # key into rnnlab.kernels
     gate_letters: tuple[str, ...] = ()
