@@ -180,9 +180,11 @@ def test_unknown_class_and_mismatched_parameters_are_refused(saved, tmp_path):
         rnnlab.load(bad)
     config = dict(info["model"]["config"], hidden_size=5)
     bad.write_bytes(
-        st_save(tensors, {"rnnlab": json.dumps(info | {"model": {"class": "LSTMLayer",
-                                                                 "config": config}})})
-    )  # fmt: skip
+        st_save(
+            tensors,
+            {"rnnlab": json.dumps(info | {"model": {"class": "LSTMLayer", "config": config}})},
+        )
+    )
     with pytest.raises(CheckpointError, match="has shape"):
         rnnlab.load(bad)
 

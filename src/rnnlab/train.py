@@ -53,7 +53,7 @@ class History:
     grad_norm: list = field(default_factory=list)  # mean pre-clipping total norm
     grad_first_step: list = field(default_factory=list)  # mean |dL/dx(1)|
     grad_last_step: list = field(default_factory=list)  # mean |dL/dx(T)|
-    lr: list = field(default_factory=list)
+    lr: list = field(default_factory=list)  # the learning rate each epoch ran with
     steps_per_s: list = field(default_factory=list)
     steps: int = 0
     stopped_early: bool = False
@@ -165,6 +165,11 @@ class _Loop:
     def train_step(self, xb, yb, state=None):
         """One optimiser step; returns (loss, grad norm, dx step norms or None)."""
         self.step += 1
+        # overflow is reported once, as TrainingDivergedError, not as NumPy warnings on the way
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._train_step(xb, yb, state)
+
+    def _train_step(self, xb, yb, state):
         out, pred = self.predict(xb, state)
         loss_value, dpred = self.loss_fn(pred, yb)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
