@@ -252,3 +252,18 @@ def test_weights_load_into_pytorch_as_documented(tmp_path, cls):
     x = np.random.default_rng(0).normal(size=(5, 2, 3))
     out = head(rnn(torch.tensor(x))[0]).detach().numpy()
     np.testing.assert_allclose(out, layer.forward(x), rtol=1e-12, atol=1e-14)
+
+
+def test_header_length_that_resembles_a_pickle_opcode_still_loads(tmp_path):
+    # a header of 0x480 bytes begins with 80 04, a pickle's PROTO 4: must not be misread
+    layer = RNNLayer(2, 3, dtype=np.float64, seed=0)
+    for pad in range(2000):
+        data = rio._encode(layer, extra={"pad": "x" * pad})
+        if data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+            break
+    else:
+        pytest.fail("no padding produced a pickle-like header length")
+    path = tmp_path / "odd.safetensors"
+    path.write_bytes(data)
+    loaded = rnnlab.load(path)
+    np.testing.assert_array_equal(loaded.params["W_hh"], layer.params["W_hh"])

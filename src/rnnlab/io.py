@@ -217,7 +217,14 @@ def _fail(path, why):
     raise CheckpointError(f"{os.fspath(path)}: {why}")
 
 
-def _read_header(path, data: bytes) -> dict:
+def _looks_like_safetensors(data: bytes) -> bool:
+    if len(data) < 9:
+        return False
+    (n,) = struct.unpack("<Q", data[:8])
+    return n <= len(data) - 8 and data[8:9] == b"{"
+
+
+def _refuse_other_formats(path, data: bytes) -> None:
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         _fail(path, "this is a Python pickle; rnnlab never unpickles files (they can run code)")
     if data[:4] == b"PK\x03\x04":
@@ -226,6 +233,13 @@ def _read_header(path, data: bytes) -> dict:
             "this is a zip archive (torch.save output?), not a safetensors file; "
             "rnnlab never unpickles files",
         )
+
+
+def _read_header(path, data: bytes) -> dict:
+    # A header length such as 0x480 starts with the bytes of a pickle's PROTO opcode, so the
+    # signatures of other formats are only believed when the safetensors layout does not fit.
+    if not _looks_like_safetensors(data):
+        _refuse_other_formats(path, data)
     if len(data) < 8:
         _fail(path, f"truncated: {len(data)} bytes, too short for a safetensors header")
     (n,) = struct.unpack("<Q", data[:8])
