@@ -23,10 +23,10 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import rnnlab  # noqa: E402
-from rnnlab import optim  # noqa: E402
+import rnnlab
+from rnnlab import optim
 
 CELLS = {"rnn": rnnlab.RNNLayer, "lstm": rnnlab.LSTMLayer, "gru": rnnlab.GRULayer}
 
@@ -60,22 +60,38 @@ def run(cell, args):
     model = CELLS[cell](2, args.hidden, 1, dtype=np.float32, seed=args.seed)
     opt = optim.Adam(model, lr=args.lr)
     baseline = float(np.mean((Yt - Y.mean()) ** 2))
-    print(f"{cell.upper()} T={args.steps} hidden={args.hidden}: predicting the mean gives "
-          f"test MSE {baseline:.4f}")
+    print(
+        f"{cell.upper()} T={args.steps} hidden={args.hidden}: predicting the mean gives "
+        f"test MSE {baseline:.4f}"
+    )
     began = time.perf_counter()
     test_mse = None
     for epoch in range(args.epochs):
-        h = rnnlab.fit(model, X, Y, optimizer=opt, epochs=1, batch_size=args.batch_size,
-                       clip=5.0, seed=rng, progress=args.progress, stall_epochs=0)
+        h = rnnlab.fit(
+            model,
+            X,
+            Y,
+            optimizer=opt,
+            epochs=1,
+            batch_size=args.batch_size,
+            clip=5.0,
+            seed=rng,
+            progress=args.progress,
+            stall_epochs=0,
+        )
         test_mse = evaluate(model, Xt, Yt)
-        print(f"  epoch {epoch + 1:3d}  train MSE {h.loss[-1]:.4f}  test MSE {test_mse:.4f}  "
-              f"|grad| {h.grad_norm[-1]:.3g}  {time.perf_counter() - began:6.1f} s")
+        print(
+            f"  epoch {epoch + 1:3d}  train MSE {h.loss[-1]:.4f}  test MSE {test_mse:.4f}  "
+            f"|grad| {h.grad_norm[-1]:.3g}  {time.perf_counter() - began:6.1f} s"
+        )
         if test_mse < args.target:
             break
     seconds = time.perf_counter() - began
     verdict = "reached" if test_mse < args.target else "did NOT reach"
-    print(f"{cell.upper()}: {verdict} test MSE < {args.target} ({test_mse:.4f}) after "
-          f"{epoch + 1} epochs, {opt.step_count} steps, {seconds:.1f} s")
+    print(
+        f"{cell.upper()}: {verdict} test MSE < {args.target} ({test_mse:.4f}) after "
+        f"{epoch + 1} epochs, {opt.step_count} steps, {seconds:.1f} s"
+    )
     return test_mse, seconds
 
 
