@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,7 +212,7 @@ def test_save_rejects_bad_arguments(tmp_path):
 
 
 def _torch_state_from_file(path, H):
-    """docs/training.md's recipe, verbatim: rnnlab file -> nn.LSTM/nn.GRU + nn.Linear."""
+    """The renaming table of docs/training.md: rnnlab file -> nn.LSTM/nn.GRU + nn.Linear."""
     import torch
     from safetensors.torch import load_file as torch_load_file
 
@@ -267,3 +268,20 @@ def test_header_length_that_resembles_a_pickle_opcode_still_loads(tmp_path):
     path.write_bytes(data)
     loaded = rnnlab.load(path)
     np.testing.assert_array_equal(loaded.params["W_hh"], layer.params["W_hh"])
+
+
+def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
+    import torch
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "training.md"
+    text = docs.read_text()
+    section = text[text.index("### Loading the weights into PyTorch") :]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    layer = LSTMLayer(3, 5, 2, dtype=np.float64, seed=7)
+    monkeypatch.chdir(tmp_path)
+    layer.save("lstm.safetensors")
+    x = np.random.default_rng(1).normal(size=(6, 2, 3))
+    namespace = {"input_size": 3, "x": torch.tensor(x)}
+    exec(snippet, namespace)
+    y = namespace["y"].detach().numpy()
+    np.testing.assert_allclose(y, layer.forward(x), rtol=1e-12, atol=1e-14)
