@@ -67,7 +67,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=128, help="the guide's 128")
     p.add_argument("--steps", type=int, default=64, help="characters per training sequence")
     p.add_argument("--chars", type=int, default=150_000, help="text used (0: all 465k)")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)

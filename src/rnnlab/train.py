@@ -22,26 +22,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import losses
+from .diagnostics import (
+    TrainingDivergedError,
+    VanishingGradientWarning,
+    check_stall,
+    diverged_message,
+)
 from .optim import Adam, clip_grad_norm, grad_norm
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
-
-_STALL_IMPROVEMENT = 0.01  # "not decreasing": best of the recent epochs within 1% of before
-_STALL_FRACTION = 0.5  # "early": the loss is still above half of the first epoch's
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The loss or the gradients became NaN or inf; attributes ``step``, ``epoch``,
-    ``loss``, ``grad_norm``."""
-
-    def __init__(self, message, *, step, epoch, loss, grad_norm):
-        super().__init__(message)
-        self.step, self.epoch, self.loss, self.grad_norm = step, epoch, loss, grad_norm
-
-
-class VanishingGradientWarning(RuntimeWarning):
-    """The training loss stopped decreasing early; the message reports the gradient norm that
-    reached the first time step against the last."""
 
 
 @dataclass
@@ -150,16 +139,13 @@ class _Loop:
             return out, (out[-1] if self.time_axis == 0 else out[:, -1])
         return out, out
 
-    def diverged(self, what, loss_value, norm):
-        msg = (
-            f"training diverged at step {self.step} (epoch {self.epoch + 1}): {what}; "
-            f"loss = {loss_value!r}, gradient norm = {norm:.4g} (before clipping). "
-            "Exploding gradients: reduce the learning rate and add gradient clipping "
-            "(fit(clip=...)) or lower its threshold. The parameters keep their last finite "
-            "values and no saved file was touched."
-        )
+    def diverged(self, what, loss_value, norm, when="this step"):
         raise TrainingDivergedError(
-            msg, step=self.step, epoch=self.epoch, loss=loss_value, grad_norm=norm
+            diverged_message(self.step, self.epoch, what, loss_value, norm, when),
+            step=self.step,
+            epoch=self.epoch,
+            loss=loss_value,
+            grad_norm=norm,
         )
 
     def train_step(self, xb, yb, state=None):
@@ -173,7 +159,7 @@ class _Loop:
         out, pred = self.predict(xb, state)
         loss_value, dpred = self.loss_fn(pred, yb)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
-            self.diverged("the loss is not finite", loss_value, self.last_norm)
+            self.diverged("the loss is not finite", loss_value, self.last_norm, "previous step")
         if self.targets == "last":
             dy = np.zeros_like(out)
             if self.time_axis == 0:
@@ -252,32 +238,6 @@ def _callbacks(callbacks):
                 )
             hooks["on_epoch_end"].append(cb)
     return hooks
-
-
-def _check_stall(history, stall_epochs, lr):
-    """The guide's "loss not decreasing" check; returns a warning message or None."""
-    loss = history.loss
-    if not stall_epochs or len(loss) <= stall_epochs:
-        return None
-    before = min(loss[:-stall_epochs])
-    recent = min(loss[-stall_epochs:])
-    if recent < before * (1 - _STALL_IMPROVEMENT) or loss[-1] <= _STALL_FRACTION * loss[0]:
-        return None
-    first, last = history.grad_first_step[-1], history.grad_last_step[-1]
-    if first is None:
-        measured = "the input gradient was not measured (the model's backward returned no dx)"
-    else:
-        ratio = first / last if last > 0 else math.inf
-        measured = (
-            f"gradient norm reaching the first time step |dL/dx(1)| = {first:.3g}, "
-            f"at the last step |dL/dx(T)| = {last:.3g} (ratio {ratio:.3g})"
-        )
-    return (
-        f"training loss stopped decreasing early: {loss[-1]:.4g} after {len(loss)} epochs "
-        f"(first epoch {loss[0]:.4g}, no 1% improvement in the last {stall_epochs}); {measured}. "
-        "A tiny ratio means vanishing gradients: try an LSTM or GRU instead of a vanilla RNN, "
-        f"increase hidden_size, and check the learning rate (lr = {lr:.3g})."
-    )
 
 
 def fit(
@@ -370,7 +330,7 @@ def fit(
             history.val_loss.append(loop.evaluate(*validation, batch_size))
         history.lr.append(optimizer.lr)
         monitored = history.val_loss[-1] if validation is not None else history.loss[-1]
-        message = _check_stall(history, stall_epochs, optimizer.lr)
+        message = check_stall(history, stall_epochs, optimizer.lr)
         if message is not None:
             warnings.warn(message, VanishingGradientWarning, stacklevel=2)
             stall_epochs = 0  # once per fit
@@ -421,7 +381,7 @@ def _run_epoch(loop, X, Y, batch_size, rng, shuffle, progress, epochs, history, 
     )
     try:
         for s in starts:
-            idx = np.sort(order[s : s + batch_size]) if not shuffle else order[s : s + batch_size]
+            idx = order[s : s + batch_size]
             xb = loop.to_model(X[idx])
             yb = loop.to_model(Y[idx], loop.targets == "steps")
             for loss_value, norm, norms, steps in loop.train_batch(xb, yb):
