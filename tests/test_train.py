@@ -354,3 +354,26 @@ def test_fit_rejects_bad_arguments():
         fit(model, X, Y, targets="first", progress=False)
     with pytest.raises(TypeError, match="validation"):
         fit(model, X, Y, validation=X, progress=False)
+
+
+def _padded(seed=0, n=6, num_steps=8):
+    """Variable-length sequences in a padded (N, T, 1) array; the padding is junk on purpose."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, num_steps + 1, n)
+    lengths[0] = num_steps
+    X = rng.normal(size=(n, num_steps, 1))
+    Y = np.sin(np.cumsum(X, axis=1))
+    pad = np.arange(num_steps)[None, :] >= lengths[:, None]
+    X[pad], Y[pad] = 1e3, -1e3
+    return X, Y, lengths
+
+
+def test_lengths_are_checked():
+    X, Y, lengths = _padded()
+    model = GRULayer(1, 3, 1, seed=0)
+    with pytest.raises(ValueError, match=r"lengths: expected values in 1\.\.8"):
+        fit(model, X, Y, lengths=lengths + 1, progress=False)
+    with pytest.raises(ValueError, match="lengths: expected 6 integers"):
+        fit(model, X, Y, lengths=lengths[:3], progress=False)
+    with pytest.raises(ValueError, match="tbptt: not supported together with lengths"):
+        fit(model, X, Y, lengths=lengths, tbptt=4, progress=False)

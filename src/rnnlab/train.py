@@ -17,11 +17,11 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import losses
+from .callbacks import History, SaveCheckpoint, collect_hooks
 from .diagnostics import (
     TrainingDivergedError,
     VanishingGradientWarning,
@@ -31,45 +31,6 @@ from .diagnostics import (
 from .optim import Adam, clip_grad_norm, grad_norm
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
-
-
-@dataclass
-class History:
-    """Per-epoch figures from :func:`fit` (``steps_per_s`` is wall-clock, the rest is exact)."""
-
-    loss: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    grad_norm: list = field(default_factory=list)  # mean pre-clipping total norm
-    grad_first_step: list = field(default_factory=list)  # mean |dL/dx(1)|
-    grad_last_step: list = field(default_factory=list)  # mean |dL/dx(T)|
-    lr: list = field(default_factory=list)  # the learning rate each epoch ran with
-    steps_per_s: list = field(default_factory=list)
-    steps: int = 0
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    def as_dict(self) -> dict:
-        return dict(vars(self))
-
-
-class SaveCheckpoint:
-    """Callback: :func:`rnnlab.save_checkpoint` after every ``every``-th epoch (atomic)."""
-
-    def __init__(self, path, every=1):
-        self.path, self.every = path, int(every)
-
-    def on_epoch_end(self, epoch, logs):
-        if (epoch + 1) % self.every == 0:
-            from .io import save_checkpoint
-
-            save_checkpoint(
-                self.path,
-                logs["model"],
-                logs["optimizer"],
-                step=logs["optimizer"].step_count,
-                rng=logs["rng"],
-                extra={"epoch": epoch + 1, "loss": logs["loss"]},
-            )
 
 
 def _make_rng(seed):
@@ -104,6 +65,45 @@ def _check_data(X, Y, name="X"):
     return X, Y
 
 
+def _check_lengths(name, lengths, X):
+    if lengths is None:
+        return None
+    L = np.asarray(lengths)
+    if L.dtype.kind not in "iu" or L.shape != (len(X),):
+        raise ValueError(
+            f"{name}: expected {len(X)} integers (one per sample), got {L.dtype} {L.shape}"
+        )
+    if L.size and (L.min() < 1 or L.max() > X.shape[1]):
+        raise ValueError(
+            f"{name}: expected values in 1..{X.shape[1]} (T), got {L.min()}..{L.max()}"
+        )
+    return L.astype(np.int64)
+
+
+def _check_validation(validation):
+    if validation is None:
+        return None
+    if not isinstance(validation, tuple | list) or len(validation) not in (2, 3):
+        raise TypeError("validation: expected None, (X_val, Y_val) or (X_val, Y_val, lengths_val)")
+    Xv, Yv = _check_data(validation[0], validation[1], name="validation X")
+    lengths = validation[2] if len(validation) == 3 else None
+    return Xv, Yv, _check_lengths("validation lengths", lengths, Xv)
+
+
+def _check_counts(model, epochs, batch_size, tbptt, lengths):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if tbptt is None:
+        return
+    if isinstance(tbptt, bool) or not isinstance(tbptt, numbers.Integral) or tbptt <= 0:
+        raise ValueError(f"tbptt: expected None or a positive integer, got {tbptt!r}")
+    if not hasattr(type(model), "final_state"):
+        raise TypeError(f"tbptt: {type(model).__name__} has no final_state to carry over")
+    if lengths is not None:
+        raise ValueError("tbptt: not supported together with lengths (padded batches)")
+
+
 def _resolve_targets(targets, X, Y, tbptt):
     if targets == "auto":
         targets = "steps" if Y.ndim >= 2 and Y.shape[1] == X.shape[1] else "last"
@@ -133,11 +133,28 @@ class _Loop:
             return a
         return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
-    def predict(self, xb, state=None):
-        out = self.model.forward(xb) if state is None else self.model.forward(xb, state)
+    def last_index(self, out, lengths):
+        """Index of each sequence's last valid output: step -1, or lengths - 1 when padded."""
+        if lengths is None:
+            return (-1,) if self.time_axis == 0 else (slice(None), -1)
+        rows, steps = np.arange(len(lengths)), np.asarray(lengths) - 1
+        return (steps, rows) if self.time_axis == 0 else (rows, steps)
+
+    def predict(self, xb, state=None, lengths=None):
+        """Forward; returns (output, what the loss sees, loss keyword arguments)."""
+        options = {} if lengths is None else {"lengths": lengths}
+        if state is None:
+            out = self.model.forward(xb, **options)
+        else:
+            out = self.model.forward(xb, state, **options)
         if self.targets == "last":
-            return out, (out[-1] if self.time_axis == 0 else out[:, -1])
-        return out, out
+            return out, out[self.last_index(out, lengths)], {}
+        if lengths is None:
+            return out, out, {}
+        # per-step targets of a padded batch: only the valid steps count (mean over them)
+        num_steps = out.shape[self.time_axis]
+        valid = np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :]  # (T, B)
+        return out, out, {"mask": valid if self.time_axis == 0 else valid.T}
 
     def diverged(self, what, loss_value, norm, when="this step"):
         raise TrainingDivergedError(
@@ -148,24 +165,21 @@ class _Loop:
             grad_norm=norm,
         )
 
-    def train_step(self, xb, yb, state=None):
+    def train_step(self, xb, yb, state=None, lengths=None):
         """One optimiser step; returns (loss, grad norm, dx step norms or None)."""
         self.step += 1
         # overflow is reported once, as TrainingDivergedError, not as NumPy warnings on the way
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._train_step(xb, yb, state)
+            return self._train_step(xb, yb, state, lengths)
 
-    def _train_step(self, xb, yb, state):
-        out, pred = self.predict(xb, state)
-        loss_value, dpred = self.loss_fn(pred, yb)
+    def _train_step(self, xb, yb, state, lengths):
+        out, pred, options = self.predict(xb, state, lengths)
+        loss_value, dpred = self.loss_fn(pred, yb, **options)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
             self.diverged("the loss is not finite", loss_value, self.last_norm, "previous step")
         if self.targets == "last":
             dy = np.zeros_like(out)
-            if self.time_axis == 0:
-                dy[-1] = dpred
-            else:
-                dy[:, -1] = dpred
+            dy[self.last_index(out, lengths)] = dpred
         else:
             dy = dpred
         self.model.zero_grad()
@@ -175,20 +189,20 @@ class _Loop:
         if not math.isfinite(norm):
             self.diverged("a gradient is not finite", loss_value, norm)
         self.optimizer.step()
-        return loss_value, norm, self.step_norms(dx)
+        return loss_value, norm, self.step_norms(dx, lengths)
 
-    def step_norms(self, dx):
-        """(|dL/dx(1)|, |dL/dx(T)|): how much gradient reaches the first and last inputs."""
+    def step_norms(self, dx, lengths=None):
+        """(|dL/dx(1)|, |dL/dx(T)|): how much gradient reaches the first and last valid inputs."""
         if not isinstance(dx, np.ndarray) or dx.ndim < 2 or dx.dtype.kind != "f":
             return None
         first = np.take(dx, 0, axis=self.time_axis)
-        last = np.take(dx, -1, axis=self.time_axis)
+        last = dx[self.last_index(dx, lengths)]
         return float(np.sqrt(np.sum(first * first))), float(np.sqrt(np.sum(last * last)))
 
-    def train_batch(self, xb, yb):
+    def train_batch(self, xb, yb, lengths=None):
         """A batch, whole or in tbptt chunks; returns a list of (loss, norm, step norms, n)."""
         if self.tbptt is None:
-            return [(*self.train_step(xb, yb), 1)]
+            return [(*self.train_step(xb, yb, None, lengths), 1)]
         num_steps = xb.shape[self.time_axis]
         results, state = [], None
         for start in range(0, num_steps, self.tbptt):
@@ -201,7 +215,7 @@ class _Loop:
             results.append((*result, chunk.stop - chunk.start))
         return results
 
-    def evaluate(self, X, Y, batch_size):
+    def evaluate(self, X, Y, lengths, batch_size):
         """Mean loss over (X, Y) in eval mode, batches weighted by their size."""
         set_mode(self.model, False)
         try:
@@ -209,8 +223,9 @@ class _Loop:
             for s in range(0, len(X), batch_size):
                 xb = self.to_model(X[s : s + batch_size])
                 yb = self.to_model(Y[s : s + batch_size], self.targets == "steps")
-                _, pred = self.predict(xb)
-                total += self.loss_fn(pred, yb)[0] * len(X[s : s + batch_size])
+                lb = None if lengths is None else lengths[s : s + batch_size]
+                _, pred, options = self.predict(xb, None, lb)
+                total += self.loss_fn(pred, yb, **options)[0] * len(X[s : s + batch_size])
         finally:
             set_mode(self.model, True)
         return total / len(X)
@@ -221,23 +236,6 @@ def set_mode(model, training):
         model.train()
     elif not training and hasattr(model, "eval"):
         model.eval()
-
-
-def _callbacks(callbacks):
-    hooks = {"on_step_end": [], "on_epoch_end": [], "on_train_end": []}
-    for cb in callbacks or ():
-        found = False
-        for hook, fns in hooks.items():
-            if hasattr(cb, hook):
-                fns.append(getattr(cb, hook))
-                found = True
-        if not found:
-            if not callable(cb):
-                raise TypeError(
-                    f"callbacks: expected callables or objects with on_* methods, got {cb!r}"
-                )
-            hooks["on_epoch_end"].append(cb)
-    return hooks
 
 
 def fit(
@@ -257,6 +255,7 @@ def fit(
     restore_best=True,
     schedule=None,
     tbptt=None,
+    lengths=None,
     targets="auto",
     shuffle=True,
     stall_epochs=3,
@@ -273,7 +272,8 @@ def fit(
     optimizer : an :mod:`rnnlab.optim` optimiser bound to ``model``; default Adam(lr=1e-3).
     epochs, batch_size : passes over the data; sequences per step (the guide: 32).
     clip : max total gradient norm (the guide: 5.0); None or 0 disables clipping.
-    validation : None or (X_val, Y_val), evaluated in eval mode after each epoch.
+    validation : None, (X_val, Y_val) or (X_val, Y_val, lengths_val), evaluated in eval mode
+        after each epoch.
     seed : int, numpy Generator or None; drives the shuffling. A Generator is advanced in place,
         so passing the same one to a later ``fit`` continues the same random stream.
     callbacks : callables ``f(epoch, logs)`` (called after each epoch) or objects with any of
@@ -286,6 +286,9 @@ def fit(
         monitored loss).
     tbptt : None or a chunk length: truncated BPTT, the final state of a chunk starts the next
         one, no gradient crosses the boundary (one optimiser step per chunk).
+    lengths : None or ints (N,) in 1..T: padded sequences, given to ``model.forward(x,
+        lengths=...)``. Per-step losses count valid steps only (the mean over them);
+        per-sequence targets are compared with each sequence's last valid output.
     targets : "auto" (per-step when ``Y.shape[1] == T``), "steps" or "last".
     stall_epochs : epochs without 1% improvement that trigger :class:`VanishingGradientWarning`
         while the loss is above half its first value (0 disables).
@@ -296,18 +299,9 @@ def fit(
     TrainingDivergedError : the loss or a gradient became NaN or inf.
     """
     X, Y = _check_data(X, Y)
-    if validation is not None:
-        if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise TypeError("validation: expected None or a pair (X_val, Y_val)")
-        validation = _check_data(*validation, name="validation X")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if tbptt is not None:
-        if isinstance(tbptt, bool) or not isinstance(tbptt, numbers.Integral) or tbptt <= 0:
-            raise ValueError(f"tbptt: expected None or a positive integer, got {tbptt!r}")
-        if not hasattr(type(model), "final_state"):
-            raise TypeError(f"tbptt: {type(model).__name__} has no final_state to carry over")
+    lengths = _check_lengths("lengths", lengths, X)
+    validation = _check_validation(validation)
+    _check_counts(model, epochs, batch_size, tbptt, lengths)
     targets = _resolve_targets(targets, X, Y, tbptt)
     rng = _make_rng(seed)
     optimizer = Adam(model, lr=1e-3) if optimizer is None else optimizer
@@ -320,12 +314,14 @@ def fit(
         tbptt,
         bool(getattr(model, "batch_first", False)),
     )
-    hooks = _callbacks(callbacks)
+    hooks = collect_hooks(callbacks)
     history, best = History(), (math.inf, None)
     set_mode(model, True)
     for epoch in range(epochs):
         loop.epoch = epoch
-        _run_epoch(loop, X, Y, batch_size, rng, shuffle, progress, epochs, history, hooks)
+        _run_epoch(
+            loop, (X, Y, lengths), batch_size, rng, shuffle, progress, epochs, history, hooks
+        )
         if validation is not None:
             history.val_loss.append(loop.evaluate(*validation, batch_size))
         history.lr.append(optimizer.lr)
@@ -364,9 +360,10 @@ def fit(
     return history
 
 
-def _run_epoch(loop, X, Y, batch_size, rng, shuffle, progress, epochs, history, hooks):
+def _run_epoch(loop, data, batch_size, rng, shuffle, progress, epochs, history, hooks):
     from tqdm.auto import tqdm
 
+    X, Y, lengths = data
     order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
     starts = range(0, len(X), batch_size)
     totals = {"loss": 0.0, "weight": 0, "norm": 0.0, "first": 0.0, "last": 0.0, "count": 0}
@@ -384,7 +381,8 @@ def _run_epoch(loop, X, Y, batch_size, rng, shuffle, progress, epochs, history, 
             idx = order[s : s + batch_size]
             xb = loop.to_model(X[idx])
             yb = loop.to_model(Y[idx], loop.targets == "steps")
-            for loss_value, norm, norms, steps in loop.train_batch(xb, yb):
+            lb = None if lengths is None else lengths[idx]
+            for loss_value, norm, norms, steps in loop.train_batch(xb, yb, lb):
                 weight = len(idx) * steps
                 totals["loss"] += loss_value * weight
                 totals["weight"] += weight
