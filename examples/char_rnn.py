@@ -70,6 +70,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--sample-length", type=int, default=300, help="characters per sample")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="write the trained model here (safetensors)")
     p.add_argument("--no-progress", action="store_true")
@@ -114,7 +115,7 @@ def main(argv=None):
         )
     print(f"{args.cell.upper()} hidden={args.hidden}: {history.steps} steps in {seconds:.0f} s")
     for temperature in (0.5, 1.0):
-        text_out = sample(model, vocab, "The ", 300, temperature, rng)
+        text_out = sample(model, vocab, "The ", args.sample_length, temperature, rng)
         print(f"\n--- sample, temperature {temperature} ---\n{text_out}")
     if args.save:
         model.save(args.save)

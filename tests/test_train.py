@@ -377,3 +377,14 @@ def test_lengths_are_checked():
         fit(model, X, Y, lengths=lengths[:3], progress=False)
     with pytest.raises(ValueError, match="tbptt: not supported together with lengths"):
         fit(model, X, Y, lengths=lengths, tbptt=4, progress=False)
+
+
+def test_progress_bar_shows_loss_gradient_norm_and_rate(capsys):
+    X, Y = sine_data(n=8)
+    model = RNNLayer(1, 3, 1, dtype=np.float64, seed=0)
+    fit(model, X, Y, epochs=1, batch_size=4, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err
+    assert "loss=" in err
+    assert "grad_norm=" in err
+    assert "steps_per_s=" in err
