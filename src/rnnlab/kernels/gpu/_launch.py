@@ -29,12 +29,18 @@ __all__ = [
 ]
 
 
-def launch_config(num_elements: int, max_threads: int = MAX_THREADS_PER_BLOCK):
+def launch_config(num_elements: int, max_threads: int | None = None):
     """(blocks, threads) for a 1-D grid with one thread per element.
 
     Threads are a whole number of warps (a partial warp still occupies a full one), at most
-    ``max_threads``; blocks cover the rest. Kernels guard ``k < num_elements``.
+    ``max_threads`` (default :data:`MAX_THREADS_PER_BLOCK`, read at call time so that the
+    simulator tests can lower it to get several blocks from small shapes); blocks cover the
+    rest. Kernels guard ``k < num_elements``.
     """
+    if max_threads is None:
+        max_threads = MAX_THREADS_PER_BLOCK
+    if max_threads <= 0 or max_threads % WARP_SIZE:
+        raise ValueError(f"max_threads: expected a positive multiple of 32, got {max_threads}")
     if num_elements <= 0:
         raise ValueError(f"num_elements: expected a positive integer, got {num_elements}")
     warps = -(-num_elements // WARP_SIZE)

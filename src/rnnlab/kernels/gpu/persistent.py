@@ -11,7 +11,7 @@ as dot products of shared-memory U rows with h(t-1). U is stored transposed in s
 ``U_s[k * G·H + row]``, so that threads j, j+1 read adjacent words (no bank conflicts).
 
 Limits: H <= 1024 threads, and G·H² + 2H values must fit the 48 KiB of shared memory a block
-gets without opting in (float32: RNN H <= 110, GRU H <= 63, LSTM H <= 54). Outside them the
+gets without opting in (float32: RNN H <= 109, GRU H <= 63, LSTM H <= 55). Outside them the
 per-step driver runs instead. Forward only: the cache is the reference's, so the per-step
 backward (or the reference's) follows it. The dot products sum in a different order than
 cuBLAS, so results equal the reference to rounding, not bit for bit.
