@@ -1,0 +1,178 @@
+"""Device handling (to/to_gpu/to_cpu, to_device, wrong-device errors) without a GPU.
+
+A stand-in for CuPy: arrays of a NumPy subclass whose class lives in a module named "cupy"
+(that is how rnnlab recognises a device array), a module ``cupy`` that delegates to NumPy and
+returns such arrays, and ``.get()`` copying back to a plain ndarray. It exercises rnnlab's own
+device logic — what moves, what is rejected, what comes back — and nothing of CuPy or CUDA;
+``tests/gpu/`` repeats the essentials with the real CuPy on a real device.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import backend
+from rnnlab.backend import array_device
+
+
+class FakeDeviceArray(np.ndarray):
+    def get(self):
+        return np.array(self.view(np.ndarray))
+
+
+FakeDeviceArray.__module__ = "cupy._stand_in"
+
+
+def _to_fake(result):
+    if isinstance(result, np.ndarray) and not isinstance(result, FakeDeviceArray):
+        return result.view(FakeDeviceArray)
+    return result
+
+
+class FakeCupyModule(types.ModuleType):
+    """``cupy`` for these tests: NumPy underneath, every array result a FakeDeviceArray."""
+
+    def __getattr__(self, name):
+        attr = getattr(np, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+
+        def call(*args, **kwargs):
+            return _to_fake(attr(*args, **kwargs))
+
+        return call
+
+    def asarray(self, a, dtype=None):
+        # Host -> device is a copy (as in CuPy); an array already "on the device" is kept.
+        return np.array(a, dtype=dtype, copy=not isinstance(a, FakeDeviceArray)).view(
+            FakeDeviceArray
+        )
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    module = FakeCupyModule("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    monkeypatch.setattr(backend, "cupy_status", lambda: (module, "ok"))
+    return module
+
+
+LAYERS = {
+    "rnn": lambda **kw: rnnlab.RNNLayer(3, 4, 2, **kw),
+    "lstm": lambda **kw: rnnlab.LSTMLayer(3, 4, 2, **kw),
+    "gru": lambda **kw: rnnlab.GRULayer(3, 4, 2, **kw),
+    "gru_after": lambda **kw: rnnlab.GRULayer(3, 4, 2, reset_after=True, **kw),
+}
+
+
+def _pair(kind):
+    """Two identical float64 layers; the first will go to the device."""
+    make = LAYERS[kind]
+    return make(seed=3, dtype=np.float64), make(seed=3, dtype=np.float64, backend="reference")
+
+
+def test_to_moves_parameters_and_gradients_and_back(fake_cupy):
+    layer, _ = _pair("lstm")
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    layer.backward(np.ones_like(layer.forward(x)))
+    params = {k: v.copy() for k, v in layer.params.items()}
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert layer.to("cuda") is layer
+    assert layer.device == "cuda"
+    assert "device='cuda'" in repr(layer)
+    for name in params:
+        assert array_device(layer.params[name]) == "cuda", name
+        assert array_device(layer.grads[name]) == "cuda", name
+        np.testing.assert_array_equal(layer.params[name].get(), params[name])
+        np.testing.assert_array_equal(layer.grads[name].get(), grads[name])
+    layer.params["W_f"][0, 0] = 7.0  # the named views still share the layer's one buffer
+    assert float(layer._w["W"][0, 0]) == 7.0
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((5, 2, 2)))  # the CPU cache was dropped by the move
+    layer.to_cpu()
+    assert layer.device == "cpu"
+    assert all(type(v) is np.ndarray for v in (*layer.params.values(), *layer.grads.values()))
+    np.testing.assert_array_equal(layer.grads["U_o"], grads["U_o"])
+    assert layer.to_gpu().to("cpu").params["W_f"][0, 0] == 7.0
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_forward_backward_on_the_device_match_the_cpu(fake_cupy, kind):
+    on_device, on_host = _pair(kind)
+    on_device.to("cuda")
+    rng = np.random.default_rng(1)
+    x, dy = rng.standard_normal((6, 2, 3)), rng.standard_normal((6, 2, 2))
+    y = on_device.forward(rnnlab.to_device(x, "cuda"))
+    assert array_device(y) == "cuda"
+    dx = on_device.backward(rnnlab.to_device(dy, "cuda"))
+    assert array_device(dx) == "cuda"
+    y_ref = on_host.forward(x)
+    dx_ref = on_host.backward(dy)
+    np.testing.assert_allclose(rnnlab.to_device(y, "cpu"), y_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dx.get(), dx_ref, rtol=1e-12, atol=1e-14)
+    for name, grad in on_host.grads.items():
+        np.testing.assert_allclose(on_device.grads[name].get(), grad, rtol=1e-12, atol=1e-14)
+
+
+def test_the_guides_per_step_flow(fake_cupy):
+    """Host steps -> device, forward on the device, output back to the host."""
+    sequence = [np.array([[np.sin(0.1 * t)]]) for t in range(10)]
+    layer = rnnlab.LSTMLayerCUDA(1, 8, 1, seed=0, dtype=np.float64)
+    assert layer.device == "cuda"
+    device_steps = rnnlab.to_device(sequence, "cuda")
+    assert isinstance(device_steps, list)
+    assert all(array_device(s) == "cuda" for s in device_steps)
+    y = rnnlab.to_device(layer.forward(device_steps), "cpu")
+    assert type(y) is np.ndarray
+    C_T = layer.get_cell_states()[-1]
+    host = rnnlab.LSTMLayer(1, 8, 1, seed=0, dtype=np.float64, backend="reference")
+    np.testing.assert_allclose(y, host.forward(sequence), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(C_T.get(), host.get_cell_states()[-1], rtol=1e-12, atol=1e-14)
+    back = rnnlab.to_device(tuple(device_steps), "cpu")
+    assert isinstance(back, tuple)
+    np.testing.assert_array_equal(np.stack(back), np.stack(sequence))
+
+
+def test_inputs_on_the_wrong_device_are_rejected(fake_cupy):
+    layer = rnnlab.LSTMLayer(3, 4, seed=0)
+    host_x = np.ones((5, 2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"x: expected an array on 'cpu'.*got one on 'cuda'"):
+        layer.forward(rnnlab.to_device(host_x, "cuda"))
+    layer.to("cuda")
+    with pytest.raises(ValueError, match=r"x: expected an array on 'cuda'.*rnnlab.to_device"):
+        layer.forward(host_x)
+    steps = rnnlab.to_device([s for s in host_x], "cuda")
+    steps[3] = host_x[3]  # one host step in a device list: no silent copy inside the loop
+    with pytest.raises(ValueError, match=r"x\[3\]: expected an array on 'cuda'"):
+        layer.forward(steps)
+    device_x = rnnlab.to_device(host_x, "cuda")
+    zeros = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"h0: expected an array on 'cuda'"):
+        layer.forward(device_x, (zeros, rnnlab.to_device(zeros, "cuda")))
+    h = layer.forward(device_x)
+    with pytest.raises(ValueError, match=r"dy: expected an array on 'cuda'"):
+        layer.backward(np.ones(h.shape, np.float32))
+    with pytest.raises(ValueError, match=r"d_final_state\[1\]: expected an array on 'cuda'"):
+        layer.backward(rnnlab.to_device(np.ones(h.shape, np.float32), "cuda"), (None, zeros))
+
+
+def test_without_cupy_the_gpu_path_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(backend, "cupy_status", lambda: (None, "CuPy is not installed (test)"))
+    with pytest.raises(rnnlab.DeviceUnavailableError, match="CuPy is not installed"):
+        rnnlab.GRULayerCUDA(2, 3)
+    with pytest.raises(rnnlab.DeviceUnavailableError, match="CuPy is not installed"):
+        rnnlab.RNNLayer(2, 3).to_gpu()
+    with pytest.raises(rnnlab.DeviceUnavailableError, match="CuPy is not installed"):
+        rnnlab.to_device(np.ones(3), "cuda")
+
+
+def test_unknown_device_names_are_rejected():
+    with pytest.raises(ValueError, match="device: expected 'cpu' or 'cuda', got 'tpu'"):
+        rnnlab.RNNLayer(2, 3).to("tpu")
+    with pytest.raises(TypeError, match="device: expected 'cpu' or 'cuda'"):
+        rnnlab.to_device(np.ones(3), 0)
