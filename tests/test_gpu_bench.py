@@ -18,6 +18,14 @@ def test_run_without_a_gpu_says_so_and_measures_nothing(monkeypatch):
         bench.run()
 
 
+def test_report_without_a_gpu_is_a_failure_status_and_a_sentence():
+    status, text = bench.report(cells=("rnn",), shapes=[(5, 1, 2, 3)])
+    assert status == 1
+    assert "needs a GPU" in text
+    assert "No GPU timing was measured" in text
+    assert "ms" not in text  # no table, no number dressed as a timing
+
+
 def test_gpu_status_names_the_missing_piece_here():
     ok, reason = bench.gpu_status()
     assert not ok  # no GPU on the machines this suite runs on; tests/gpu covers a device

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...backend import DeviceUnavailableError, cupy_status, to_device
 
-__all__ = ["GRID", "GUIDE_SHAPE", "format_rows", "gpu_status", "run"]
+__all__ = ["GRID", "GUIDE_SHAPE", "format_rows", "gpu_status", "report", "run"]
 
 # (T, B, I, H): the CPU grid of PERFORMANCE.md; the guide's GPU table is seq 50, batch 64,
 # hidden 128 (input 32 assumed), which is also a grid row.
@@ -154,3 +154,14 @@ def format_rows(rows) -> str:
         )
     lines.append("ratio = rnnlab time / PyTorch cuDNN time (below 1: rnnlab faster)")
     return "\n".join(lines)
+
+
+def report(cells=CELLS, shapes=None, dtype="float32", repeats: int = 20) -> tuple[int, str]:
+    """``(exit status, text)`` for ``rnnlab bench --device cuda``: the table, or, without a GPU,
+    status 1 and the sentence saying that nothing was measured and why."""
+    try:
+        rows = run(cells, shapes, dtype, repeats)
+    except DeviceUnavailableError as exc:
+        return 1, str(exc)
+    header = f"rnnlab on cuda vs PyTorch cuDNN, {dtype}, medians of {repeats} synchronised calls"
+    return 0, header + "\n" + format_rows(rows)
