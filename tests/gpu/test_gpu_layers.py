@@ -89,6 +89,7 @@ def test_persistent_forward_matches_cpu(kind, dtype, monkeypatch):
     monkeypatch.setenv(gpu_kernels_pkg.PERSISTENT_ENV, "1")
     layer = _compare_layers(kind, dtype, batch_size=3)
     assert layer._impl.forward.__module__ == "rnnlab.kernels.gpu.persistent"
+    assert layer._impl.name == "numba-cuda-persistent"
 
 
 def _run_cell(cell, forward, backward, a):

@@ -50,5 +50,6 @@ def _select_gpu(cell: str) -> CellKernels | None:
     usable, _ = gpu.numba_cuda_status()
     if not usable:
         return None
-    forward, backward = gpu.gpu_kernels(cell)
-    return CellKernels(forward, backward, "numba-cuda")
+    persistent = gpu.persistent_enabled()
+    forward, backward = gpu.gpu_kernels(cell, persistent)
+    return CellKernels(forward, backward, "numba-cuda-persistent" if persistent else "numba-cuda")
