@@ -176,3 +176,27 @@ def test_unknown_device_names_are_rejected():
         rnnlab.RNNLayer(2, 3).to("tpu")
     with pytest.raises(TypeError, match="device: expected 'cpu' or 'cuda'"):
         rnnlab.to_device(np.ones(3), 0)
+
+
+def test_a_model_moves_with_its_layers(fake_cupy):
+    """Sequential(LSTM stack, Dense) on the device: every parameter and gradient moves, and
+    forward/backward match the same model on the CPU."""
+    from rnnlab.models import LSTM, Dense, Sequential
+
+    def build():
+        return Sequential(LSTM(3, 5, num_layers=2, seed=4, dtype=np.float64), Dense(5, 2, seed=5))
+
+    on_device, on_host = build().to("cuda"), build()
+    assert all(array_device(p) == "cuda" for p in on_device.params.values())
+    assert set(on_device.params) == set(on_host.params)
+    rng = np.random.default_rng(6)
+    x, dy = rng.standard_normal((4, 2, 3)), rng.standard_normal((4, 2, 2))
+    y = on_device.forward(rnnlab.to_device(x, "cuda"))
+    np.testing.assert_allclose(y.get(), on_host.forward(x), rtol=1e-12, atol=1e-14)
+    on_device.backward(rnnlab.to_device(dy, "cuda"))
+    on_host.backward(dy)
+    for name, grad in on_host.grads.items():
+        assert array_device(on_device.grads[name]) == "cuda", name
+        np.testing.assert_allclose(on_device.grads[name].get(), grad, rtol=1e-12, atol=1e-14)
+    on_device.to_cpu()
+    assert all(type(g) is np.ndarray for g in on_device.grads.values())
