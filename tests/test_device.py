@@ -200,3 +200,58 @@ def test_a_model_moves_with_its_layers(fake_cupy):
         np.testing.assert_allclose(on_device.grads[name].get(), grad, rtol=1e-12, atol=1e-14)
     on_device.to_cpu()
     assert all(type(g) is np.ndarray for g in on_device.grads.values())
+
+
+def _adam_run(steps_before_move, total_steps, fake_move):
+    """A few Adam steps on an LSTM layer; with ``fake_move`` the layer goes to the device
+    after ``steps_before_move`` steps. Returns the final parameters (host) and the optimiser."""
+    from rnnlab.optim import Adam
+
+    layer = rnnlab.LSTMLayer(3, 4, 2, seed=0, dtype=np.float64, backend="reference")
+    optimizer = Adam(layer, lr=0.01)
+    rng = np.random.default_rng(1)
+    batches = [rng.standard_normal((5, 2, 3)) for _ in range(total_steps)]
+    for step, x in enumerate(batches):
+        if fake_move and step == steps_before_move:
+            layer.to("cuda")
+        if layer.device == "cuda":
+            x = rnnlab.to_device(x, "cuda")
+        layer.zero_grad()
+        y = layer.forward(x)
+        layer.backward(y)  # loss = ½ Σ y²
+        optimizer.step()
+    return {k: rnnlab.to_device(v, "cpu") for k, v in layer.params.items()}, optimizer, layer
+
+
+def test_optimiser_state_follows_the_model_to_the_device(fake_cupy):
+    moved, optimizer, _ = _adam_run(2, 4, fake_move=True)
+    stayed, _, _ = _adam_run(2, 4, fake_move=False)
+    for kind, buffers in optimizer.state.items():
+        assert buffers, kind
+        assert all(array_device(b) == "cuda" for b in buffers.values()), kind
+    for name, value in stayed.items():
+        np.testing.assert_allclose(moved[name], value, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("load_on", ["cpu", "cuda"])
+def test_checkpoints_save_from_the_device_and_load_on_either(fake_cupy, tmp_path, load_on):
+    from rnnlab.io import load, load_checkpoint, save_checkpoint
+
+    _, optimizer, layer = _adam_run(1, 2, fake_move=True)
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, layer, optimizer, step=2)
+    restored = load_checkpoint(path, device=load_on)
+    assert restored.model.device == load_on
+    for name, value in layer.params.items():
+        assert array_device(restored.model.params[name]) == load_on
+        np.testing.assert_array_equal(
+            rnnlab.to_device(restored.model.params[name], "cpu"), value.get()
+        )
+    for kind, buffers in optimizer.state.items():
+        for name, buffer in buffers.items():
+            got = restored.optimizer.state[kind][name]
+            assert array_device(got) == load_on, (kind, name)
+            np.testing.assert_array_equal(rnnlab.to_device(got, "cpu"), buffer.get())
+    assert load(path, device=load_on).device == load_on
+    with pytest.raises(ValueError, match="device: expected 'cpu' or 'cuda'"):
+        load(path, device="tpu")
