@@ -234,7 +234,10 @@ class _RecurrentLayer(SaveMixin):
             flat, flat_grad = self._flat.get(), self._flat_grad.get()
         self._bind(flat, flat_grad)
         self.device = device
+        # The cache and the initial-state gradient live on the old device: drop them rather
+        # than keep arrays that the next backward would mix with the moved parameters.
         self._cache = None
+        self.grad_initial_state = None
         return self
 
     def to_gpu(self):
