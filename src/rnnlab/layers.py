@@ -347,13 +347,18 @@ class _RecurrentLayer:
 
     @property
     def hidden_states(self):
-        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence)."""
+        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence).
+
+        With ``lengths`` these are the carried states (a padded step repeats the last valid h),
+        not the zeroed outputs.
+        """
         h = self._require_forward("hidden_states").h
         return h[:, 0] if self._layout.single else h
 
     @property
     def final_state(self):
-        """h(T), (B, H) ((H,) for a single sequence)."""
+        """h(T), (B, H) ((H,) for a single sequence); with ``lengths``, each sequence's h at its
+        own last valid step."""
         return self._state_to_layout(
             self._require_forward("final_state").h[-1], self._layout.single
         )
@@ -454,7 +459,7 @@ class _GatedLayer(_RecurrentLayer):
     def get_config(self):
         return super().get_config() | {
             "layer_norm": self.layer_norm,
-            "zoneout": self.zoneout,
+            "zoneout": list(self.zoneout) if isinstance(self.zoneout, list) else self.zoneout,
             "zoneout_seed": None if self.zoneout_seed is None else int(self.zoneout_seed),
         }
 
@@ -487,7 +492,13 @@ class LSTMLayer(_GatedLayer):
 
     Takes RNNLayer's arguments plus ``forget_bias`` (initial value of b_f; 1.0 is a common
     choice that keeps early memories, Jozefowicz et al. 2015), ``layer_norm``, ``zoneout``
-    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed`` (see ``_GatedLayer``).
+    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed``:
+
+    - ``layer_norm=True``: per-gate-block layer norm of W·x and U·h(t-1) and of C before its
+      tanh (:mod:`rnnlab.cells.lstm_ln`), extra parameters ``ln_x_gain`` ... ``ln_C_bias``;
+    - ``zoneout=p``: in training each unit of h and C keeps its previous value with probability
+      p (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or ``seed``); in eval the
+      expectation. See docs/sequences.md.
     State is a tuple (h, C).
     """
 
@@ -568,7 +579,8 @@ class LSTMLayer(_GatedLayer):
 
     @property
     def cell_states(self):
-        """C(t) for every step, (T, B, H) ((T, H) for a single sequence)."""
+        """C(t) for every step, (T, B, H) ((T, H) for a single sequence); carried through padded
+        steps, so ``[-1]`` is each sequence's final C."""
         C = self._require_forward("cell_states").C
         return C[:, 0] if self._layout.single else C
 
@@ -584,7 +596,10 @@ class GRULayer(_GatedLayer):
     ``reset_after=False`` (default) is the guide's and Cho et al.'s candidate
     h̃ = tanh(W_h x + U_h (r ⊙ h(t-1)) + b_h). ``reset_after=True`` is the cuDNN/PyTorch form
     h̃ = tanh(W_h x + b_h + r ⊙ (U_h h(t-1) + b_hn)), with the extra bias ``b_hn``.
-    ``layer_norm``, ``zoneout`` and ``zoneout_seed``: see ``_GatedLayer``.
+    ``layer_norm=True``: per-gate-block layer norm of W·x and of the recurrent products
+    (:mod:`rnnlab.cells.gru_ln`); ``zoneout=p``: each unit of h keeps its previous value with
+    probability p in training (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or
+    ``seed``), the expectation in eval. See docs/sequences.md.
     """
 
     cell = "gru"
