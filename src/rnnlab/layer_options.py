@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from .zoneout import check_zoneout, keep_masks, make_rng
+from .zoneout import check_zoneout, keep_masks
 
 __all__ = ["GatedOptions"]
 
@@ -62,7 +62,11 @@ class GatedOptions:
         # An int seed is recorded in the config; a Generator cannot be, so it is recorded as None.
         self.zoneout_seed = zoneout_seed if isinstance(zoneout_seed, numbers.Integral) else None
         # None here: drawn from the initialisation generator in _initialize.
-        self.zoneout_rng = None if zoneout_seed is None else make_rng("zoneout_seed", zoneout_seed)
+        self.zoneout_rng = None
+        if zoneout_seed is not None:
+            from .layers import _make_rng  # the layers' seed rule; imported late (they import us)
+
+            self.zoneout_rng = _make_rng(zoneout_seed, "zoneout_seed")
         super().__init__(input_size, hidden_size, output_size, **kwargs)
 
     def _norm_shapes(self) -> dict:

@@ -16,15 +16,6 @@ import numpy as np
 from .backend import xp_of
 
 
-def make_rng(name: str, seed) -> np.random.Generator:
-    """A Generator from an int seed, or the Generator itself."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return np.random.default_rng(seed)
-    raise TypeError(f"{name}: expected None, an integer or a numpy Generator, got {seed!r}")
-
-
 def check_rate(name: str, value) -> float:
     """A zoneout probability in [0, 1) (1 would freeze the state forever)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
