@@ -8,12 +8,13 @@ batch equal those of each sequence run alone; padded steps output zero and get n
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer, kernels
 from rnnlab.interop.torch import from_torch
+from tests.conftest import HYPOTHESIS_SETTINGS
 
 RTOL = 1e-12  # float64; batched and single-row matmuls may round differently
 ATOL = 1e-13
@@ -117,7 +118,7 @@ def test_padded_batch_first(name, cls, kwargs):
     check_against_single_runs(layer, [2, 4, 1], np.random.default_rng(2), batch_first=True)
 
 
-@settings(max_examples=15, deadline=None)
+@HYPOTHESIS_SETTINGS
 @given(
     lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
     which=st.sampled_from(range(len(CONFIGS))),
