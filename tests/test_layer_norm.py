@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from rnnlab import GRULayer, LSTMLayer, registry
 from rnnlab.cells import LN_EPS, gru_ln_backward, gru_ln_forward, lstm_ln_backward, lstm_ln_forward
 from rnnlab.cells.layer_norm import layer_norm_backward, layer_norm_forward
+from rnnlab.interop.torch import to_torch
 from tests.conftest import GRADCHECK_EPS, GRADCHECK_RTOL, _numeric_gradient, rel_error
 
 PARITY_RTOL = 1e-12  # float64, same equations, different operation order
@@ -219,3 +220,9 @@ def test_layer_gradcheck_with_lengths_and_head(cls):
 def test_layer_norm_must_be_bool():
     with pytest.raises(TypeError, match="layer_norm: expected True or False"):
         LSTMLayer(2, 3, layer_norm="yes")
+
+
+@pytest.mark.parametrize("options", [{"layer_norm": True}, {"zoneout": 0.1}])
+def test_to_torch_refuses_options_torch_lacks(options):
+    with pytest.raises(ValueError, match="layer_norm and zoneout have no counterpart"):
+        to_torch(LSTMLayer(2, 3, **options))
