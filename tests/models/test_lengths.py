@@ -164,9 +164,15 @@ def test_batch_first_lengths():
     tm = GRU(I, H, 2, bidirectional=True, seed=0, dtype=np.float64)
     bf = GRU(I, H, 2, bidirectional=True, batch_first=True, seed=0, dtype=np.float64)
     y = tm(x, lengths=LENGTHS)
-    np.testing.assert_allclose(
-        bf(x.transpose(1, 0, 2), lengths=LENGTHS), y.transpose(1, 0, 2), atol=ATOL
-    )
+    y_bf = bf(x.transpose(1, 0, 2), lengths=LENGTHS)
+    np.testing.assert_allclose(y_bf, y.transpose(1, 0, 2), rtol=0, atol=ATOL)
+    # a batch-first Sequential masks its (B, T, F) output along the right axis
+    head = Dense(2 * H, 2, dtype=np.float64, seed=1)
+    head.params["b"] = np.ones(2)
+    y_seq = Sequential(bf, head)(x.transpose(1, 0, 2), lengths=LENGTHS)
+    for b, length in enumerate(LENGTHS):
+        assert not np.any(y_seq[b, length:])
+        assert np.all(y_seq[b, :length] != 0)
 
 
 def test_layer_options_reach_every_layer_and_block_torch_conversion():
