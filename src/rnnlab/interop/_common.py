@@ -66,3 +66,13 @@ def set_head(layer_or_dense, W_hy, b_y):
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{name}: expected finite values, got NaN or inf")
         params[name] = value.astype(params[name].dtype)
+
+
+def copy_with_head(layer, W_hy, b_y):
+    """A copy of ``layer`` (same class and config) with the output head W_hy (O, H), b_y (O,)."""
+    config = layer.get_config() | {"output_size": int(np.shape(W_hy)[0])}
+    headed = type(layer).from_config(config)
+    for name, value in layer._w.items():
+        headed._w[name][...] = value
+    set_head(headed, W_hy, b_y)
+    return headed

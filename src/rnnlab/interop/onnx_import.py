@@ -1,0 +1,242 @@
+"""ONNX -> rnnlab for graphs made of ``RNN``/``LSTM``/``GRU`` nodes chained by shape glue
+(``Squeeze``, ``Transpose`` + ``Reshape``, ``Identity``), an optional ``MatMul`` (+ ``Add``) head,
+and ``Split``/``Concat`` plumbing of the states. Anything else, or any operator attribute with no
+rnnlab counterpart (other activations, ``clip``, ``input_forget``, peepholes, ``layout=1``,
+``direction="reverse"``, ``sequence_lens``), is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._common import new_layer, reorder, set_params
+from .onnx import _ONNX_BLOCK, GraphSpec, RecurrentSpec
+
+_KIND = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+_DEFAULT_ACTIVATIONS = {
+    "rnn": ["tanh"],
+    "lstm": ["sigmoid", "tanh", "tanh"],
+    "gru": ["sigmoid", "tanh"],
+}
+_STATE_OPS = ("Split", "Concat")
+
+
+def _load(source):
+    import onnx
+
+    if isinstance(source, onnx.ModelProto):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return onnx.load(os.fspath(source))
+    raise TypeError(f"source: expected a path or an onnx.ModelProto, got {type(source).__name__}")
+
+
+def _attributes(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _constant(name, consts, node):
+    if name not in consts:
+        raise ValueError(
+            f"node {node.name!r} ({node.op_type}): input {name!r} must be a constant "
+            "(initializer or Constant node)"
+        )
+    return consts[name]
+
+
+def _check_recurrent_attributes(node, kind, attrs, num_dirs):
+    problems = []
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in ("forward", "bidirectional"):
+        problems.append(f"direction={direction!r} (a reverse-only layer)")
+    given = attrs.get("activations")
+    if given is not None:
+        names = [a.decode().lower() if isinstance(a, bytes) else a.lower() for a in given]
+        if names != _DEFAULT_ACTIVATIONS[kind] * num_dirs:
+            problems.append(f"activations={names}")
+    for name in ("clip", "activation_alpha", "activation_beta"):
+        if name in attrs:
+            problems.append(f"{name}={attrs[name]}")
+    if attrs.get("input_forget", 0):
+        problems.append("input_forget=1 (coupled input and forget gates)")
+    if attrs.get("layout", 0):
+        problems.append("layout=1 (batch-major operator)")
+    if problems:
+        raise ValueError(
+            f"node {node.name!r} ({node.op_type}): cannot convert {'; '.join(problems)}; rnnlab "
+            "has the default activations (sigmoid gates, tanh), no clipping, forward or "
+            "bidirectional direction and layout=0"
+        )
+    return direction
+
+
+def _recurrent_spec(node, consts, dtype) -> RecurrentSpec:
+    kind = _KIND[node.op_type]
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    W = _constant(inputs[1], consts, node)  # [D, G·H, I]
+    R = _constant(inputs[2], consts, node)  # [D, G·H, H]
+    num_dirs, width, input_size = W.shape
+    attrs = _attributes(node)
+    direction = _check_recurrent_attributes(node, kind, attrs, num_dirs)
+    G = len(_ONNX_BLOCK[kind])
+    H = attrs.get("hidden_size", width // G)
+    expected_dirs = 2 if direction == "bidirectional" else 1
+    if (num_dirs, width) != (expected_dirs, G * H) or R.shape != (num_dirs, G * H, H):
+        raise ValueError(
+            f"node {node.name!r}: expected W [{expected_dirs}, {G * H}, I] and R "
+            f"[{expected_dirs}, {G * H}, {H}], got {list(W.shape)} and {list(R.shape)}"
+        )
+    B = consts[inputs[3]] if inputs[3] else np.zeros((num_dirs, 2 * G * H), W.dtype)
+    if B.shape != (num_dirs, 2 * G * H):
+        raise ValueError(f"node {node.name!r}: expected B [{num_dirs}, {2 * G * H}], got {B.shape}")
+    if inputs[4]:
+        raise ValueError(
+            f"node {node.name!r}: sequence_lens has no rnnlab counterpart (all sequences run "
+            "for T steps); export without it"
+        )
+    if kind == "lstm" and inputs[7] and np.any(_constant(inputs[7], consts, node)):
+        raise ValueError(f"node {node.name!r}: peepholes (input P) have no rnnlab counterpart")
+    reset_after = bool(attrs.get("linear_before_reset", 0))
+    blocks = _ONNX_BLOCK[kind]
+    layers = []
+    for d in range(num_dirs):
+        Wb, Rb = B[d, : G * H], B[d, G * H :]
+        layer = new_layer(kind, input_size, H, dtype=dtype, reset_after=reset_after)
+        b_hn = None
+        if reset_after:
+            # Rb_h sits inside r ⊙ (.) and is b_hn; the z, r recurrent biases add to Wb
+            b_hn = Rb[2 * H :]
+            Rb = np.concatenate([Rb[: 2 * H], np.zeros(H, Rb.dtype)])
+        W_d, U_d, b_d = (reorder(a, blocks, H) for a in (W[d], R[d], Wb + Rb))
+        set_params(layer, W_d, U_d, b_d, b_hn)
+        layers.append(layer)
+    return RecurrentSpec(kind, layers)
+
+
+def _constants(graph) -> dict:
+    from onnx import numpy_helper
+
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(_attributes(node)["value"])
+    return consts
+
+
+def _glue(node, role, consts, layers):
+    """The role of a glue node's output, given the role of its first input."""
+    op = node.op_type
+    kind, k = role[0], role[1]
+    if op == "Identity":
+        return role
+    if op == "Squeeze" and kind == "Y" and len(layers[k].directions) == 1:
+        axes = _attributes(node).get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = _constant(node.input[1], consts, node)
+        if axes is not None and [int(a) for a in np.ravel(axes)] == [1]:
+            return ("seq", k)
+    perm = list(_attributes(node).get("perm", []))
+    if op == "Transpose" and kind == "Y" and perm == [0, 2, 1, 3]:
+        return ("Yt", k)
+    if op == "Reshape" and kind == "Yt":
+        shape = [int(a) for a in _constant(node.input[1], consts, node)]
+        width = len(layers[k].directions) * layers[k].hidden_size
+        if shape[:2] == [0, 0] and shape[2] in (-1, width):
+            return ("seq", k)
+    raise ValueError(
+        f"node {node.name!r} ({op}): not a reshaping rnnlab understands here (expected Squeeze "
+        "of axis 1 after a one-direction node, or Transpose perm [0, 2, 1, 3] then Reshape "
+        "[0, 0, -1] after a bidirectional one)"
+    )
+
+
+def _head(node, role, consts, layers, head):
+    """MatMul by a constant [F, O] on the last sequence, then Add of a constant [O]."""
+    if node.op_type == "MatMul" and role[0] == "seq" and role[1] == len(layers) - 1:
+        kernel = _constant(node.input[1], consts, node)
+        return ("mm",), (kernel.T, np.zeros(kernel.shape[1], kernel.dtype))
+    if node.op_type == "Add" and role[0] == "mm":
+        constant_inputs = [name for name in node.input if name in consts]
+        bias = _constant(constant_inputs[0] if constant_inputs else node.input[1], consts, node)
+        if bias.shape != head[1].shape:
+            raise ValueError(f"node {node.name!r}: expected bias {head[1].shape}, got {bias.shape}")
+        return ("head",), (head[0], bias)
+    raise ValueError(
+        f"node {node.name!r} ({node.op_type}): expected the output head MatMul(last layer "
+        "output, constant) followed by Add(constant)"
+    )
+
+
+def parse_graph(model, dtype) -> GraphSpec:
+    graph = model.graph
+    consts = _constants(graph)
+    inputs = [i.name for i in graph.input if i.name not in consts]
+    if not inputs:
+        raise ValueError("model: has no graph input")
+    roles = {inputs[0]: ("seq", -1)}
+    roles.update({name: ("state", None) for name in inputs[1:]})
+    layers, head = [], None
+    for node in graph.node:
+        if node.op_type == "Constant":
+            continue
+        # the role of the first non-constant input (Add may have its constant first)
+        role = next((roles[name] for name in node.input if name in roles), None)
+        if node.op_type in _KIND:
+            if role != ("seq", len(layers) - 1):
+                raise ValueError(
+                    f"node {node.name!r}: its input must be the previous recurrent layer's "
+                    "sequence output (a chain of layers)"
+                )
+            layers.append(_recurrent_spec(node, consts, dtype))
+            k = len(layers) - 1
+            new = [("Y", k), ("final", k), ("final", k)]
+        elif role is not None and role[0] in ("state", "final") and node.op_type in _STATE_OPS:
+            new = [role] * len(node.output)
+        elif role is not None and node.op_type in ("MatMul", "Add"):
+            role_out, head = _head(node, role, consts, layers, head)
+            new = [role_out]
+        elif role is not None and role[0] in ("state", "final", "head", "mm"):
+            if node.op_type != "Identity":
+                raise ValueError(f"node {node.name!r} ({node.op_type}): unsupported here")
+            new = [role]
+        elif role is not None:
+            new = [_glue(node, role, consts, layers)]
+        else:
+            raise ValueError(
+                f"node {node.name!r} ({node.op_type}): not part of an rnnlab-convertible graph"
+            )
+        roles.update(zip(node.output, new, strict=False))
+    if not layers:
+        raise ValueError("model: contains no RNN, LSTM or GRU node")
+    return GraphSpec(layers, head)
+
+
+def from_onnx(source, *, dtype=np.float32):
+    """Build the rnnlab model equivalent to an ONNX graph of RNN/LSTM/GRU nodes.
+
+    Parameters
+    ----------
+    source : path of an .onnx file, or an ``onnx.ModelProto``.
+    dtype : float32 (default) or float64 for the rnnlab parameters.
+
+    Returns
+    -------
+    A time-major rnnlab layer (with its output head when the graph has one) for a single
+    one-direction node; a stack model otherwise.
+    """
+    spec = parse_graph(_load(source), dtype)
+    if len(spec.layers) == 1 and len(spec.layers[0].directions) == 1:
+        layer = spec.layers[0].directions[0]
+        if spec.head is None:
+            return layer
+        from ._common import copy_with_head
+
+        return copy_with_head(layer, *spec.head)
+    from .onnx_stack import stack_from_spec
+
+    return stack_from_spec(spec)
