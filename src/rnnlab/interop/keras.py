@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from ._common import host, inverse, layer_kind, new_layer, reorder, set_head, set_params
+from ._stacks import levels_of, model_from_levels
 
 # rnnlab block k comes from Keras block _KERAS_BLOCK[kind][k]
 _KERAS_BLOCK = {"rnn": (0,), "lstm": (1, 0, 2, 3), "gru": (0, 1, 2)}
@@ -41,7 +42,7 @@ def _keras():
 
 
 # ----------------------------------------------------------------------------- checks
-def _cell_kind(klayer) -> str:
+def _cell_kind(klayer, backwards=False) -> str:
     """'rnn', 'lstm' or 'gru' for a Keras recurrent layer, after refusing what has no twin."""
     keras = _keras()
     layers = keras.layers
@@ -67,7 +68,7 @@ def _cell_kind(klayer) -> str:
     if not cell.use_bias:
         problems.append("use_bias=False")
     for flag in ("stateful", "return_state", "go_backwards"):
-        if getattr(klayer, flag, False):
+        if getattr(klayer, flag, False) and not (flag == "go_backwards" and backwards):
             problems.append(f"{flag}=True")
     if problems:
         raise ValueError(
@@ -98,12 +99,13 @@ def _dense_parts(klayer):
 
 
 # ----------------------------------------------------------------------------- Keras -> rnnlab
-def layer_from_keras(klayer, *, dtype=None, head=None):
+def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
     """The rnnlab layer equivalent to one Keras recurrent layer.
 
-    ``head`` is an optional (kernel (H, O), bias (O,)) pair from a Dense that follows it.
+    ``head`` is an optional (kernel (H, O), bias (O,)) pair from a Dense that follows it;
+    ``backwards`` accepts ``go_backwards=True`` (the reverse half of a Bidirectional).
     """
-    kind = _cell_kind(klayer)
+    kind = _cell_kind(klayer, backwards)
     if not klayer.built:
         raise ValueError(f"layer {klayer.name!r}: not built yet; call it once or build() it")
     kernel, recurrent, bias = (np.asarray(w) for w in klayer.get_weights())
@@ -143,52 +145,75 @@ def from_keras(obj, *, dtype=None):
 
     Parameters
     ----------
-    obj : a built Keras ``SimpleRNN`` / ``LSTM`` / ``GRU`` (or ``RNN`` of such a cell), or a
-        model whose layers are recurrent layers, optionally ``Bidirectional(merge_mode="concat")``,
+    obj : a built Keras ``SimpleRNN`` / ``LSTM`` / ``GRU`` (or ``RNN`` of such a cell), a
+        ``Bidirectional(merge_mode="concat")`` of one, or a model whose layers are such layers
         followed by at most one linear ``Dense`` (or ``TimeDistributed(Dense)``) head.
     dtype : float32 or float64; defaults to the Keras weights' dtype.
 
     Returns
     -------
-    An rnnlab layer (``batch_first=True``, like Keras) for one recurrent layer, with its output
-    head when a Dense follows; a stack model for several layers or a Bidirectional.
+    ``batch_first=True`` (Keras' layout) rnnlab model: a layer for one recurrent layer (with
+    its output head when a Dense follows); ``rnnlab.models.RNN/LSTM/GRU`` for a stack of one
+    cell type (Bidirectional levels included); else ``rnnlab.models.Sequential``.
 
     Notes
     -----
     rnnlab layers return every step; a Keras layer with ``return_sequences=False`` returns the
-    last one, which is ``y[:, -1]`` of the converted layer.
+    last one, which is ``y[:, -1]`` of the converted model.
     """
     keras = _keras()
     if isinstance(obj, keras.Model):
-        return _model_from_keras(obj, dtype)
-    if isinstance(obj, keras.layers.Bidirectional):
-        return _model_from_keras_layers([obj], dtype)
-    return layer_from_keras(obj, dtype=dtype)
-
-
-def _model_from_keras(model, dtype):
-    keras = _keras()
-    layers = [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
+        layers = [lay for lay in obj.layers if not isinstance(lay, keras.layers.InputLayer)]
+    else:
+        layers = [obj]
     if not layers:
         raise ValueError("model: has no layers to convert")
-    return _model_from_keras_layers(layers, dtype)
-
-
-def _model_from_keras_layers(layers, dtype):
-    keras = _keras()
     head = _dense_parts(layers[-1])
     recurrent = layers[:-1] if head is not None else layers
-    for lay in recurrent:
+    if not recurrent:
+        raise ValueError("model: has no recurrent layer before its Dense head")
+    levels = []
+    for index, lay in enumerate(recurrent):
         if _dense_parts(lay) is not None:
             raise ValueError(
                 f"layer {lay.name!r}: a Dense layer is convertible only as the last layer (the "
                 "output head)"
             )
-    if len(recurrent) == 1 and not isinstance(recurrent[0], keras.layers.Bidirectional):
+        is_last = index == len(recurrent) - 1
+        levels.append(_level_from_keras(lay, dtype, is_last))
+    if len(levels) == 1 and len(levels[0]) == 1:
         return layer_from_keras(recurrent[0], dtype=dtype, head=head)
-    from .keras_stack import stack_from_keras
+    return model_from_levels(levels, head, batch_first=True)
 
-    return stack_from_keras(recurrent, head, dtype)
+
+def _level_from_keras(klayer, dtype, is_last):
+    keras = _keras()
+    if not isinstance(klayer, keras.layers.Bidirectional):
+        if not is_last and not klayer.return_sequences:
+            raise ValueError(
+                f"layer {klayer.name!r}: expected return_sequences=True inside a stack"
+            )
+        return [layer_from_keras(klayer, dtype=dtype)]
+    problems = []
+    if klayer.merge_mode != "concat":
+        problems.append(f"merge_mode={klayer.merge_mode!r} (expected 'concat')")
+    if not klayer.return_sequences:
+        # Keras then concatenates the reverse direction's *final* state (time step 1), which
+        # is not rnnlab's last output step
+        problems.append("return_sequences=False (expected True)")
+    fwd, bwd = klayer.forward_layer, klayer.backward_layer
+    if not bwd.go_backwards or fwd.go_backwards:
+        problems.append("the backward layer must read backwards and the forward one forwards")
+    if problems:
+        raise ValueError(f"layer {klayer.name!r}: cannot convert {'; '.join(problems)}")
+    forward = layer_from_keras(fwd, dtype=dtype)
+    reverse = layer_from_keras(bwd, dtype=dtype, backwards=True)
+    if forward.get_config() != reverse.get_config():
+        raise ValueError(
+            f"layer {klayer.name!r}: the two directions differ ({forward.get_config()} vs "
+            f"{reverse.get_config()}); rnnlab's Bidirectional needs one configuration"
+        )
+    return [forward, reverse]
 
 
 # ----------------------------------------------------------------------------- rnnlab -> Keras
@@ -241,32 +266,52 @@ def dense_to_keras(W_hy, b_y, dtype, name=None):
 
 
 def to_keras(model, *, return_sequences=True):
-    """Convert an rnnlab layer (or stack model) to a ``keras.Sequential`` model.
+    """Convert an rnnlab model to a ``keras.Sequential`` model.
 
     Parameters
     ----------
-    model : RNNLayer, LSTMLayer or GRULayer (an output head becomes a Dense layer), or one of
-        rnnlab's stack models.
+    model : RNNLayer, LSTMLayer or GRULayer (an output head becomes a Dense layer),
+        ``rnnlab.models.Bidirectional``, an ``RNN``/``LSTM``/``GRU`` stack, or a ``Sequential``
+        of those ending in at most one ``Dense``.
     return_sequences : bool; False makes the last recurrent layer return only its final step,
-        as Keras classifiers usually do.
+        as Keras classifiers usually do (not available when that layer is bidirectional).
 
     Returns
     -------
-    ``keras.Sequential`` taking batch-major input (B, T, I) of the layer's dtype.
+    ``keras.Sequential`` taking batch-major input (B, T, I) of the model's dtype.
     """
     keras = _keras()
-    if type(model) not in _layer_types():
-        from .keras_stack import stack_to_keras
-
-        return stack_to_keras(model, return_sequences)
-    layers = [keras.Input((None, model.input_size), dtype=keras_dtype(model.dtype))]
-    layers.append(layer_to_keras(model, return_sequences=return_sequences))
-    if model.output_size is not None:
-        layers.append(dense_to_keras(model._w["W_hy"], model._w["b_y"], model.dtype))
+    levels, head, _ = levels_of(model)
+    first = levels[0][0]
+    if not return_sequences and len(levels[-1]) == 2:
+        raise ValueError(
+            "return_sequences: False is not available for a bidirectional last layer (Keras "
+            "would concatenate the reverse direction's final state, not rnnlab's last step)"
+        )
+    layers = [keras.Input((None, first.input_size), dtype=keras_dtype(first.dtype))]
+    for index, level in enumerate(levels):
+        sequences = return_sequences or index < len(levels) - 1
+        if len(level) == 1:
+            layers.append(layer_to_keras(level[0], return_sequences=sequences))
+        else:
+            layers.append(_bidirectional_to_keras(level))
+    if head is not None:
+        layers.append(dense_to_keras(head[0], head[1], first.dtype))
     return keras.Sequential(layers)
 
 
-def _layer_types():
-    from ._common import LAYER_KINDS
-
-    return tuple(LAYER_KINDS)
+def _bidirectional_to_keras(level):
+    """A built Keras Bidirectional (concat) whose two halves hold ``level``'s weights."""
+    keras = _keras()
+    forward, reverse = level
+    wrapper = keras.layers.Bidirectional(
+        layer_to_keras(forward),
+        backward_layer=layer_to_keras(reverse, go_backwards=True),
+        merge_mode="concat",
+        dtype=keras_dtype(forward.dtype),
+    )
+    wrapper.build((None, None, forward.input_size))
+    # Keras may rebuild the wrapped layers from their configs, so set the weights afterwards
+    for klayer, layer in ((wrapper.forward_layer, forward), (wrapper.backward_layer, reverse)):
+        klayer.set_weights(layer_to_keras(layer).get_weights())
+    return wrapper

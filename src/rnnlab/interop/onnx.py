@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._common import host, inverse, layer_kind, reorder
+from ._stacks import levels_of
 
 DEFAULT_OPSET = 17
 # rnnlab block k comes from ONNX block _ONNX_BLOCK[kind][k]
@@ -58,18 +59,9 @@ class GraphSpec:
 
 # ----------------------------------------------------------------------------- rnnlab -> spec
 def model_spec(model) -> GraphSpec:
-    """Describe a single rnnlab layer (its head included) or a stack model as a GraphSpec."""
-    from ._common import LAYER_KINDS
-
-    if type(model) in LAYER_KINDS:
-        kind = layer_kind(model)
-        head = None
-        if model.output_size is not None:
-            head = (host(model._w["W_hy"]), host(model._w["b_y"]))
-        return GraphSpec([RecurrentSpec(kind, [model])], head)
-    from .onnx_stack import stack_spec
-
-    return stack_spec(model)
+    """Describe an rnnlab model (layer, Bidirectional, stack, Sequential) as a GraphSpec."""
+    levels, head, _ = levels_of(model)
+    return GraphSpec([RecurrentSpec(layer_kind(level[0]), level) for level in levels], head)
 
 
 def onnx_weights(spec: RecurrentSpec):

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ._common import new_layer, reorder, set_params
+from ._stacks import model_from_levels
 from .onnx import _ONNX_BLOCK, GraphSpec, RecurrentSpec
 
 _KIND = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
@@ -226,17 +227,10 @@ def from_onnx(source, *, dtype=np.float32):
 
     Returns
     -------
-    A time-major rnnlab layer (with its output head when the graph has one) for a single
-    one-direction node; a stack model otherwise.
+    A time-major rnnlab model: a layer (with its output head when the graph has one) for a
+    single one-direction node; ``rnnlab.models.RNN/LSTM/GRU`` for a chain of one cell type;
+    else ``rnnlab.models.Sequential``.
     """
     spec = parse_graph(_load(source), dtype)
-    if len(spec.layers) == 1 and len(spec.layers[0].directions) == 1:
-        layer = spec.layers[0].directions[0]
-        if spec.head is None:
-            return layer
-        from ._common import copy_with_head
-
-        return copy_with_head(layer, *spec.head)
-    from .onnx_stack import stack_from_spec
-
-    return stack_from_spec(spec)
+    levels = [layer_spec.directions for layer_spec in spec.layers]
+    return model_from_levels(levels, spec.head, batch_first=False)
