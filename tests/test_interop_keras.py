@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from keras.src.backend.common import dtypes as keras_dtypes
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop.keras import from_keras, to_keras
 
 FLOAT64_TOL = 1e-10
@@ -222,3 +222,132 @@ def test_unbuilt_layer_is_refused():
 def test_to_keras_rejects_non_rnnlab_objects():
     with pytest.raises(TypeError, match="expected an rnnlab"):
         to_keras(object())
+
+
+# ----------------------------------------------------------------------------- stacks
+def randomize(model, rng):
+    for name, value in model.params.items():
+        model.params[name] = rng.normal(scale=0.8, size=value.shape)
+    return model
+
+
+def assert_same_params(a, b):
+    assert list(a.params) == list(b.params)
+    for name, value in a.params.items():
+        np.testing.assert_array_equal(b.params[name], value, err_msg=name)
+
+
+def random_keras(*layers, seed=0):
+    rng = np.random.default_rng(seed)
+    model = built_model(*layers)
+    for lay in model.layers:
+        lay.set_weights([rng.normal(scale=0.8, size=w.shape) for w in lay.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize(("num_steps", "batch_size"), [(1, 1), (5, 3)])
+def test_keras_stack_of_one_cell_becomes_an_rnnlab_stack(num_steps, batch_size):
+    model = random_keras(
+        keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
+        keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
+        keras.layers.Dense(2, dtype="float64"),
+    )
+    converted = from_keras(model)
+    assert type(converted) is models.LSTM
+    assert (converted.num_layers, converted.output_size) == (2, 2)
+    x = np.random.default_rng(1).normal(size=(batch_size, num_steps, INPUT_SIZE))
+    np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)
+    assert_same_params(converted, from_keras(to_keras(converted)))
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_keras_bidirectional_gru_stack(reset_after):
+    def gru():
+        return keras.layers.GRU(
+            HIDDEN_SIZE, return_sequences=True, reset_after=reset_after, dtype="float64"
+        )
+
+    model = random_keras(
+        keras.layers.Bidirectional(gru(), dtype="float64"),
+        keras.layers.Bidirectional(gru(), dtype="float64"),
+        seed=2,
+    )
+    converted = from_keras(model)
+    assert type(converted) is models.GRU
+    assert converted.bidirectional
+    assert converted.layer_options["reset_after"] == reset_after
+    x = np.random.default_rng(3).normal(size=(2, 6, INPUT_SIZE))
+    np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)
+    assert_same_params(converted, from_keras(to_keras(converted)))
+
+
+def test_keras_bidirectional_final_states_match():
+    rng = np.random.default_rng(4)
+    layer = randomize(
+        models.Bidirectional(LSTMLayer(INPUT_SIZE, HIDDEN_SIZE, dtype=np.float64)), rng
+    )
+    kmodel = to_keras(layer)
+    wrapper = kmodel.layers[0]
+    reference = keras.layers.Bidirectional(
+        keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True, return_state=True, dtype="float64"),
+        dtype="float64",
+    )
+    reference.build((None, None, INPUT_SIZE))
+    reference.set_weights(wrapper.get_weights())
+    x = rng.normal(size=(3, 5, INPUT_SIZE))  # Keras: (B, T, I)
+    y_ref, h_f, c_f, h_b, c_b = (to_np(t) for t in reference(x))
+    y = layer.forward(np.transpose(x, (1, 0, 2)))
+    np.testing.assert_allclose(np.transpose(y, (1, 0, 2)), y_ref, rtol=0, atol=FLOAT64_TOL)
+    (h_fwd, C_fwd), (h_rev, C_rev) = layer.final_state
+    for ours, theirs in ((h_fwd, h_f), (C_fwd, c_f), (h_rev, h_b), (C_rev, c_b)):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=FLOAT64_TOL)
+
+
+def test_mixed_keras_model_becomes_a_sequential_and_round_trips():
+    model = random_keras(
+        keras.layers.SimpleRNN(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
+        keras.layers.Bidirectional(
+            keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
+            dtype="float64",
+        ),
+        keras.layers.GRU(5, return_sequences=True, reset_after=False, dtype="float64"),
+        keras.layers.Dense(2, dtype="float64"),
+        seed=5,
+    )
+    converted = from_keras(model)
+    assert type(converted) is models.Sequential
+    kinds = [type(m).__name__ for m in converted.modules]
+    assert kinds == ["RNNLayer", "Bidirectional", "GRULayer", "Dense"]
+    x = np.random.default_rng(6).normal(size=(2, 4, INPUT_SIZE))
+    np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)
+    assert_same_params(converted, from_keras(to_keras(converted)))
+
+
+def test_rnnlab_stack_to_keras_matches():
+    rng = np.random.default_rng(7)
+    stack = randomize(
+        models.RNN(INPUT_SIZE, HIDDEN_SIZE, 3, bidirectional=True, output_size=2, dtype="float64"),
+        rng,
+    )
+    x = rng.normal(size=(4, 2, INPUT_SIZE))  # time-major
+    y_keras = to_np(to_keras(stack)(np.transpose(x, (1, 0, 2))))
+    np.testing.assert_allclose(stack.forward(x), np.transpose(y_keras, (1, 0, 2)), atol=FLOAT64_TOL)
+
+
+def test_keras_bidirectional_without_concat_or_sequences_is_refused():
+    lstm = keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True)
+    with pytest.raises(ValueError, match="merge_mode='sum'"):
+        from_keras(built_model(keras.layers.Bidirectional(lstm, merge_mode="sum")))
+    last_only = keras.layers.Bidirectional(keras.layers.LSTM(HIDDEN_SIZE))
+    with pytest.raises(ValueError, match="return_sequences=False"):
+        from_keras(built_model(last_only))
+    bidirectional = models.Bidirectional(LSTMLayer(INPUT_SIZE, HIDDEN_SIZE))
+    with pytest.raises(ValueError, match="return_sequences"):
+        to_keras(bidirectional, return_sequences=False)
+
+
+def test_layer_options_without_counterpart_are_refused():
+    layer = GRULayer(INPUT_SIZE, HIDDEN_SIZE)
+    layer.get_config = lambda: GRULayer.get_config(layer) | {"zoneout": 0.1}
+    with pytest.raises(ValueError, match="zoneout"):
+        to_keras(layer)

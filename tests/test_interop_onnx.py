@@ -101,7 +101,7 @@ def test_float64_layer_exports_float32_values(tmp_path):
 # ----------------------------------------------------------------------------- hand-made graphs
 def graph_model(op, W, R, B, *, attrs=None, extra_inputs=(), head=None, initializers=()):
     """A one-node ONNX model written by hand (not by to_onnx), with an optional head."""
-    D, _, I = W.shape
+    I = W.shape[2]
     H = R.shape[2]
     inits = [numpy_helper.from_array(a, n) for n, a in (("W", W), ("R", R), ("B", B))]
     inits += list(initializers)

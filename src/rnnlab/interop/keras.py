@@ -81,7 +81,7 @@ def _cell_kind(klayer, backwards=False) -> str:
 
 
 def _dense_parts(klayer):
-    """(kernel (H, O), bias (O,)) of a linear Dense or TimeDistributed(Dense); else None."""
+    """(W_hy (O, H), b_y (O,)) of a linear Dense or TimeDistributed(Dense); else None."""
     keras = _keras()
     if isinstance(klayer, keras.layers.TimeDistributed):
         klayer = klayer.layer
@@ -95,14 +95,14 @@ def _dense_parts(klayer):
         )
     kernel = np.asarray(klayer.get_weights()[0])
     bias = np.asarray(klayer.get_weights()[1]) if klayer.use_bias else np.zeros(kernel.shape[1])
-    return kernel, bias
+    return kernel.T, bias  # Keras' kernel is W_hyᵀ
 
 
 # ----------------------------------------------------------------------------- Keras -> rnnlab
 def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
     """The rnnlab layer equivalent to one Keras recurrent layer.
 
-    ``head`` is an optional (kernel (H, O), bias (O,)) pair from a Dense that follows it;
+    ``head`` is an optional (W_hy (O, H), b_y (O,)) pair from a Dense that follows it;
     ``backwards`` accepts ``go_backwards=True`` (the reverse half of a Bidirectional).
     """
     kind = _cell_kind(klayer, backwards)
@@ -125,7 +125,7 @@ def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
         dtype=dtype or kernel.dtype,
         reset_after=reset_after,
         batch_first=True,
-        output_size=None if head is None else int(head[0].shape[1]),
+        output_size=None if head is None else int(head[0].shape[0]),
     )
     W, U = reorder(kernel.T, blocks, H), reorder(recurrent.T, blocks, H)
     if reset_after:
@@ -136,7 +136,7 @@ def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
     else:
         set_params(layer, W, U, reorder(bias, blocks, H))
     if head is not None:
-        set_head(layer, head[0].T, head[1])
+        set_head(layer, head[0], head[1])
     return layer
 
 
