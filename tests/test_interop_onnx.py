@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop.onnx import from_onnx, to_onnx
 
 ORT_TOL = 1e-5
@@ -213,3 +213,77 @@ def test_export_argument_errors(tmp_path):
         to_onnx(object(), tmp_path / "m.onnx")
     with pytest.raises(TypeError, match="source"):
         from_onnx(3)
+
+
+# ----------------------------------------------------------------------------- stacks
+def randomize(model, rng):
+    for name, value in model.params.items():
+        model.params[name] = rng.normal(scale=0.7, size=value.shape)
+    return model
+
+
+def assert_same_params(a, b):
+    assert list(a.params) == list(b.params)
+    for name, value in a.params.items():
+        np.testing.assert_array_equal(b.params[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (models.RNN, {}),
+        (models.LSTM, {}),
+        (models.GRU, {"reset_after": True}),
+        (models.GRU, {"reset_after": False}),
+    ],
+)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_stack_matches_onnx_runtime_and_round_trips(cls, options, bidirectional, tmp_path):
+    rng = np.random.default_rng(8)
+    stack = cls(INPUT_SIZE, HIDDEN_SIZE, 2, bidirectional=bidirectional, output_size=2, **options)
+    randomize(stack, rng)
+    to_onnx(stack, tmp_path / "stack.onnx", initial_states=True)
+    sess = session(tmp_path / "stack.onnx")
+    lstm = cls is models.LSTM
+    LD = 2 * (2 if bidirectional else 1)
+    for num_steps, batch_size in [(1, 1), (5, 3)]:
+        x = rng.normal(size=(num_steps, batch_size, INPUT_SIZE)).astype(np.float32)
+        h0 = rng.normal(size=(LD, batch_size, HIDDEN_SIZE)).astype(np.float32)
+        c0 = rng.normal(size=h0.shape).astype(np.float32)
+        feeds = {"x": x, "h0": h0} | ({"c0": c0} if lstm else {})
+        out = run(sess, **feeds)
+        y = stack.forward(x, (h0, c0) if lstm else h0)
+        np.testing.assert_allclose(out["y"], y, rtol=0, atol=ORT_TOL)
+        finals = stack.final_state if lstm else (stack.final_state,)
+        for name, final in zip(("h_n", "c_n"), finals, strict=False):
+            np.testing.assert_allclose(out[name], final, rtol=0, atol=ORT_TOL)
+    back = from_onnx(tmp_path / "stack.onnx")
+    assert type(back) is cls
+    assert back.get_config() == stack.get_config() | {"dropout": back.dropout}
+    assert_same_params(stack, back)
+
+
+def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
+    rng = np.random.default_rng(9)
+    model = models.Sequential(
+        RNNLayer(INPUT_SIZE, HIDDEN_SIZE),
+        models.Bidirectional(GRULayer(HIDDEN_SIZE, HIDDEN_SIZE, reset_after=True)),
+        LSTMLayer(2 * HIDDEN_SIZE, 5),
+        models.Dense(5, 2),
+    )
+    randomize(model, rng)
+    to_onnx(model, tmp_path / "mixed.onnx")
+    x = rng.normal(size=(4, 2, INPUT_SIZE)).astype(np.float32)
+    out = run(session(tmp_path / "mixed.onnx"), x=x)
+    np.testing.assert_allclose(out["y"], model.forward(x), rtol=0, atol=ORT_TOL)
+    np.testing.assert_allclose(out["h_n_2"][0], model.modules[2].final_state[0], atol=ORT_TOL)
+    back = from_onnx(tmp_path / "mixed.onnx")
+    assert [type(m).__name__ for m in back.modules] == [
+        "RNNLayer",
+        "Bidirectional",
+        "LSTMLayer",
+        "Dense",
+    ]
+    assert_same_params(model, back)
+    with pytest.raises(ValueError, match="initial_states"):
+        to_onnx(model, tmp_path / "again.onnx", initial_states=True)

@@ -164,8 +164,13 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str):
     b = _Builder()
     first, last = spec.layers[0], spec.layers[-1]
     is_lstm = [s.kind == "lstm" for s in spec.layers]
-    if initial_states and len(set(s.hidden_size for s in spec.layers)) != 1:
-        raise ValueError("initial_states: needs every layer to have the same hidden_size")
+    if initial_states and (
+        len({s.hidden_size for s in spec.layers}) != 1 or len(set(is_lstm)) != 1
+    ):
+        raise ValueError(
+            "initial_states: expected every layer to have the same hidden_size and to be LSTM "
+            "or not all alike (the states are one [L·D, B, H] input, as in PyTorch)"
+        )
     directions = [len(s.directions) for s in spec.layers]
     total = sum(directions)
     H = first.hidden_size  # with initial_states every layer has this size
