@@ -287,3 +287,15 @@ def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
     assert_same_params(model, back)
     with pytest.raises(ValueError, match="initial_states"):
         to_onnx(model, tmp_path / "again.onnx", initial_states=True)
+
+
+@pytest.mark.parametrize("opset", [14, 21])
+def test_every_documented_opset_runs(opset, tmp_path):
+    rng = np.random.default_rng(10)
+    stack = randomize(models.LSTM(INPUT_SIZE, HIDDEN_SIZE, 2, bidirectional=True), rng)
+    model = to_onnx(stack, tmp_path / "m.onnx", opset=opset, initial_states=True)
+    assert model.opset_import[0].version == opset
+    x = rng.normal(size=(3, 2, INPUT_SIZE)).astype(np.float32)
+    h0, c0 = rng.normal(size=(2, 4, 2, HIDDEN_SIZE)).astype(np.float32)
+    out = run(session(tmp_path / "m.onnx"), x=x, h0=h0, c0=c0)
+    np.testing.assert_allclose(out["y"], stack.forward(x, (h0, c0)), rtol=0, atol=ORT_TOL)

@@ -99,6 +99,7 @@ def to_torch_with_head(model):
         num_layers=len(levels),
         bidirectional=len(levels[0]) == 2,
         batch_first=batch_first,
+        dropout=float(getattr(model, "dropout", 0.0)) if len(levels) > 1 else 0.0,
         dtype=torch_dtype,
     )
     tensors = {k: torch.from_numpy(v) for k, v in state.items()}
