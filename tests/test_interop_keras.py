@@ -351,3 +351,16 @@ def test_layer_options_without_counterpart_are_refused():
     layer.get_config = lambda: GRULayer.get_config(layer) | {"zoneout": 0.1}
     with pytest.raises(ValueError, match="zoneout"):
         to_keras(layer)
+
+
+def test_keras_dropout_layers_are_the_identity_at_inference():
+    model = random_keras(
+        keras.layers.GRU(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
+        keras.layers.Dropout(0.5, dtype="float64"),
+        keras.layers.GRU(HIDDEN_SIZE, return_sequences=True, dropout=0.3, dtype="float64"),
+        seed=8,
+    )
+    converted = from_keras(model)
+    assert type(converted) is models.GRU
+    x = np.random.default_rng(9).normal(size=(2, 4, INPUT_SIZE))
+    np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)

@@ -299,3 +299,15 @@ def test_every_documented_opset_runs(opset, tmp_path):
     h0, c0 = rng.normal(size=(2, 4, 2, HIDDEN_SIZE)).astype(np.float32)
     out = run(session(tmp_path / "m.onnx"), x=x, h0=h0, c0=c0)
     np.testing.assert_allclose(out["y"], stack.forward(x, (h0, c0)), rtol=0, atol=ORT_TOL)
+
+
+def test_import_refuses_graph_outputs_rnnlab_does_not_compute():
+    rng = np.random.default_rng(11)
+    W, R, B = random_operator_weights(rng, 1)
+    head = (rng.normal(size=(HIDDEN_SIZE, 2)).astype(np.float32), np.zeros(2, np.float32))
+    model = graph_model("RNN", W, R, B, head=head)
+    # the sequence before the head is not an output of an rnnlab model with a head
+    info = helper.make_tensor_value_info("seq", TensorProto.FLOAT, ["T", "B", HIDDEN_SIZE])
+    model.graph.output.append(info)
+    with pytest.raises(ValueError, match="intermediate value"):
+        from_onnx(model)

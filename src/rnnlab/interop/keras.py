@@ -163,7 +163,9 @@ def from_keras(obj, *, dtype=None):
     """
     keras = _keras()
     if isinstance(obj, keras.Model):
-        layers = [lay for lay in obj.layers if not isinstance(lay, keras.layers.InputLayer)]
+        # Dropout layers are the identity at inference, which is what the converted model runs
+        skipped = (keras.layers.InputLayer, keras.layers.Dropout)
+        layers = [lay for lay in obj.layers if not isinstance(lay, skipped)]
     else:
         layers = [obj]
     if not layers:

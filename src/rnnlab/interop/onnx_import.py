@@ -214,7 +214,22 @@ def parse_graph(model, dtype) -> GraphSpec:
         roles.update(zip(node.output, new, strict=False))
     if not layers:
         raise ValueError("model: contains no RNN, LSTM or GRU node")
+    _check_outputs(graph, roles, len(layers) - 1, head is not None)
     return GraphSpec(layers, head)
+
+
+def _check_outputs(graph, roles, last, has_head):
+    """Every graph output must be something the rnnlab model computes: its output sequence
+    (the head's, or the last layer's when there is no head) or final states."""
+    allowed = {("head",), ("mm",)} if has_head else {("seq", last), ("Y", last), ("Yt", last)}
+    for output in graph.output:
+        role = roles.get(output.name)
+        if role is None or not (role in allowed or role[0] in ("final", "state")):
+            raise ValueError(
+                f"model: graph output {output.name!r} is an intermediate value ({role}); rnnlab "
+                "models return the last layer's sequence (through the head, if any) and the "
+                "final states"
+            )
 
 
 def from_onnx(source, *, dtype=np.float32):
