@@ -311,3 +311,13 @@ def test_import_refuses_graph_outputs_rnnlab_does_not_compute():
     model.graph.output.append(info)
     with pytest.raises(ValueError, match="intermediate value"):
         from_onnx(model)
+
+
+def test_export_refuses_a_dense_between_recurrent_layers(tmp_path):
+    model = models.Sequential(
+        RNNLayer(INPUT_SIZE, HIDDEN_SIZE), models.Dense(HIDDEN_SIZE, HIDDEN_SIZE),
+        RNNLayer(HIDDEN_SIZE, HIDDEN_SIZE),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="follows an output head"):
+        to_onnx(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())

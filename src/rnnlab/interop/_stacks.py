@@ -88,8 +88,8 @@ def _sequential_levels(model, models):
     for index, module in enumerate(model.modules):
         if head is not None:
             raise ValueError(
-                f"model: modules[{index}] follows a Dense; a Dense converts only as the last "
-                "module (the output head)"
+                f"model: modules[{index}] follows an output head (a Dense or a layer's W_hy); "
+                "a head converts only at the end of the model"
             )
         if isinstance(module, models.Dense):
             head = _dense_head(module)
