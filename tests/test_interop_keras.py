@@ -364,3 +364,24 @@ def test_keras_dropout_layers_are_the_identity_at_inference():
     assert type(converted) is models.GRU
     x = np.random.default_rng(9).normal(size=(2, 4, INPUT_SIZE))
     np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)
+
+
+def test_functional_model_converts_and_branches_are_refused():
+    rng = np.random.default_rng(10)
+    inputs = keras.Input((None, INPUT_SIZE), dtype="float64")
+    lstm = random_weights(keras_layer("lstm"), rng)
+    dense = keras.layers.Dense(2, dtype="float64")
+    model = keras.Model(inputs, dense(lstm(inputs)))
+    x = rng.normal(size=(2, 3, INPUT_SIZE))
+    converted = from_keras(model)
+    np.testing.assert_allclose(converted.forward(x), to_np(model(x)), rtol=0, atol=FLOAT64_TOL)
+
+    branch = keras.layers.GRU(HIDDEN_SIZE, return_sequences=True, dtype="float64")
+    merged = keras.layers.Concatenate(dtype="float64")([lstm(inputs), branch(inputs)])
+    with pytest.raises(ValueError, match="linear chain"):
+        from_keras(keras.Model(inputs, merged))
+    # x -> A -> B -> A: layers lists [A, B], so only the wiring tells
+    shared = keras.layers.GRU(INPUT_SIZE, return_sequences=True, dtype="float64")
+    middle = keras.layers.GRU(INPUT_SIZE, return_sequences=True, dtype="float64")
+    with pytest.raises(ValueError, match="last layer's output"):
+        from_keras(keras.Model(inputs, shared(middle(shared(inputs)))))

@@ -163,9 +163,11 @@ def from_keras(obj, *, dtype=None):
     """
     keras = _keras()
     if isinstance(obj, keras.Model):
+        chain = [lay for lay in obj.layers if not isinstance(lay, keras.layers.InputLayer)]
+        if not isinstance(obj, keras.Sequential):  # a Sequential is a chain by construction
+            _check_linear_chain(obj, chain)
         # Dropout layers are the identity at inference, which is what the converted model runs
-        skipped = (keras.layers.InputLayer, keras.layers.Dropout)
-        layers = [lay for lay in obj.layers if not isinstance(lay, skipped)]
+        layers = [lay for lay in chain if not isinstance(lay, keras.layers.Dropout)]
     else:
         layers = [obj]
     if not layers:
@@ -186,6 +188,26 @@ def from_keras(obj, *, dtype=None):
     if len(levels) == 1 and len(levels[0]) == 1:
         return layer_from_keras(recurrent[0], dtype=dtype, head=head)
     return model_from_levels(levels, head, batch_first=True)
+
+
+def _check_linear_chain(model, layers):
+    """Each layer must read the previous one's output (the model's input for the first) and
+    the model must return the last one's: branches and re-used layers have no rnnlab twin."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"model: expected one input and one output, got {len(model.inputs)} and "
+            f"{len(model.outputs)}"
+        )
+    expected = model.inputs[0]
+    for lay in layers:
+        if lay.input is not expected:
+            raise ValueError(
+                f"layer {lay.name!r}: expected it to read the previous layer's output; only a "
+                "linear chain of layers converts"
+            )
+        expected = lay.output
+    if model.outputs[0] is not expected:
+        raise ValueError("model: its output is not the last layer's output")
 
 
 def _level_from_keras(klayer, dtype, is_last):
