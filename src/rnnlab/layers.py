@@ -25,7 +25,15 @@ from .validation import (
     to_layout,
 )
 
-__all__ = ["GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
+__all__ = ["ForwardRequiredError", "GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
+
+
+class ForwardRequiredError(RuntimeError, ValueError):
+    """``backward`` (or a state property) used before any ``forward``.
+
+    A RuntimeError (the layer is in the wrong state) and a ValueError (the call is invalid), so
+    that callers catching either, as the bad-input contract promises, see it.
+    """
 
 
 class ParamDict(dict):
@@ -50,8 +58,12 @@ class ParamDict(dict):
 def _make_rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:  # NumPy's own message would not say which argument was wrong
+            raise ValueError(f"seed: expected a non-negative integer, got {seed}")
+        return np.random.default_rng(int(seed))
     raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
@@ -267,7 +279,7 @@ class _RecurrentLayer:
         dx : gradient with respect to x, in the layout x was given in.
         """
         if self._cache is None:
-            raise RuntimeError("backward: called before forward; run forward(x) first")
+            raise ForwardRequiredError("backward: called before forward; run forward(x) first")
         h = self._cache.h
         num_steps, batch_size, _ = h.shape
         layout = self._layout
@@ -329,7 +341,9 @@ class _RecurrentLayer:
 
     def _require_forward(self, what):
         if self._cache is None:
-            raise RuntimeError(f"{what}: not available before forward; run forward(x) first")
+            raise ForwardRequiredError(
+                f"{what}: not available before forward; run forward(x) first"
+            )
         return self._cache
 
 
