@@ -6,8 +6,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
+from rnnlab import GRULayer, LSTMLayer, RNNLayer
 from rnnlab.interop.onnx import from_onnx, to_onnx
+
+try:  # the stack models arrive from the models branch; single-layer tests run without them
+    from rnnlab import models
+except ImportError:  # pragma: no cover - only before that branch is merged
+    models = None
+needs_models = pytest.mark.skipif(models is None, reason="rnnlab.models not merged yet")
 
 ORT_TOL = 1e-5
 INPUT_SIZE, HIDDEN_SIZE = 3, 4
@@ -228,17 +234,19 @@ def assert_same_params(a, b):
         np.testing.assert_array_equal(b.params[name], value, err_msg=name)
 
 
+@needs_models
 @pytest.mark.parametrize(
-    ("cls", "options"),
+    ("kind", "options"),
     [
-        (models.RNN, {}),
-        (models.LSTM, {}),
-        (models.GRU, {"reset_after": True}),
-        (models.GRU, {"reset_after": False}),
+        ("RNN", {}),
+        ("LSTM", {}),
+        ("GRU", {"reset_after": True}),
+        ("GRU", {"reset_after": False}),
     ],
 )
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_stack_matches_onnx_runtime_and_round_trips(cls, options, bidirectional, tmp_path):
+def test_stack_matches_onnx_runtime_and_round_trips(kind, options, bidirectional, tmp_path):
+    cls = getattr(models, kind)
     rng = np.random.default_rng(8)
     stack = cls(INPUT_SIZE, HIDDEN_SIZE, 2, bidirectional=bidirectional, output_size=2, **options)
     randomize(stack, rng)
@@ -263,6 +271,7 @@ def test_stack_matches_onnx_runtime_and_round_trips(cls, options, bidirectional,
     assert_same_params(stack, back)
 
 
+@needs_models
 def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
     rng = np.random.default_rng(9)
     model = models.Sequential(
@@ -289,6 +298,7 @@ def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
         to_onnx(model, tmp_path / "again.onnx", initial_states=True)
 
 
+@needs_models
 @pytest.mark.parametrize("opset", [14, 21])
 def test_every_documented_opset_runs(opset, tmp_path):
     rng = np.random.default_rng(10)
@@ -313,6 +323,7 @@ def test_import_refuses_graph_outputs_rnnlab_does_not_compute():
         from_onnx(model)
 
 
+@needs_models
 def test_export_refuses_a_dense_between_recurrent_layers(tmp_path):
     model = models.Sequential(
         RNNLayer(INPUT_SIZE, HIDDEN_SIZE), models.Dense(HIDDEN_SIZE, HIDDEN_SIZE),
