@@ -12,14 +12,8 @@ import numpy as np
 import pytest
 from keras.src.backend.common import dtypes as keras_dtypes
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop.keras import from_keras, to_keras
-
-try:  # the stack models arrive from the models branch; single-layer tests run without them
-    from rnnlab import models
-except ImportError:  # pragma: no cover - only before that branch is merged
-    models = None
-needs_models = pytest.mark.skipif(models is None, reason="rnnlab.models not merged yet")
 
 FLOAT64_TOL = 1e-10
 SHAPES = [(1, 1), (1, 3), (6, 1), (5, 4)]  # (T, B)
@@ -251,7 +245,6 @@ def random_keras(*layers, seed=0):
     return model
 
 
-@needs_models
 @pytest.mark.parametrize(("num_steps", "batch_size"), [(1, 1), (5, 3)])
 def test_keras_stack_of_one_cell_becomes_an_rnnlab_stack(num_steps, batch_size):
     model = random_keras(
@@ -267,7 +260,6 @@ def test_keras_stack_of_one_cell_becomes_an_rnnlab_stack(num_steps, batch_size):
     assert_same_params(converted, from_keras(to_keras(converted)))
 
 
-@needs_models
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_keras_bidirectional_gru_stack(reset_after):
     def gru():
@@ -289,7 +281,6 @@ def test_keras_bidirectional_gru_stack(reset_after):
     assert_same_params(converted, from_keras(to_keras(converted)))
 
 
-@needs_models
 def test_keras_bidirectional_final_states_match():
     rng = np.random.default_rng(4)
     layer = randomize(
@@ -312,7 +303,6 @@ def test_keras_bidirectional_final_states_match():
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=FLOAT64_TOL)
 
 
-@needs_models
 def test_mixed_keras_model_becomes_a_sequential_and_round_trips():
     model = random_keras(
         keras.layers.SimpleRNN(HIDDEN_SIZE, return_sequences=True, dtype="float64"),
@@ -333,7 +323,6 @@ def test_mixed_keras_model_becomes_a_sequential_and_round_trips():
     assert_same_params(converted, from_keras(to_keras(converted)))
 
 
-@needs_models
 def test_rnnlab_stack_to_keras_matches():
     rng = np.random.default_rng(7)
     stack = randomize(
@@ -345,7 +334,6 @@ def test_rnnlab_stack_to_keras_matches():
     np.testing.assert_allclose(stack.forward(x), np.transpose(y_keras, (1, 0, 2)), atol=FLOAT64_TOL)
 
 
-@needs_models
 def test_keras_bidirectional_without_concat_or_sequences_is_refused():
     lstm = keras.layers.LSTM(HIDDEN_SIZE, return_sequences=True)
     with pytest.raises(ValueError, match="merge_mode='sum'"):
@@ -359,13 +347,17 @@ def test_keras_bidirectional_without_concat_or_sequences_is_refused():
 
 
 def test_layer_options_without_counterpart_are_refused():
-    layer = GRULayer(INPUT_SIZE, HIDDEN_SIZE)
-    layer.get_config = lambda: GRULayer.get_config(layer) | {"zoneout": 0.1}
+    with pytest.raises(ValueError, match="layer_norm"):
+        to_keras(GRULayer(INPUT_SIZE, HIDDEN_SIZE, layer_norm=True))
     with pytest.raises(ValueError, match="zoneout"):
-        to_keras(layer)
+        to_keras(models.LSTM(INPUT_SIZE, HIDDEN_SIZE, 2, zoneout=(0.0, 0.1)))
+    # a zoneout seed without zoneout changes nothing, so it converts
+    layer = rnnlab_layer("gru_guide", np.random.default_rng(11))
+    seeded = GRULayer(INPUT_SIZE, HIDDEN_SIZE, zoneout_seed=3, dtype=np.float64)
+    seeded._flat[...] = layer._flat
+    np.testing.assert_array_equal(from_keras(to_keras(seeded))._flat, layer._flat)
 
 
-@needs_models
 def test_keras_dropout_layers_are_the_identity_at_inference():
     model = random_keras(
         keras.layers.GRU(HIDDEN_SIZE, return_sequences=True, dtype="float64"),

@@ -6,14 +6,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop.onnx import from_onnx, to_onnx
-
-try:  # the stack models arrive from the models branch; single-layer tests run without them
-    from rnnlab import models
-except ImportError:  # pragma: no cover - only before that branch is merged
-    models = None
-needs_models = pytest.mark.skipif(models is None, reason="rnnlab.models not merged yet")
 
 ORT_TOL = 1e-5
 INPUT_SIZE, HIDDEN_SIZE = 3, 4
@@ -234,7 +228,6 @@ def assert_same_params(a, b):
         np.testing.assert_array_equal(b.params[name], value, err_msg=name)
 
 
-@needs_models
 @pytest.mark.parametrize(
     ("kind", "options"),
     [
@@ -271,7 +264,6 @@ def test_stack_matches_onnx_runtime_and_round_trips(kind, options, bidirectional
     assert_same_params(stack, back)
 
 
-@needs_models
 def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
     rng = np.random.default_rng(9)
     model = models.Sequential(
@@ -298,7 +290,6 @@ def test_mixed_sequential_matches_onnx_runtime_and_round_trips(tmp_path):
         to_onnx(model, tmp_path / "again.onnx", initial_states=True)
 
 
-@needs_models
 @pytest.mark.parametrize("opset", [14, 21])
 def test_every_documented_opset_runs(opset, tmp_path):
     rng = np.random.default_rng(10)
@@ -323,7 +314,6 @@ def test_import_refuses_graph_outputs_rnnlab_does_not_compute():
         from_onnx(model)
 
 
-@needs_models
 def test_export_refuses_a_dense_between_recurrent_layers(tmp_path):
     model = models.Sequential(
         RNNLayer(INPUT_SIZE, HIDDEN_SIZE), models.Dense(HIDDEN_SIZE, HIDDEN_SIZE),
@@ -332,3 +322,10 @@ def test_export_refuses_a_dense_between_recurrent_layers(tmp_path):
     with pytest.raises(ValueError, match="follows an output head"):
         to_onnx(model, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_export_refuses_layer_norm_and_zoneout(tmp_path):
+    with pytest.raises(ValueError, match="layer_norm"):
+        to_onnx(models.GRU(INPUT_SIZE, HIDDEN_SIZE, 2, layer_norm=True), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="zoneout"):
+        to_onnx(LSTMLayer(INPUT_SIZE, HIDDEN_SIZE, zoneout=0.2), tmp_path / "m.onnx")

@@ -7,15 +7,9 @@ import safetensors.numpy
 import safetensors.torch
 import torch
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop.torch_state import from_torch_with_head, state_dict_torch, to_torch_with_head
 from tests.conftest import TORCH_FLOAT64_ATOL
-
-try:  # the stack models arrive from the models branch; single-layer tests run without them
-    from rnnlab import models
-except ImportError:  # pragma: no cover - only before that branch is merged
-    models = None
-needs_models = pytest.mark.skipif(models is None, reason="rnnlab.models not merged yet")
 
 FLOAT64_TOL = TORCH_FLOAT64_ATOL
 INPUT_SIZE, HIDDEN_SIZE, OUTPUT_SIZE = 3, 4, 2
@@ -66,7 +60,6 @@ def as_torch(state):
     return torch.from_numpy(state)
 
 
-@needs_models
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize(("num_layers", "bidirectional"), [(1, False), (2, True), (3, False)])
 def test_state_dict_view_loads_into_torch_through_safetensors(
@@ -105,7 +98,6 @@ def test_single_layer_state_dict_has_pytorch_names_and_split():
     np.testing.assert_array_equal(state["bias_hh_l0"][: 2 * H], 0)
 
 
-@needs_models
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_linear_head_round_trip(kind, batch_first):
@@ -138,7 +130,6 @@ def test_linear_head_on_a_single_layer(cls):
     np.testing.assert_allclose(layer.forward(x), y_torch, rtol=0, atol=FLOAT64_TOL)
 
 
-@needs_models
 def test_what_pytorch_lacks_is_refused():
     with pytest.raises(ValueError, match="reset_after=False"):
         state_dict_torch(GRULayer(INPUT_SIZE, HIDDEN_SIZE))

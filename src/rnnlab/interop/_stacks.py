@@ -16,6 +16,8 @@ from ._common import LAYER_KINDS, copy_with_head, host, layer_kind
 
 # options that change only initialisation, or select a form every framework here names
 _PORTABLE_OPTIONS = ("forget_bias", "reset_after")
+# the seed of zoneout masks: inert when zoneout is 0 (and zoneout > 0 is refused)
+_TRAINING_ONLY = ("zoneout_seed",)
 _BASE_KEYS = ("input_size", "hidden_size", "output_size", "dtype", "batch_first", "init", "backend")
 
 
@@ -24,7 +26,7 @@ def check_portable(layer):
     extra = {
         k: v
         for k, v in layer.get_config().items()
-        if k not in _BASE_KEYS and k not in _PORTABLE_OPTIONS and v
+        if k not in _BASE_KEYS + _PORTABLE_OPTIONS + _TRAINING_ONLY and _active(v)
     }
     if extra:
         raise ValueError(
@@ -32,6 +34,11 @@ def check_portable(layer):
             "frameworks have no such option"
         )
     return layer
+
+
+def _active(value) -> bool:
+    """Whether an option is switched on (a zoneout pair (0, 0) is off)."""
+    return any(value) if isinstance(value, tuple | list) else bool(value)
 
 
 def _models():
