@@ -329,3 +329,58 @@ def test_export_refuses_layer_norm_and_zoneout(tmp_path):
         to_onnx(models.GRU(INPUT_SIZE, HIDDEN_SIZE, 2, layer_norm=True), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="zoneout"):
         to_onnx(LSTMLayer(INPUT_SIZE, HIDDEN_SIZE, zoneout=0.2), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_batch_with_lengths_matches_onnx_runtime(cell, tmp_path):
+    rng = np.random.default_rng(12)
+    layer = rnnlab_layer(cell, rng, output_size=2)
+    to_onnx(layer, tmp_path / "m.onnx", lengths=True, initial_states=True)
+    x = rng.normal(size=(5, 3, INPUT_SIZE)).astype(np.float32)
+    lengths = np.array([5, 2, 1], np.int32)
+    h0 = rng.normal(size=(1, 3, HIDDEN_SIZE)).astype(np.float32)
+    c0 = rng.normal(size=h0.shape).astype(np.float32)
+    feeds = {"x": x, "lengths": lengths, "h0": h0} | ({"c0": c0} if cell == "lstm" else {})
+    out = run(session(tmp_path / "m.onnx"), **feeds)
+    y = layer.forward(x, (h0[0], c0[0]) if cell == "lstm" else h0[0], lengths=lengths)
+    np.testing.assert_allclose(out["y"], y, rtol=0, atol=ORT_TOL)
+    h_T = layer.final_state[0] if cell == "lstm" else layer.final_state
+    np.testing.assert_allclose(out["h_n"][0], h_T, rtol=0, atol=ORT_TOL)
+    back = from_onnx(tmp_path / "m.onnx")
+    np.testing.assert_array_equal(back._flat, layer._flat)
+
+
+def test_padded_bidirectional_stack_matches_onnx_runtime(tmp_path):
+    rng = np.random.default_rng(13)
+    stack = models.GRU(INPUT_SIZE, HIDDEN_SIZE, 2, bidirectional=True, output_size=2)
+    randomize(stack, rng)
+    to_onnx(stack, tmp_path / "m.onnx", lengths=True)
+    x = rng.normal(size=(6, 3, INPUT_SIZE)).astype(np.float32)
+    lengths = np.array([3, 6, 1], np.int32)
+    out = run(session(tmp_path / "m.onnx"), x=x, lengths=lengths)
+    # the reverse direction starts at each sequence's own last step, in both
+    np.testing.assert_allclose(out["y"], stack.forward(x, lengths=lengths), atol=ORT_TOL)
+    np.testing.assert_allclose(out["h_n"], stack.final_state, rtol=0, atol=ORT_TOL)
+    assert_same_params(stack, from_onnx(tmp_path / "m.onnx"))
+
+
+def test_lengths_without_head_and_an_unmasked_head_on_import(tmp_path):
+    rng = np.random.default_rng(14)
+    layer = rnnlab_layer("gru_guide", rng)
+    to_onnx(layer, tmp_path / "plain.onnx", lengths=True)
+    x = rng.normal(size=(4, 2, INPUT_SIZE)).astype(np.float32)
+    lengths = np.array([2, 4], np.int32)
+    out = run(session(tmp_path / "plain.onnx"), x=x, lengths=lengths)
+    y = from_onnx(tmp_path / "plain.onnx").forward(x, lengths=lengths)
+    np.testing.assert_allclose(out["y"], y, rtol=0, atol=ORT_TOL)
+
+    headed = to_onnx(rnnlab_layer("lstm", rng, output_size=2), tmp_path / "h.onnx", lengths=True)
+    mul = next(n for n in headed.graph.node if n.op_type == "Mul")
+    mul.input[1] = "valid_float"  # [T, B]: not the mask rnnlab applies
+    with pytest.raises(ValueError, match="padding mask"):
+        from_onnx(headed)
+    headed.graph.node.remove(mul)
+    add = next(n for n in headed.graph.node if n.op_type == "Add")
+    add.output[0] = "y"
+    with pytest.raises(ValueError, match="padded steps"):
+        from_onnx(headed)

@@ -101,7 +101,7 @@ class _Builder:
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-def _recurrent_node(b, k, spec, x, h0, c0):
+def _recurrent_node(b, k, spec, x, h0, c0, lengths):
     """Add recurrent node k; returns (sequence output [T, B, D·H], Y_h, Y_c or None)."""
     W, R, B = onnx_weights(spec)
     D = len(spec.directions)
@@ -110,7 +110,8 @@ def _recurrent_node(b, k, spec, x, h0, c0):
         attrs["direction"] = "bidirectional"
     if spec.kind == "gru":
         attrs["linear_before_reset"] = int(spec.directions[0].reset_after)
-    inputs = [x, b.const(f"W_{k}", W), b.const(f"R_{k}", R), b.const(f"B_{k}", B), "", h0 or ""]
+    inputs = [x, b.const(f"W_{k}", W), b.const(f"R_{k}", R), b.const(f"B_{k}", B)]
+    inputs += [lengths or "", h0 or ""]
     if spec.kind == "lstm":
         inputs.append(c0 or "")
     outputs = [f"Y_{k}", f"Y_h_{k}"] + ([f"Y_c_{k}"] if spec.kind == "lstm" else [])
@@ -124,6 +125,27 @@ def _recurrent_node(b, k, spec, x, h0, c0):
         shape = b.const(f"shape_{k}", np.array([0, 0, -1]))
         seq = b.node("Reshape", [t, shape], [f"seq_{k}"])
     return seq, f"Y_h_{k}", (f"Y_c_{k}" if spec.kind == "lstm" else None)
+
+
+# What _padding_mask computes, in the notation onnx_import uses to recognise it
+PADDING_MASK = "unsqueeze(cast(less(unsqueeze(range(0,shape(x)[0],1),[1]),unsqueeze(cast(lengths,7),[0])),1),[2])"  # noqa: E501
+
+
+def _padding_mask(b):
+    """m [T, B, 1] float: 1 where t < lengths[b], else 0 (rnnlab's valid steps)."""
+    from onnx import TensorProto
+
+    int64 = np.int64
+    shape = b.node("Shape", ["x"], ["x_shape"])
+    T = b.node("Gather", [shape, b.const("index_0", np.array(0, int64))], ["num_steps"], axis=0)
+    zero, one = b.const("start_0", np.array(0, int64)), b.const("step_1", np.array(1, int64))
+    steps = b.node("Range", [zero, T, one], ["steps"])
+    column = b.node("Unsqueeze", [steps, b.const("axes_col", np.array([1]))], ["steps_col"])
+    lengths = b.node("Cast", ["lengths"], ["lengths_64"], to=TensorProto.INT64)
+    row = b.node("Unsqueeze", [lengths, b.const("axes_row", np.array([0]))], ["lengths_row"])
+    valid = b.node("Less", [column, row], ["valid"])  # [T, B] bool
+    mask = b.node("Cast", [valid], ["valid_float"], to=TensorProto.FLOAT)
+    return b.node("Unsqueeze", [mask, b.const("axes_feature", np.array([2]))], ["mask"])
 
 
 def _split_state(b, name, spec_sizes):
@@ -157,7 +179,7 @@ def _final_outputs(b, name, finals, layers):
     return outputs
 
 
-def build_graph(spec: GraphSpec, initial_states: bool, name: str):
+def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool = False):
     """The onnx GraphProto for ``spec``."""
     from onnx import TensorProto, helper
 
@@ -176,6 +198,8 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str):
     H = first.hidden_size  # with initial_states every layer has this size
     float_ = TensorProto.FLOAT
     inputs = [helper.make_tensor_value_info("x", float_, ["T", "B", first.input_size])]
+    if lengths:  # every node masks by the same lengths, as rnnlab's forward(x, lengths=...)
+        inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, ["B"]))
     h0s = c0s = [None] * len(spec.layers)
     if initial_states:
         inputs.append(helper.make_tensor_value_info("h0", float_, [total, "B", H]))
@@ -185,14 +209,20 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str):
             c0s = _split_state(b, "c0", directions)
     x, finals_h, finals_c = "x", [], []
     for k, layer_spec in enumerate(spec.layers):
-        x, y_h, y_c = _recurrent_node(b, k, layer_spec, x, h0s[k], c0s[k])
+        x, y_h, y_c = _recurrent_node(
+            b, k, layer_spec, x, h0s[k], c0s[k], "lengths" if lengths else None
+        )
         finals_h.append(y_h)
         finals_c.append(y_c)
     width = len(last.directions) * last.hidden_size
     if spec.head is not None:
         W_hy, b_y = spec.head
         x = b.node("MatMul", [x, b.const("W_hy_T", W_hy.T.astype(np.float32))], ["head_matmul"])
-        x = b.node("Add", [x, b.const("b_y", b_y.astype(np.float32))], ["y"])
+        if lengths:  # rnnlab outputs zeros at padded steps, head included: y = (h·W_hyᵀ + b_y)·m
+            x = b.node("Add", [x, b.const("b_y", b_y.astype(np.float32))], ["head_add"])
+            x = b.node("Mul", [x, _padding_mask(b)], ["y"])
+        else:
+            x = b.node("Add", [x, b.const("b_y", b_y.astype(np.float32))], ["y"])
         width = W_hy.shape[0]
     else:
         x = b.node("Identity", [x], ["y"])
@@ -203,7 +233,9 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str):
     return helper.make_graph(b.nodes, name, inputs, outputs, b.initializers)
 
 
-def to_onnx(model, path, *, initial_states=False, opset=DEFAULT_OPSET, name="rnnlab"):
+def to_onnx(
+    model, path, *, initial_states=False, lengths=False, opset=DEFAULT_OPSET, name="rnnlab"
+):
     """Write ``model`` as an ONNX file and return the ``onnx.ModelProto``.
 
     Parameters
@@ -213,6 +245,9 @@ def to_onnx(model, path, *, initial_states=False, opset=DEFAULT_OPSET, name="rnn
     path : str or os.PathLike; written atomically (temporary file, then rename).
     initial_states : bool; add graph inputs ``h0`` (and ``c0`` for LSTM) [L·D, B, H]. Without
         them the operators start from zeros, like rnnlab's ``state=None``.
+    lengths : bool; add a graph input ``lengths`` [B] int32 fed to every node's
+        ``sequence_lens``: a padded batch then runs as rnnlab's ``forward(x, lengths=...)``
+        (zero outputs at padded steps, final states at each sequence's last valid step).
     opset : int, 14 to 21 (default 17, supported by ONNX Runtime >= 1.14).
 
     Notes
@@ -223,10 +258,11 @@ def to_onnx(model, path, *, initial_states=False, opset=DEFAULT_OPSET, name="rnn
 
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in _OPSET_IR:
         raise ValueError(f"opset: expected an integer from 14 to 21, got {opset!r}")
-    if not isinstance(initial_states, bool):
-        raise TypeError(f"initial_states: expected True or False, got {initial_states!r}")
+    for flag, value in (("initial_states", initial_states), ("lengths", lengths)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag}: expected True or False, got {value!r}")
     spec = model_spec(model)
-    graph = build_graph(spec, initial_states, name)
+    graph = build_graph(spec, initial_states, name, lengths)
     proto = onnx.helper.make_model(
         graph,
         opset_imports=[onnx.helper.make_opsetid("", opset)],

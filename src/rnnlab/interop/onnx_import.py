@@ -13,7 +13,7 @@ import numpy as np
 
 from ._common import new_layer, reorder, set_params
 from ._stacks import model_from_levels
-from .onnx import _ONNX_BLOCK, GraphSpec, RecurrentSpec
+from .onnx import _ONNX_BLOCK, PADDING_MASK, GraphSpec, RecurrentSpec
 
 _KIND = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 _DEFAULT_ACTIVATIONS = {
@@ -76,7 +76,7 @@ def _check_recurrent_attributes(node, kind, attrs, num_dirs):
     return direction
 
 
-def _recurrent_spec(node, consts, dtype) -> RecurrentSpec:
+def _recurrent_spec(node, consts, dtype, roles) -> RecurrentSpec:
     kind = _KIND[node.op_type]
     inputs = list(node.input) + [""] * (8 - len(node.input))
     W = _constant(inputs[1], consts, node)  # [D, G·H, I]
@@ -95,10 +95,11 @@ def _recurrent_spec(node, consts, dtype) -> RecurrentSpec:
     B = consts[inputs[3]] if inputs[3] else np.zeros((num_dirs, 2 * G * H), W.dtype)
     if B.shape != (num_dirs, 2 * G * H):
         raise ValueError(f"node {node.name!r}: expected B [{num_dirs}, {2 * G * H}], got {B.shape}")
-    if inputs[4]:
+    if inputs[4] and roles.get(inputs[4]) != ("lengths",):
         raise ValueError(
-            f"node {node.name!r}: sequence_lens has no rnnlab counterpart (all sequences run "
-            "for T steps); export without it"
+            f"node {node.name!r}: sequence_lens must be the graph's int32 lengths input (passed "
+            "to rnnlab as forward(x, lengths=...)); constant or computed lengths have no "
+            "rnnlab counterpart"
         )
     if kind == "lstm" and inputs[7] and np.any(_constant(inputs[7], consts, node)):
         raise ValueError(f"node {node.name!r}: peepholes (input P) have no rnnlab counterpart")
@@ -173,15 +174,60 @@ def _head(node, role, consts, layers, head):
     )
 
 
+_EXPRESSION_OPS = ("Shape", "Gather", "Range", "Unsqueeze", "Less", "Cast")
+
+
+def _expression(node, roles, consts):
+    """("expr", text) for the integer/mask arithmetic on x's shape and lengths, written in the
+    notation of :data:`rnnlab.interop.onnx.PADDING_MASK`."""
+
+    def term(name):
+        role = roles.get(name)
+        if role == ("seq", -1):
+            return "x"
+        if role == ("lengths",):
+            return "lengths"
+        if role is not None and role[0] == "expr":
+            return role[1]
+        if name in consts:
+            value = consts[name]
+            return str(value.tolist()) if value.ndim else str(int(value))
+        raise ValueError(f"node {node.name!r} ({node.op_type}): unexpected input {name!r}")
+
+    args = [term(name) for name in node.input]
+    attrs = _attributes(node)
+    op = node.op_type
+    if op == "Shape" and not attrs:
+        text = f"shape({args[0]})"
+    elif op == "Gather" and attrs.get("axis", 0) == 0:
+        text = f"{args[0]}[{args[1]}]"
+    elif op == "Range":
+        text = f"range({','.join(args)})"
+    elif op == "Unsqueeze":
+        text = f"unsqueeze({args[0]},{args[1] if len(args) > 1 else list(attrs['axes'])})"
+    elif op == "Cast":
+        text = f"cast({args[0]},{attrs['to']})"
+    elif op == "Less":
+        text = f"less({args[0]},{args[1]})"
+    else:
+        raise ValueError(f"node {node.name!r} ({op}): attributes {attrs} not understood here")
+    return ("expr", text)
+
+
 def parse_graph(model, dtype) -> GraphSpec:
+    from onnx import TensorProto
+
     graph = model.graph
     consts = _constants(graph)
     inputs = [i.name for i in graph.input if i.name not in consts]
     if not inputs:
         raise ValueError("model: has no graph input")
     roles = {inputs[0]: ("seq", -1)}
-    roles.update({name: ("state", None) for name in inputs[1:]})
-    layers, head = [], None
+    for value in graph.input:
+        if value.name in inputs[1:]:
+            is_int = value.type.tensor_type.elem_type == TensorProto.INT32
+            roles[value.name] = ("lengths",) if is_int else ("state", None)
+    layers, head, masked = [], None, False
     for node in graph.node:
         if node.op_type == "Constant":
             continue
@@ -193,11 +239,21 @@ def parse_graph(model, dtype) -> GraphSpec:
                     f"node {node.name!r}: its input must be the previous recurrent layer's "
                     "sequence output (a chain of layers)"
                 )
-            layers.append(_recurrent_spec(node, consts, dtype))
+            layers.append(_recurrent_spec(node, consts, dtype, roles))
             k = len(layers) - 1
             new = [("Y", k), ("final", k), ("final", k)]
         elif role is not None and role[0] in ("state", "final") and node.op_type in _STATE_OPS:
             new = [role] * len(node.output)
+        elif node.op_type in _EXPRESSION_OPS:
+            new = [_expression(node, roles, consts)]
+        elif node.op_type == "Mul" and role in (("head",), ("mm",)):
+            other = [roles.get(name) for name in node.input if roles.get(name) != role]
+            if other != [("expr", PADDING_MASK)]:
+                raise ValueError(
+                    f"node {node.name!r} (Mul): the only product rnnlab understands after the "
+                    "head is the padding mask (t < lengths) that to_onnx writes"
+                )
+            new, masked = [("head",)], True
         elif role is not None and node.op_type in ("MatMul", "Add"):
             role_out, head = _head(node, role, consts, layers, head)
             new = [role_out]
@@ -215,6 +271,12 @@ def parse_graph(model, dtype) -> GraphSpec:
     if not layers:
         raise ValueError("model: contains no RNN, LSTM or GRU node")
     _check_outputs(graph, roles, len(layers) - 1, head is not None)
+    uses_lengths = any(len(n.input) > 4 and n.input[4] for n in graph.node if n.op_type in _KIND)
+    if uses_lengths and head is not None and not masked:
+        raise ValueError(
+            "model: its head is applied at padded steps too (no padding mask), where rnnlab "
+            "outputs zeros; an rnnlab model computes something else there"
+        )
     return GraphSpec(layers, head)
 
 
