@@ -161,6 +161,12 @@ def _head(node, role, consts, layers, head):
     """MatMul by a constant [F, O] on the last sequence, then Add of a constant [O]."""
     if node.op_type == "MatMul" and role[0] == "seq" and role[1] == len(layers) - 1:
         kernel = _constant(node.input[1], consts, node)
+        width = len(layers[-1].directions) * layers[-1].hidden_size
+        if kernel.ndim != 2 or kernel.shape[0] != width:
+            raise ValueError(
+                f"node {node.name!r} (MatMul): expected a [{width}, O] head matrix (the last "
+                f"layer's features first), got {list(kernel.shape)}"
+            )
         return ("mm",), (kernel.T, np.zeros(kernel.shape[1], kernel.dtype))
     if node.op_type == "Add" and role[0] == "mm":
         constant_inputs = [name for name in node.input if name in consts]
