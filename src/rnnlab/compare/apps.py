@@ -112,6 +112,8 @@ def train_forecaster(
         "window": window,
         "test_points": int(target.size),
         "final_loss": float(np.mean(losses[-max(1, steps // 10) :])),
+        "loss_curve": subsample(losses),
+        "context": [*x_all[:, -1, 0].tolist(), float(y_all[-1, 0])],  # last window + 1, scaled
         "plot": {"target": target.tolist(), "prediction": prediction.tolist()},
     }
 
@@ -123,6 +125,12 @@ def train_sunspots(cell="gru", hidden=32, steps=300, seed=0, progress=False):
     )
     result["plot"]["years"] = years[-result["test_points"] :].tolist()
     return layer, result
+
+
+def subsample(values, points=50):
+    """At most ``points`` means of consecutive chunks: a loss curve small enough for JSON."""
+    every = max(1, len(values) // points)
+    return [float(np.mean(values[i : i + every])) for i in range(0, len(values), every)]
 
 
 def one_hot(ids, size, dtype=np.float32):
@@ -172,6 +180,7 @@ def train_text(
             "val_bits_per_char": val_loss / np.log(2),
             "unigram_bits_per_char": float(-(p * np.log2(p)).sum()),
             "final_train_bits_per_char": float(np.mean(losses[-max(1, steps // 10) :]) / np.log(2)),
+            "loss_curve": subsample(losses),
             "vocab_size": len(vocab),
             "chars": int(ids.size),
         },

@@ -82,7 +82,10 @@ def plot_longmem(ax, table, task, solved):
     ax.axhline(solved, color="gray", ls=":", lw=1)
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.15, 1.05)
     ax.set_xlabel("sequence length (steps)")
     ax.set_ylabel("score (0 = baseline, 1 = perfect)")
@@ -93,14 +96,15 @@ def plot_longmem(ax, table, task, solved):
 
 def plot_gradflow(ax, profiles, title):
     """Relative ‖∂L/∂h(T-k)‖ against k on a log scale, with the guide's 0.5^k."""
-    longest = 1
+    longest, lowest = 1, 1.0
     for cell, profile in profiles.items():
+        lowest = min(lowest, float(np.min(np.maximum(profile, 1e-30))))
         k = np.arange(len(profile))
         ax.semilogy(k, np.maximum(profile, 1e-30), color=COLORS[cell], label=CELL_NAMES[cell])
         longest = max(longest, len(profile))
     k = np.arange(longest)
     ax.semilogy(k, 0.5**k, "k--", lw=1, label="guide: 0.5^k")
-    ax.set_ylim(1e-12, 10)
+    ax.set_ylim(max(1e-30, min(lowest, 0.5 ** (longest - 1)) / 10), 10)
     ax.set_xlabel("k = steps before the loss")
     ax.set_ylabel("‖∂L/∂h(T-k)‖ / ‖∂L/∂h(T)‖")
     ax.set_title(title)
@@ -228,3 +232,36 @@ def write_all(results, out_dir) -> dict:
     ):
         figures[key] = fn(results, out_dir)
     return figures
+
+
+def figure_training(info, path):
+    """Validation figure of ``rnnlab train``: the loss curve and held-out predictions."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    axes[0].plot(info["loss_curve"], color=COLORS.get(info["cell"], "k"))
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("training progress (chunks of updates)")
+    axes[0].set_ylabel("training loss")
+    axes[0].set_title(f"{info['task']}, {CELL_NAMES.get(info['cell'], info['cell'])}")
+    plot = info.get("plot")
+    if plot:
+        xs = plot.get("years", range(len(plot["target"])))
+        style = "o" if info["kind"] == "memory" else "-"
+        axes[1].plot(xs, plot["target"], "k" + style, ms=3, label="target")
+        axes[1].plot(
+            xs,
+            plot["prediction"],
+            style,
+            ms=3,
+            color=COLORS.get(info["cell"], "C0"),
+            label="prediction",
+        )
+        axes[1].legend(fontsize=8)
+        axes[1].set_title("held-out data")
+    else:
+        axes[1].axis("off")
+        axes[1].text(
+            0, 0.5, info.get("sample", "")[:400], fontsize=7, family="monospace", wrap=True
+        )
+    path = Path(path)
+    return _save(fig, path.parent, path.name)

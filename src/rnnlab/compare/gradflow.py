@@ -59,3 +59,30 @@ def relative_profile(norms):
     """``norms / norms[0]``: the fraction of the gradient left k steps from the loss."""
     norms = np.asarray(norms, dtype=np.float64)
     return norms / norms[0] if norms[0] > 0 else norms
+
+
+def profile_for(cell, seq_len, *, task="adding", hidden=32, train_steps=0, seed=0):
+    """Relative profiles of a fresh model at init and, when ``train_steps`` > 0, after training.
+
+    Returns ``{"init": [...], "trained": [...] or None}``; ``[k]`` is ‖∂L/∂h(T-k)‖/‖∂L/∂h(T)‖.
+    """
+    from . import sweep
+
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 2:
+        raise ValueError(f"seq_len: expected an integer >= 2, got {seq_len!r}")
+    job = sweep.Job(
+        task=task,
+        cell=cell,
+        seq_len=seq_len,
+        seed=0,
+        base_seed=seed,
+        hidden_size=hidden,
+        steps=train_steps,
+        batch_size=32,
+        learning_rate=1e-2,
+    )
+    result = sweep.run_job(job)
+    return {
+        "init": result["gradflow_init"],
+        "trained": result["gradflow_trained"] if train_steps > 0 else None,
+    }

@@ -54,7 +54,7 @@ def _pick_column(path, header, column):
     raise TypeError(f"column: expected a name, an index or None, got {column!r}")
 
 
-def load_csv_series(path, column=None, *, min_length=2) -> np.ndarray:
+def load_csv_series(path, column=None, *, min_length=2, why="") -> np.ndarray:
     """Read one numeric column of a CSV file with a header row.
 
     Parameters
@@ -62,6 +62,7 @@ def load_csv_series(path, column=None, *, min_length=2) -> np.ndarray:
     path : str or Path
     column : str (header name), int (0-based index) or None (the last column)
     min_length : int, the fewest values accepted (a window needs ``window + 1``)
+    why : str, the reason for ``min_length``, added to the too-short error
 
     Returns
     -------
@@ -102,8 +103,8 @@ def load_csv_series(path, column=None, *, min_length=2) -> np.ndarray:
         values.append(value)
     if len(values) < min_length:
         raise ValueError(
-            f"{path}: column {name!r} has {len(values)} values; at least {min_length} are needed "
-            "(a window of W steps needs W + 1 values)"
+            f"{path}: column {name!r} has {len(values)} values, too short: at least "
+            f"{min_length} are needed{' ' + why if why else ''}"
         )
     return np.asarray(values, dtype=np.float64)
 
