@@ -11,6 +11,9 @@ The trainers here are also what ``rnnlab train`` runs.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..data import (
@@ -211,21 +214,50 @@ def generate(layer, vocab, prime, length, *, temperature=0.8, seed=0):
     return prime + vocab.decode(out)
 
 
-def run(config, progress=True) -> dict:
-    seed = config.seed
-    _, sine = train_sine(steps=config.app_steps, seed=seed, progress=progress)
-    _, sunspots = train_sunspots(steps=config.app_steps, seed=seed, progress=progress)
-    text = load_pydoc_text()
-    layer, vocab, chars = train_text(
-        text, hidden=config.text_hidden, steps=config.text_steps, seed=seed, progress=progress
-    )
-    chars["sample"] = generate(layer, vocab, "def ", config.sample_chars, seed=seed)
-    return {
-        "sine": sine,
-        "sunspots": sunspots,
-        "text": chars,
-        "verdicts": _verdicts(sine, sunspots, chars),
-    }
+@dataclass(frozen=True)
+class AppJob:
+    """One example application, run as a job of the same pool as the sweep."""
+
+    app: str  # "sine", "sunspots" or "text"
+    seed: int
+    steps: int
+    hidden: int = 32
+    sample_chars: int = 0
+
+    @property
+    def key(self) -> tuple:
+        return ("app", self.app)
+
+    @property
+    def cost(self) -> float:
+        per_step = {"sine": 40.0, "sunspots": 20.0, "text": 50.0 * 8 * self.hidden / 32}
+        return per_step[self.app] * self.steps
+
+    def run(self) -> dict:
+        start = time.perf_counter()
+        if self.app == "sine":
+            _, result = train_sine(hidden=self.hidden, steps=self.steps, seed=self.seed)
+        elif self.app == "sunspots":
+            _, result = train_sunspots(hidden=self.hidden, steps=self.steps, seed=self.seed)
+        else:
+            layer, vocab, result = train_text(
+                load_pydoc_text(), hidden=self.hidden, steps=self.steps, seed=self.seed
+            )
+            result["sample"] = generate(layer, vocab, "def ", self.sample_chars, seed=self.seed)
+        return {"app": self.app, **result, "seconds": time.perf_counter() - start}
+
+
+def make_jobs(config) -> list[AppJob]:
+    return [
+        AppJob("sine", config.seed, config.app_steps),
+        AppJob("sunspots", config.seed, config.app_steps),
+        AppJob("text", config.seed, config.text_steps, config.text_hidden, config.sample_chars),
+    ]
+
+
+def collect(results) -> dict:
+    by_app = {r["app"]: r for r in results}
+    return {**by_app, "verdicts": _verdicts(by_app["sine"], by_app["sunspots"], by_app["text"])}
 
 
 def _verdicts(sine, sunspots, text):

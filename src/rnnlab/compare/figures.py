@@ -220,18 +220,19 @@ def figure_overview(results, out_dir):
     return _save(fig, out_dir, "overview.png")
 
 
+FIGURES = {
+    "overview": figure_overview,
+    "timing": figure_timing,
+    "memory": figure_memory,
+    "long_memory": figure_longmem,
+    "gradient_flow": figure_gradflow,
+    "applications": figure_apps,
+}
+
+
 def write_all(results, out_dir) -> dict:
-    figures = {}
-    for key, fn in (
-        ("overview", figure_overview),
-        ("timing", figure_timing),
-        ("memory", figure_memory),
-        ("long_memory", figure_longmem),
-        ("gradient_flow", figure_gradflow),
-        ("applications", figure_apps),
-    ):
-        figures[key] = fn(results, out_dir)
-    return figures
+    """Write every figure; returns {figure: file name relative to out_dir}."""
+    return {key: fn(results, out_dir) for key, fn in FIGURES.items()}
 
 
 def figure_training(info, path):

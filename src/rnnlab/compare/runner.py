@@ -107,8 +107,12 @@ def _meta(config):
     }
 
 
-def run_compare(config: CompareConfig, out_dir) -> dict:
-    """Measure everything ``config`` asks for and write the report into ``out_dir``."""
+def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
+    """Measure everything ``config`` asks for and write the report into ``out_dir``.
+
+    ``write_figures=False`` skips the PNGs (they hold no numbers of their own): the report then
+    links figures that are not there; only tests use it.
+    """
     from threadpoolctl import threadpool_limits
 
     out_dir = Path(out_dir)
@@ -117,30 +121,50 @@ def run_compare(config: CompareConfig, out_dir) -> dict:
     progress = config.progress
     # One BLAS thread everywhere: on a shared 2-core machine multi-threaded OpenBLAS on these
     # small matrices ran 3-5x slower, and thread counts change float rounding between runs.
+    results = {"meta": _meta(config), "config": config.to_dict()}
+    clock = {}
+
+    def timed(name, fn, *args, **kwargs):
+        begin = time.perf_counter()
+        value = fn(*args, **kwargs)
+        clock[name] = time.perf_counter() - begin
+        return value
+
     with threadpool_limits(limits=1, user_api="blas"):
-        results = {"meta": _meta(config), "config": config.to_dict()}
-        results["params"] = params.run(config.cells)
-        results["memory"] = memory.run(config.cells)
-        results["timing"] = timing.run(
+        results["params"] = timed("params", params.run, config.cells)
+        results["memory"] = timed("memory", memory.run, config.cells)
+        # Timings run alone, before the pool starts, so the training jobs do not disturb them.
+        results["timing"] = timed(
+            "timing",
+            timing.run,
             config.cells,
             config.timing_reps,
             config.timing_warmup,
             config.timing_configs,
             progress=progress,
         )
-        results["gpu"] = gpu.run(config.cells, reps=max(3, config.timing_reps // 3))
-        runs = sweep.run_jobs(
-            longmem.make_jobs(config),
+        results["gpu"] = timed("gpu", gpu.run, config.cells, reps=max(3, config.timing_reps // 3))
+        # The sweep's models and the example applications are independent jobs of one pool.
+        jobs = longmem.make_jobs(config) + apps.make_jobs(config)
+        done = timed(
+            "jobs",
+            sweep.run_jobs,
+            jobs,
             workers=config.jobs,
             scheduler=config.scheduler,
             progress=progress,
-            desc="long-term memory",
+            desc="training",
         )
-        results["sweep"] = runs
-        results["longmem"] = longmem.run(runs, config)
-        results["gradflow"] = gradient_flow_section(runs, config)
-        results["apps"] = apps.run(config, progress=progress)
-    results["figures"] = figures.write_all(results, out_dir)
+    runs = [r for r in done if "app" not in r]
+    results["sweep"] = runs
+    results["longmem"] = longmem.run(runs, config)
+    results["gradflow"] = gradient_flow_section(runs, config)
+    results["apps"] = apps.collect([r for r in done if "app" in r])
+    if write_figures:
+        results["figures"] = timed("figures", figures.write_all, results, out_dir)
+    else:
+        results["figures"] = dict.fromkeys(figures.FIGURES, "not-written.png")
+    results["meta"]["section_seconds"] = clock
     results["meta"]["wall_seconds"] = time.perf_counter() - start
     results["verdicts"] = collect_verdicts(results)
     write_json(out_dir / RESULTS_FILE, results)
@@ -165,8 +189,10 @@ def strip_timings(data):
         return {
             k: strip_timings(v)
             for k, v in data.items()
-            if k not in TIMING_KEYS and not (isinstance(v, dict) and v.get("timing"))
+            if k not in TIMING_KEYS and not (isinstance(v, dict) and v.get("timing") is True)
         }
     if isinstance(data, list):
-        return [strip_timings(v) for v in data if not (isinstance(v, dict) and v.get("timing"))]
+        return [
+            strip_timings(v) for v in data if not (isinstance(v, dict) and v.get("timing") is True)
+        ]
     return data

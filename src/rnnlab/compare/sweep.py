@@ -44,6 +44,14 @@ class Job:
     def key(self) -> tuple:
         return (self.task, self.cell, self.seq_len, self.seed)
 
+    @property
+    def cost(self) -> float:
+        """Rough relative run time, to start the slowest jobs first."""
+        return self.seq_len * self.steps * {"rnn": 1.0, "gru": 2.0, "lstm": 2.5}[self.cell]
+
+    def run(self) -> dict:
+        return _run_job(self)
+
     def seed_sequence(self, purpose: int) -> np.random.SeedSequence:
         """Seeds from the job's identity; ``purpose`` separates init, data and evaluation."""
         entropy = [self.base_seed, TASK_IDS[self.task], CELL_IDS[self.cell], self.seq_len]
@@ -94,12 +102,12 @@ def _gradient_profile(layer, task, x, target):
     return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
 
 
-def run_job(job: Job) -> dict:
-    """Train one model as ``job`` says; return its scores, loss curve and gradient profiles."""
+def run_job(job) -> dict:
+    """Run one job (anything with ``run()``, ``key`` and ``cost``) with one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run_job(job)
+        return job.run()
 
 
 def _run_job(job: Job) -> dict:
@@ -134,8 +142,8 @@ def _run_job(job: Job) -> dict:
 
 
 def _ordered(jobs):
-    # Longest sequences first: the slowest jobs start early and the pool finishes together.
-    return sorted(jobs, key=lambda j: (-j.seq_len * j.steps, j.key))
+    # Slowest first: the long jobs start early and the workers finish together.
+    return sorted(jobs, key=lambda j: (-j.cost, str(j.key)))
 
 
 def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep"):
@@ -161,6 +169,8 @@ def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep")
 
 
 def r_key(result) -> tuple:
+    if "app" in result:
+        return ("app", result["app"])
     return (result["task"], result["cell"], result["seq_len"], result["seed"])
 
 
