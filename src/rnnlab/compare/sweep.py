@@ -133,7 +133,7 @@ def _run_job(job: Job) -> dict:
         "num_parameters": layer.num_parameters(),
         "score": job_score,
         "raw_metric": raw,
-        "final_loss": float(np.mean(losses[-max(1, job.steps // 10) :])),
+        "final_loss": float(np.mean(losses[-max(1, job.steps // 10) :])) if losses else None,
         "loss_curve": [float(np.mean(losses[i : i + every])) for i in range(0, len(losses), every)],
         "gradflow_init": gradflow_init,
         "gradflow_trained": _gradient_profile(layer, job.task, *probe),
