@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer
 from rnnlab.compare import make_config, run_compare, strip_timings
 from rnnlab.compare.gradflow import hidden_gradient_norms
 from rnnlab.compare.longmem import make_jobs
 from rnnlab.compare.sweep import run_jobs
-from rnnlab.compare.training import _Adam, cross_entropy, hidden_for_budget
+from rnnlab.compare.training import hidden_for_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -129,34 +128,6 @@ def test_hidden_gradient_norms_equal_the_layers_own_backward(cls):
         dh = layer.grad_initial_state[0] if cls is LSTMLayer else layer.grad_initial_state
         expected = np.linalg.norm(dh, axis=-1).mean()
         np.testing.assert_allclose(norms[7 - 1 - t], expected, rtol=1e-12)
-
-
-def test_stand_in_adam_matches_torch():
-    rng = np.random.default_rng(0)
-    p = {"w": rng.standard_normal((3, 4))}
-    g = {"w": np.zeros((3, 4))}
-    tw = torch.tensor(p["w"].copy(), requires_grad=True)
-    opt = _Adam(p, g, lr=1e-2)
-    topt = torch.optim.Adam([tw], lr=1e-2)
-    for _ in range(50):
-        grad = rng.standard_normal((3, 4))
-        g["w"][...] = grad
-        opt.step()
-        tw.grad = torch.tensor(grad)
-        topt.step()
-    np.testing.assert_allclose(p["w"], tw.detach().numpy(), rtol=1e-12, atol=1e-14)
-
-
-def test_cross_entropy_matches_torch():
-    rng = np.random.default_rng(1)
-    logits = rng.standard_normal((5, 3, 7))
-    labels = rng.integers(0, 7, size=(5, 3))
-    loss, grad = cross_entropy(logits, labels)
-    t = torch.tensor(logits, requires_grad=True)
-    tl = torch.nn.functional.cross_entropy(t.reshape(-1, 7), torch.tensor(labels).reshape(-1))
-    tl.backward()
-    np.testing.assert_allclose(loss, tl.item(), rtol=1e-12)
-    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 def test_equal_parameter_budget_hidden_sizes():

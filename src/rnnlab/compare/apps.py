@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import losses
 from ..data import (
     CharVocab,
     as_rng,
@@ -26,9 +27,9 @@ from ..data import (
     sine_windows,
     split_series,
 )
+from ..optim import clip_grad_norm
 from .training import (
-    clip_gradients,
-    cross_entropy,
+    GRADIENT_CLIP,
     make_layer,
     make_optimizer,
     many_to_one_step,
@@ -48,10 +49,10 @@ def train_sine(cell="gru", hidden=32, steps=300, window=40, seed=0, progress=Fal
     optimizer = make_optimizer(layer, 1e-2)
     for _ in _progress(steps, "sine", progress):
         x, y = sine_windows(32, window, seed=rng, dtype=np.float32)
-        err = layer.forward(x) - y
+        _, dy = losses.mse(layer.forward(x), y)
         layer.zero_grad()
-        layer.backward(2.0 * err / err.size)
-        clip_gradients(layer.grads)
+        layer.backward(dy)
+        clip_grad_norm(layer.grads, GRADIENT_CLIP)
         optimizer.step()
     x, y = sine_windows(128, window, seed=np.random.default_rng([seed, 7]), dtype=np.float32)
     prediction = layer.forward(x)
@@ -98,11 +99,11 @@ def train_forecaster(
     rng = as_rng(seed)
     layer = make_layer(cell, 1, hidden, 1, seed=rng)
     optimizer = make_optimizer(layer, lr)
-    losses = []
+    history = []
     for _ in _progress(steps, desc, progress):
         pick = rng.integers(0, cut, size=batch_size)
         loss, _ = many_to_one_step(layer, x_all[:, pick], y_all[pick], "mse", optimizer)
-        losses.append(loss)
+        history.append(loss)
     layer.eval()
     prediction = layer.forward(x_all[:, cut:])[-1, :, 0] * std + mean
     target = y_all[cut:, 0] * std + mean
@@ -114,8 +115,8 @@ def train_forecaster(
         "std": std,
         "window": window,
         "test_points": int(target.size),
-        "final_loss": float(np.mean(losses[-max(1, steps // 10) :])),
-        "loss_curve": subsample(losses),
+        "final_loss": float(np.mean(history[-max(1, steps // 10) :])),
+        "loss_curve": subsample(history),
         "context": [*x_all[:, -1, 0].tolist(), float(y_all[-1, 0])],  # last window + 1, scaled
         "plot": {"target": target.tolist(), "prediction": prediction.tolist()},
     }
@@ -161,19 +162,19 @@ def train_text(
     rng = as_rng(seed)
     layer = make_layer(cell, len(vocab), hidden, len(vocab), seed=rng)
     optimizer = make_optimizer(layer, lr)
-    losses = []
+    history = []
     for _ in _progress(steps, "text", progress):
         inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)
         logits = layer.forward(one_hot(inputs, len(vocab)))
-        loss, dlogits = cross_entropy(logits, targets)
+        loss, dlogits = losses.cross_entropy(logits, targets)
         layer.zero_grad()
         layer.backward(dlogits)
-        clip_gradients(layer.grads)
+        clip_grad_norm(layer.grads, GRADIENT_CLIP)
         optimizer.step()
-        losses.append(loss)
+        history.append(loss)
     layer.eval()
     inputs, targets = char_batches(ids[cut:], seq_len, 64, seed=np.random.default_rng([seed, 3]))
-    val_loss, _ = cross_entropy(layer.forward(one_hot(inputs, len(vocab))), targets)
+    val_loss, _ = losses.cross_entropy(layer.forward(one_hot(inputs, len(vocab))), targets)
     counts = np.bincount(ids[:cut], minlength=len(vocab)) + 1e-12
     p = counts / counts.sum()
     return (
@@ -182,8 +183,10 @@ def train_text(
         {
             "val_bits_per_char": val_loss / np.log(2),
             "unigram_bits_per_char": float(-(p * np.log2(p)).sum()),
-            "final_train_bits_per_char": float(np.mean(losses[-max(1, steps // 10) :]) / np.log(2)),
-            "loss_curve": subsample(losses),
+            "final_train_bits_per_char": float(
+                np.mean(history[-max(1, steps // 10) :]) / np.log(2)
+            ),
+            "loss_curve": subsample(history),
             "vocab_size": len(vocab),
             "chars": int(ids.size),
         },

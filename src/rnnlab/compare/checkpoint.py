@@ -1,57 +1,34 @@
-"""Checkpoints of the models ``rnnlab train`` makes: safetensors plus JSON metadata, no pickle.
+"""Checkpoints of the models ``rnnlab train`` makes, through :mod:`rnnlab.io`.
 
-Uses :mod:`rnnlab.io` when it is available; until then a small safetensors writer with the same
-guarantees: the layer is rebuilt from its registered class name and config (nothing executed),
-and the file is written to a temporary name and renamed, so an interrupted save leaves the
-previous checkpoint intact.
+A checkpoint is the model (class, configuration, parameters; safetensors, written atomically,
+nothing unpickled on load) plus what ``predict`` and ``generate`` need to use it — the task,
+the series' scaling and last window, or the text's vocabulary — in the checkpoint's ``extra``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-import numpy as np
-
-from .. import registry
-
-METADATA_KEY = "rnnlab"
+from .. import io
 
 
 def save(path, layer, info: dict) -> Path:
-    """Write ``layer``'s parameters and ``info`` (task, vocabulary, scaling...) to ``path``."""
-    from safetensors.numpy import save_file
-
+    """Write ``layer`` and ``info`` (JSON-able: task, scaling, vocabulary...) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"model": registry.describe(layer), "info": info, "format": 1}
-    tensors = {name: np.ascontiguousarray(p) for name, p in layer.params.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    io.save_checkpoint(path, layer, extra=info)
     return path
 
 
 def load(path):
     """Return ``(layer, info)`` from a checkpoint written by :func:`save`."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: {path} does not exist")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            header = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"checkpoint: {path} is not a readable safetensors file ({exc})") from None
-    if METADATA_KEY not in header:
-        raise ValueError(f"checkpoint: {path} has no rnnlab metadata; was it written by rnnlab?")
-    meta = json.loads(header[METADATA_KEY])
-    layer = registry.build(meta["model"])
-    for name, value in tensors.items():
-        layer.params[name] = value
-    return layer, meta["info"]
+    loaded = io.load_checkpoint(path)
+    if not loaded.extra or "kind" not in loaded.extra:
+        raise ValueError(
+            f"checkpoint: {path} holds a model but no task description; was it written by "
+            "rnnlab train?"
+        )
+    return loaded.model, loaded.extra

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .. import losses
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
 from .gradflow import hidden_gradient_norms, relative_profile
-from .training import cross_entropy, last_step_mse, make_layer, make_optimizer, many_to_one_step
+from .training import make_layer, make_optimizer, many_to_one_step
 
 TASKS = ("adding", "copy")
 TASK_IDS = {"adding": 1, "copy": 2}
@@ -96,9 +97,9 @@ def score(task, y_last, target):
 def _gradient_profile(layer, task, x, target):
     y_last = layer.forward(x)[-1]
     if task == "adding":
-        _, dy_last = last_step_mse(y_last, target)
+        _, dy_last = losses.mse(y_last, target)
     else:
-        _, dy_last = cross_entropy(y_last, target)
+        _, dy_last = losses.cross_entropy(y_last, target)
     return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
 
 
@@ -120,11 +121,11 @@ def _run_job(job: Job) -> dict:
     probe = (x_eval[:, :64], y_eval[:64])
     gradflow_init = _gradient_profile(layer, job.task, *probe)
     optimizer = make_optimizer(layer, job.learning_rate)
-    losses = []
+    history = []
     for _ in range(job.steps):
         x, target = task_batch(job.task, job.batch_size, job.seq_len, data_rng)
         value, _ = many_to_one_step(layer, x, target, loss, optimizer)
-        losses.append(value)
+        history.append(value)
     layer.eval()
     job_score, raw = score(job.task, layer.forward(x_eval)[-1], y_eval)
     every = max(1, job.steps // 25)
@@ -133,8 +134,10 @@ def _run_job(job: Job) -> dict:
         "num_parameters": layer.num_parameters(),
         "score": job_score,
         "raw_metric": raw,
-        "final_loss": float(np.mean(losses[-max(1, job.steps // 10) :])) if losses else None,
-        "loss_curve": [float(np.mean(losses[i : i + every])) for i in range(0, len(losses), every)],
+        "final_loss": float(np.mean(history[-max(1, job.steps // 10) :])) if history else None,
+        "loss_curve": [
+            float(np.mean(history[i : i + every])) for i in range(0, len(history), every)
+        ],
         "gradflow_init": gradflow_init,
         "gradflow_trained": _gradient_profile(layer, job.task, *probe),
         "seconds": time.perf_counter() - start,

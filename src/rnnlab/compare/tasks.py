@@ -98,12 +98,12 @@ def train_memory_task(task, cell, hidden, steps, lr, seed, seq_len, progress):
     rng = np.random.default_rng(seed)
     layer = make_layer(cell, input_size, hidden, output_size, seed=rng)
     optimizer = make_optimizer(layer, lr)
-    losses = []
+    history = []
     bar = tqdm(range(steps), desc=task, disable=not progress, unit="step")
     for _ in bar:
         x, target = sweep.task_batch(task, 32, seq_len, rng)
         value, _ = many_to_one_step(layer, x, target, loss, optimizer)
-        losses.append(value)
+        history.append(value)
         bar.set_postfix(loss=f"{value:.4f}", refresh=False)
     layer.eval()
     x_eval, y_eval = sweep.evaluation_set(task, seq_len, seed)
@@ -114,7 +114,7 @@ def train_memory_task(task, cell, hidden, steps, lr, seed, seq_len, progress):
         "seq_len": seq_len,
         "score": score,
         "raw_metric": raw,
-        "loss_curve": apps.subsample(losses),
+        "loss_curve": apps.subsample(history),
         "plot": {
             "target": np.asarray(y_eval[:50]).reshape(-1).tolist(),
             "prediction": np.asarray(shown).reshape(-1).tolist(),
