@@ -102,7 +102,9 @@ def test_dask_local_cluster_gives_the_same_results_as_the_local_pool():
         ) as cluster,
         Client(cluster) as client,
     ):
-        remote = run_jobs(jobs, scheduler=client, progress=False)
+        # The address string is what --scheduler passes; run_jobs opens its own client.
+        remote = run_jobs(jobs, scheduler=cluster.scheduler_address, progress=False)
+        assert client.scheduler_info()["workers"]
     for a, b in zip(local, remote, strict=True):
         a, b = dict(a), dict(b)
         a.pop("seconds"), b.pop("seconds")
@@ -134,3 +136,14 @@ def test_equal_parameter_budget_hidden_sizes():
     for cell, cls in (("rnn", RNNLayer), ("gru", GRULayer), ("lstm", LSTMLayer)):
         hidden = hidden_for_budget(cell, 2, 1, 4000)
         assert cls(2, hidden, 1).num_parameters() <= 4000 < cls(2, hidden + 1, 1).num_parameters()
+
+
+def test_equal_parameter_budgets_give_every_cell_about_the_lstms_count():
+    config = make_config("quick", equal_params=True, seq_lens=(5,), seeds=1)
+    jobs = {(j.task, j.cell): j for j in make_jobs(config)}
+    lstm = LSTMLayer(2, jobs[("adding", "lstm")].hidden_size, 1).num_parameters()
+    assert jobs[("adding", "lstm")].hidden_size == config.hidden_size
+    for cell, cls in (("rnn", RNNLayer), ("gru", GRULayer)):
+        count = cls(2, jobs[("adding", cell)].hidden_size, 1).num_parameters()
+        assert 0.85 * lstm <= count <= lstm
+    assert jobs[("adding", "rnn")].hidden_size > jobs[("adding", "gru")].hidden_size > 16
