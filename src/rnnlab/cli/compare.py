@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ._common import comma_list, positive_int, reports_errors
 
 DEFAULT_OUT = "rnnlab-report"
@@ -16,17 +14,24 @@ def add_parser(sub):
         description="Measure the guide's claims (parameters, time, memory, long-term memory, "
         "gradient flow, CPU/GPU, example applications) and write DIR/report.md, PNG figures "
         "and DIR/results.json. The default run takes about 3 minutes on 2 cores.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny budgets: well under a minute")
     size.add_argument("--full", action="store_true", help="longer sweeps (lengths to 200, 3 seeds)")
-    p.add_argument("--cells", type=comma_list(str), help="subset of rnn,lstm,gru")
-    p.add_argument("--tasks", type=comma_list(str), help="subset of adding,copy")
-    p.add_argument("--seq-lens", type=comma_list(int), help="sequence lengths, e.g. 5,10,20")
-    p.add_argument("--seeds", type=positive_int, help="seeds per (task, cell, length)")
-    p.add_argument("--steps", type=positive_int, help="training updates per sweep model")
-    p.add_argument("--hidden", type=positive_int, help="hidden size of the sweep models")
+    p.add_argument(
+        "--cells", type=comma_list(str), help="subset of rnn,lstm,gru (default: all three)"
+    )
+    p.add_argument("--tasks", type=comma_list(str), help="subset of adding,copy (default: both)")
+    p.add_argument(
+        "--seq-lens", type=comma_list(int), help="sequence lengths (default 5,10,20,50,100)"
+    )
+    p.add_argument("--seeds", type=positive_int, help="seeds per (task, cell, length) (default 2)")
+    p.add_argument(
+        "--steps", type=positive_int, help="training updates per sweep model (default 300)"
+    )
+    p.add_argument(
+        "--hidden", type=positive_int, help="hidden size of the sweep models (default 32)"
+    )
     p.add_argument(
         "--equal-params",
         action="store_true",
@@ -34,8 +39,10 @@ def add_parser(sub):
     )
     p.add_argument("--jobs", type=positive_int, help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--seed", type=int, default=0, help="base seed of every random choice")
-    p.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    p.add_argument(
+        "--seed", type=int, default=0, help="base seed of every random choice (default 0)"
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default rnnlab-report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .longmem import FAILED
 from .training import CELL_NAMES
 
 COLORS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
@@ -79,7 +80,19 @@ def plot_longmem(ax, table, task, solved):
             color=COLORS[cell],
             alpha=0.15,
         )
+        # Mark where each cell first fails (mean score below the failure threshold).
+        failed = next((r for r in rows if r["mean"] < FAILED), None)
+        if failed is not None:
+            ax.plot(
+                failed["seq_len"],
+                failed["mean"],
+                "X",
+                ms=11,
+                color=COLORS[cell],
+                markeredgecolor="black",
+            )
     ax.axhline(solved, color="gray", ls=":", lw=1)
+    ax.text(lengths[0], solved + 0.01, "solved", fontsize=7, color="gray")
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_xscale("log")
     from matplotlib.ticker import NullFormatter
@@ -90,7 +103,7 @@ def plot_longmem(ax, table, task, solved):
     ax.set_xlabel("sequence length (steps)")
     ax.set_ylabel("score (0 = baseline, 1 = perfect)")
     names = {"adding": "adding problem", "copy": "delayed recall"}
-    ax.set_title(f"{names.get(task, task)}: score vs length")
+    ax.set_title(f"{names.get(task, task)}: score vs length (X = first failure)")
     ax.legend(fontsize=8)
 
 
