@@ -140,7 +140,7 @@ def _gpu(results):
     rows = []
     for cell, r in g["rows"].items():
         guide = r["guide"]
-        gpu_ms = f"{r['gpu_ms']:.2f} ms" if "gpu_ms" in r else g["gpu"]
+        gpu_ms = f"{r['gpu_ms']:.2f} ms" if "gpu_ms" in r else "not measured"
         speed = f"{r['speedup']:.1f}x" if "speedup" in r else "—"
         rows.append(
             (
@@ -151,7 +151,24 @@ def _gpu(results):
                 f"{guide['cpu_ms']:.0f} / {guide['gpu_ms']:.0f} ms, {guide['speedup']:.0f}x",
             )
         )
-    return _table(("forward", "CPU (measured)", "GPU", "speedup", "guide CPU / GPU"), rows)
+    table = _table(("forward", "CPU (measured)", "GPU", "speedup", "guide CPU / GPU"), rows)
+    return f"{table}\n\nGPU: {g['gpu']}."
+
+
+def _gradflow(results):
+    flow = results["gradflow"]
+    ks = [k for k in (1, 5, 10, 20, 50, 99, 199) if k < flow["seq_len"]]
+    rows = []
+    for stage in ("init", "trained"):
+        for cell, profile in flow[stage].items():
+            rows.append([f"{CELL_NAMES[cell]}, {stage}"] + [f"{profile[k]:.1e}" for k in ks])
+    rows.append(["guide: 0.5^k"] + [f"{0.5**k:.1e}" for k in ks])
+    return (
+        "Norm of ∂L/∂h(T-k) relative to ∂L/∂h(T), loss on the last output only, computed "
+        f"exactly with the reference step backward functions; {flow['task']} at T = "
+        f"{flow['seq_len']}, the seed-0 models of section 4 before and after their "
+        f"{flow['steps']} updates.\n\n" + _table(["model"] + [f"k={k}" for k in ks], rows)
+    )
 
 
 def _apps(results):
@@ -195,10 +212,9 @@ def render(results) -> str:
         "## 4. Long-term memory: score against sequence length\n\n"
         + _longmem(results)
         + f"\n\n![long-term memory]({figs['long_memory']})",
-        "## 5. Gradient flow\n\nNorm of ∂L/∂h(T-k) relative to ∂L/∂h(T), loss on the last "
-        f"output only, exact (reference step backward), {results['gradflow']['task']} at T = "
-        f"{results['gradflow']['seq_len']}, seed-0 models of section 4.\n\n"
-        f"![gradient flow]({figs['gradient_flow']})",
+        "## 5. Gradient flow\n\n"
+        + _gradflow(results)
+        + f"\n\n![gradient flow]({figs['gradient_flow']})",
         "## 6. CPU versus GPU (forward, seq 50, batch 64, hidden 128)\n\n" + _gpu(results),
         "## 7. Example applications\n\n"
         + _apps(results)
