@@ -69,7 +69,7 @@ def run(args) -> int:
     results = run_compare(config, args.out)
     print(
         f"\nwrote {args.out}/report.md, results.json and {len(results['figures'])} figures "
-        f"in {results['meta']['wall_seconds']:.0f} s"
+        f"in {results['meta']['wall_seconds']:.0f} s ({results['meta']['cpu_seconds']:.0f} s CPU)"
     )
     width = max(len(v["verdict"]) for v in results["verdicts"])
     for v in results["verdicts"]:

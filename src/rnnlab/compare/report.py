@@ -187,6 +187,13 @@ def _apps(results):
     )
 
 
+def _load(meta):
+    start, end = meta.get("load_average_start"), meta.get("load_average_end")
+    if not start or not end:
+        return ""
+    return f" (1-minute load average {start[0]:.1f} at start, {end[0]:.1f} at end)"
+
+
 def render(results) -> str:
     figs = results["figures"]
     meta = results["meta"]
@@ -197,7 +204,8 @@ def render(results) -> str:
     sections = [
         "# rnnlab compare: the guide's claims, measured",
         f"Preset `{meta['preset']}`, seed {results['config']['seed']}, "
-        f"{meta['wall_seconds']:.0f} s on {meta['machine']['cpu_count']} cores "
+        f"{meta['wall_seconds']:.0f} s wall, {meta['cpu_seconds']:.0f} s CPU on "
+        f"{meta['machine']['cpu_count']} cores{_load(meta)} "
         f"({meta['machine']['platform']}), BLAS limited to {meta['blas_threads']} thread, GPU: "
         f"{results['gpu']['gpu']}. Verdicts: {tally}.",
         f"![overview]({figs['overview']})",

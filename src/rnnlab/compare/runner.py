@@ -16,7 +16,7 @@ from .config import CompareConfig
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.md"
 #: Keys whose values are wall-clock measurements: everything else reruns identically.
-TIMING_KEYS = frozenset({"timing", "gpu", "seconds", "meta", "wall_seconds", "peak"})
+TIMING_KEYS = frozenset({"timing", "gpu", "seconds", "meta", "peak"})
 
 
 def gradient_flow_section(results, config) -> dict:
@@ -111,6 +111,18 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _load_average():
+    try:
+        return list(os.getloadavg())
+    except OSError:  # not available on every platform
+        return None
+
+
 def _meta(config):
     from ..cli.info import collect
 
@@ -118,6 +130,7 @@ def _meta(config):
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": collect(),
         "blas_threads": 1,
+        "load_average_start": _load_average(),
         "preset": config.preset,
     }
 
@@ -133,6 +146,7 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    cpu_start = _cpu_seconds()
     progress = config.progress
     # One BLAS thread everywhere: on a shared 2-core machine multi-threaded OpenBLAS on these
     # small matrices ran 3-5x slower, and thread counts change float rounding between runs.
@@ -182,6 +196,10 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
         results["figures"] = dict.fromkeys(figures.FIGURES, "not-written.png")
     results["meta"]["section_seconds"] = clock
     results["meta"]["wall_seconds"] = time.perf_counter() - start
+    # On a shared machine the wall time depends on everyone else; CPU seconds (this process and
+    # its finished worker processes) and the load average say how much of it was ours.
+    results["meta"]["cpu_seconds"] = _cpu_seconds() - cpu_start
+    results["meta"]["load_average_end"] = _load_average()
     results["verdicts"] = collect_verdicts(results)
     write_json(out_dir / RESULTS_FILE, results)
     report.write(results, out_dir / REPORT_FILE)
