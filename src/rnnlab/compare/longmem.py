@@ -194,3 +194,52 @@ def _gru_matches_lstm(table, config):
         if not config.equal_params
         else "equal parameter budgets",
     }
+
+
+def special_case_verdicts(results, config) -> list[dict]:
+    """The decision tree's special cases: need speed, general purpose, limited data, complex."""
+    verdicts = []
+    configs = results["timing"]["configs"]
+    name = "guide" if "guide" in configs else next(iter(configs))
+    summary = configs[name]["summary"]
+    if {"rnn", "lstm", "gru"} <= set(summary):
+        total = {c: summary[c]["total_ms"] for c in summary}
+        fastest = min(total, key=total.get)
+        ok = fastest == "rnn" and total["gru"] < total["lstm"]
+        verdicts.append(
+            {
+                "claim": "Need speed: RNN or GRU (RNN fastest, GRU faster than LSTM)",
+                "measured": ", ".join(f"{c.upper()} {t:.1f} ms" for c, t in total.items())
+                + f" per training step ({name} config)",
+                "verdict": "confirmed" if ok else "refuted",
+                "timing": True,
+            }
+        )
+    table = results["longmem"]["table"]
+    if {"rnn", "lstm", "gru"} <= set(config.cells):
+        cells_ = [(t, i) for t in table for i in range(len(config.seq_lens))]
+        near_best = sum(
+            table[t]["gru"][i]["mean"] >= max(table[t][c][i]["mean"] for c in table[t]) - 0.05
+            for t, i in cells_
+        )
+        verdicts.append(
+            {
+                "claim": "General purpose: GRU (start with GRU; it works for 80% of tasks)",
+                "measured": f"GRU within 0.05 of the best cell in {near_best}/{len(cells_)} "
+                "(task, length) cells",
+                "verdict": "confirmed"
+                if near_best >= 0.8 * len(cells_)
+                else "partly confirmed"
+                if near_best >= 0.5 * len(cells_)
+                else "refuted",
+            }
+        )
+    for claim in ("Limited data: GRU", "Complex dependencies: LSTM"):
+        verdicts.append(
+            {
+                "claim": claim,
+                "measured": "not part of this comparison (every model sees fresh data each update)",
+                "verdict": "not measured",
+            }
+        )
+    return verdicts
