@@ -11,7 +11,7 @@ Quick start::
     C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
 """
 
-from . import losses, optim, schedules
+from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
@@ -37,6 +37,7 @@ __all__ = [
     "load",
     "load_checkpoint",
     "losses",
+    "models",
     "optim",
     "save",
     "save_checkpoint",
