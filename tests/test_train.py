@@ -464,3 +464,27 @@ def test_fit_trains_a_sequential_with_embedding_and_dropout():
             optimizer=optim.Adam(model, lr=0.05), progress=False)  # fmt: skip
     assert h.loss[-1] < 0.2 * h.loss[0]
     assert h.grad_first_step == [None] * 8  # Embedding returns no dx: nothing to measure
+
+
+def test_tbptt_with_a_two_layer_stack_carries_its_states():
+    from rnnlab.models import LSTM
+
+    X, Y = sine_data(n=4, num_steps=9)
+
+    def make():
+        return LSTM(1, 3, num_layers=2, output_size=1, dtype=np.float64, seed=0)
+
+    model, manual = make(), make()
+    fit(model, X, Y, epochs=1, batch_size=4, tbptt=4, clip=None, shuffle=False,
+        optimizer=optim.SGD(model, lr=0.1), progress=False)  # fmt: skip
+    opt = optim.SGD(manual, lr=0.1)
+    x, y = X.transpose(1, 0, 2), Y.transpose(1, 0, 2)
+    state = None
+    for start in (0, 4, 8):
+        out = manual.forward(x[start : start + 4], state)
+        manual.zero_grad()
+        manual.backward(mse(out, y[start : start + 4])[1])
+        opt.step()
+        state = tuple(s.copy() for s in manual.final_state)  # (h_n, c_n), each (2, B, H)
+    for name, p in manual.params.items():
+        np.testing.assert_array_equal(model.params[name], p)
