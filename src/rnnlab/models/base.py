@@ -86,8 +86,11 @@ def check_gradient(name, dy, expected_shape, dtype, device, what):
     return arr
 
 
-class Module(SaveMixin):  # SaveMixin: module.save(path), see rnnlab.io
-    """Base class: the module protocol of rnnlab (see the package docstring)."""
+class Module(SaveMixin):
+    """Base class: the module protocol of rnnlab (see the package docstring).
+
+    ``SaveMixin`` adds ``model.save(path)``; ``rnnlab.load(path)`` rebuilds the model.
+    """
 
     training = True
     device = "cpu"
