@@ -13,7 +13,12 @@ import numpy as np
 
 from . import kernels
 from .backend import normalize_device, require_cupy, xp_of
+from .cells.gru_ln import LN_PARAM_NAMES as GRU_LN_NAMES
+from .cells.lstm_ln import LN_PARAM_NAMES as LSTM_LN_NAMES
 from .initializers import input_initializer, orthogonal
+from .io import SaveMixin
+from .layer_options import GatedOptions
+from .masks import check_lengths, lengths_to_mask
 from .registry import register
 from .validation import (
     check_dtype,
@@ -25,7 +30,15 @@ from .validation import (
     to_layout,
 )
 
-__all__ = ["GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
+__all__ = ["ForwardRequiredError", "GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
+
+
+class ForwardRequiredError(RuntimeError, ValueError):
+    """``backward`` (or a state property) used before any ``forward``.
+
+    A RuntimeError (the layer is in the wrong state) and a ValueError (the call is invalid), so
+    that callers catching either, as the bad-input contract promises, see it.
+    """
 
 
 class ParamDict(dict):
@@ -47,16 +60,23 @@ class ParamDict(dict):
         target[...] = new
 
 
-def _make_rng(seed) -> np.random.Generator:
+def _make_rng(seed, name="seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:  # NumPy's own message would not say which argument was wrong
+            raise ValueError(f"{name}: expected a non-negative integer, got {seed}")
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"{name}: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
-class _RecurrentLayer:
-    """Shared machinery; subclasses name the cell and call its forward/backward."""
+class _RecurrentLayer(SaveMixin):
+    """Shared machinery; subclasses name the cell and call its forward/backward.
+
+    ``SaveMixin`` adds ``layer.save(path)`` (see :mod:`rnnlab.io`).
+    """
 
     cell = ""  # key into rnnlab.kernels
     gate_letters: tuple[str, ...] = ()
@@ -214,7 +234,10 @@ class _RecurrentLayer:
             flat, flat_grad = self._flat.get(), self._flat_grad.get()
         self._bind(flat, flat_grad)
         self.device = device
+        # The cache and the initial-state gradient live on the old device: drop them rather
+        # than keep arrays that the next backward would mix with the moved parameters.
         self._cache = None
+        self.grad_initial_state = None
         return self
 
     def to_gpu(self):
@@ -224,10 +247,10 @@ class _RecurrentLayer:
         return self.to("cpu")
 
     # ----------------------------------------------------------------- forward / backward
-    def __call__(self, x, state=None):
-        return self.forward(x, state)
+    def __call__(self, x, state=None, *, lengths=None):
+        return self.forward(x, state, lengths=lengths)
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, *, lengths=None):
         """Run the layer over a sequence.
 
         Parameters
@@ -235,6 +258,10 @@ class _RecurrentLayer:
         x : array (T, B, I) — (B, T, I) with ``batch_first`` — or (T, I) for one sequence, or a
             list of T steps each (B, I), (1, I) or (I,).
         state : initial state, h0 (B, H) (for LSTM a tuple (h0, c0)); zeros when None.
+        lengths : ints (B,) in 1..T, or None. A padded batch: sequence b is valid for its first
+            ``lengths[b]`` steps. Padded steps carry the state unchanged, output zeros (head
+            bias included) and get no gradient; ``final_state`` is each sequence's state at its
+            own last valid step. See docs/sequences.md.
 
         Returns
         -------
@@ -243,16 +270,37 @@ class _RecurrentLayer:
         x_tm, layout = normalize_input(
             x, self.input_size, self.dtype, self.device, self.batch_first
         )
-        batch_size = x_tm.shape[1]
+        num_steps, batch_size = x_tm.shape[:2]
         initial = self._check_initial_state(state, batch_size, layout.single)
-        impl = kernels.select(self.cell, self.backend, self.device)
-        h, cache = self._run_forward(impl, x_tm, initial)
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch_size, num_steps, single=layout.single)
+        options = self._cell_options(lengths, x_tm)
+        # Fast kernels take the plain signatures; every option runs the reference for now.
+        plain = not options and self._kernel_cell() == self.cell
+        impl = kernels.select(
+            self._kernel_cell(), self.backend if plain else "reference", self.device
+        )
+        h, cache = self._run_forward(impl, x_tm, initial, **options)
         y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
+        self._valid = None
+        if lengths is not None:
+            self._valid = lengths_to_mask(xp_of(x_tm).asarray(lengths), num_steps)[:, :, None]
+            if self.output_size is not None:
+                y = y * self._valid  # padded steps output zero, head bias included
         self._cache = cache
         self._layout = layout
         self._impl = impl
+        self._options = options
         self.grad_initial_state = None
         return to_layout(y, layout)
+
+    def _kernel_cell(self) -> str:
+        """The key into :mod:`rnnlab.kernels` of the cell this configuration runs."""
+        return self.cell
+
+    def _cell_options(self, lengths, x) -> dict:
+        """Extra keyword arguments of the cell functions; empty for the plain path."""
+        return {} if lengths is None else {"lengths": lengths}
 
     def backward(self, dy, d_final_state=None):
         """Backpropagation through time; accumulates into ``grads``.
@@ -267,7 +315,7 @@ class _RecurrentLayer:
         dx : gradient with respect to x, in the layout x was given in.
         """
         if self._cache is None:
-            raise RuntimeError("backward: called before forward; run forward(x) first")
+            raise ForwardRequiredError("backward: called before forward; run forward(x) first")
         h = self._cache.h
         num_steps, batch_size, _ = h.shape
         layout = self._layout
@@ -276,6 +324,8 @@ class _RecurrentLayer:
         dy_tm = from_layout(
             "dy", dy, layout, num_steps, batch_size, features, self.dtype, self.device, what
         )
+        if self._valid is not None:
+            dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
         if self.output_size is None:
             dh = dy_tm
         else:
@@ -284,7 +334,7 @@ class _RecurrentLayer:
             self._g["b_y"] += dy_2d.sum(axis=0)
             dh = dy_tm @ self._w["W_hy"]
         final = self._check_final_gradient(d_final_state, batch_size, layout.single)
-        dx, d_initial, grads = self._run_backward(self._impl, dh, final)
+        dx, d_initial, grads = self._run_backward(self._impl, dh, final, **self._options)
         for name, grad in zip(self._grad_names(), grads, strict=True):
             self._g[name] += grad
         self.grad_initial_state = self._state_to_layout(d_initial, layout.single)
@@ -316,20 +366,27 @@ class _RecurrentLayer:
 
     @property
     def hidden_states(self):
-        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence)."""
+        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence).
+
+        With ``lengths`` these are the carried states (a padded step repeats the last valid h),
+        not the zeroed outputs.
+        """
         h = self._require_forward("hidden_states").h
         return h[:, 0] if self._layout.single else h
 
     @property
     def final_state(self):
-        """h(T), (B, H) ((H,) for a single sequence)."""
+        """h(T), (B, H) ((H,) for a single sequence); with ``lengths``, each sequence's h at its
+        own last valid step."""
         return self._state_to_layout(
             self._require_forward("final_state").h[-1], self._layout.single
         )
 
     def _require_forward(self, what):
         if self._cache is None:
-            raise RuntimeError(f"{what}: not available before forward; run forward(x) first")
+            raise ForwardRequiredError(
+                f"{what}: not available before forward; run forward(x) first"
+            )
         return self._cache
 
 
@@ -355,24 +412,33 @@ class RNNLayer(_RecurrentLayer):
         views.update({k: v for k, v in stacked.items() if k not in ("W", "U", "b")})
         return views
 
-    def _run_forward(self, impl, x, h0):
-        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"])
+    def _run_forward(self, impl, x, h0, **options):
+        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], **options)
 
-    def _run_backward(self, impl, dh, dh_final):
-        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"])
+    def _run_backward(self, impl, dh, dh_final, **options):
+        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"], **options)
 
 
 @register
-class LSTMLayer(_RecurrentLayer):
+class LSTMLayer(GatedOptions, _RecurrentLayer):
     """LSTM layer; the guide's equations are in :mod:`rnnlab.cells.lstm`.
 
     Takes RNNLayer's arguments plus ``forget_bias`` (initial value of b_f; 1.0 is a common
-    choice that keeps early memories, Jozefowicz et al. 2015). State is a tuple (h, C).
+    choice that keeps early memories, Jozefowicz et al. 2015), ``layer_norm``, ``zoneout``
+    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed``:
+
+    - ``layer_norm=True``: per-gate-block layer norm of W·x and U·h(t-1) and of C before its
+      tanh (:mod:`rnnlab.cells.lstm_ln`), extra parameters ``ln_x_gain`` ... ``ln_C_bias``;
+    - ``zoneout=p``: in training each unit of h and C keeps its previous value with probability
+      p (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or ``seed``); in eval the
+      expectation. See docs/sequences.md.
+    State is a tuple (h, C).
     """
 
     cell = "lstm"
     gate_letters = ("f", "i", "c", "o")
     has_cell_state = True
+    ln_param_names = LSTM_LN_NAMES
 
     def __init__(self, input_size, hidden_size, output_size=None, *, forget_bias=0.0, **kwargs):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
@@ -389,14 +455,22 @@ class LSTMLayer(_RecurrentLayer):
     def get_config(self):
         return super().get_config() | {"forget_bias": self.forget_bias}
 
-    def _run_forward(self, impl, x, state):
+    def _run_forward(self, impl, x, state, **options):
         h0, C0 = state
-        return impl.forward(x, h0, C0, self._w["W"], self._w["U"], self._w["b"])
+        w = self._w
+        return impl.forward(x, h0, C0, w["W"], w["U"], w["b"], *self._norm_args(), **options)
 
-    def _run_backward(self, impl, dh, final):
+    def _run_backward(self, impl, dh, final, **options):
         dh_final, dC_final = final
         dx, dh0, dC0, grads = impl.backward(
-            dh, dh_final, dC_final, self._cache, self._w["W"], self._w["U"]
+            dh,
+            dh_final,
+            dC_final,
+            self._cache,
+            self._w["W"],
+            self._w["U"],
+            *self._norm_args(),
+            **options,
         )
         return dx, (dh0, dC0), grads
 
@@ -438,7 +512,8 @@ class LSTMLayer(_RecurrentLayer):
 
     @property
     def cell_states(self):
-        """C(t) for every step, (T, B, H) ((T, H) for a single sequence)."""
+        """C(t) for every step, (T, B, H) ((T, H) for a single sequence); carried through padded
+        steps, so ``[-1]`` is each sequence's final C."""
         C = self._require_forward("cell_states").C
         return C[:, 0] if self._layout.single else C
 
@@ -448,16 +523,21 @@ class LSTMLayer(_RecurrentLayer):
 
 
 @register
-class GRULayer(_RecurrentLayer):
+class GRULayer(GatedOptions, _RecurrentLayer):
     """GRU layer; the equations of both forms are in :mod:`rnnlab.cells.gru`.
 
     ``reset_after=False`` (default) is the guide's and Cho et al.'s candidate
     h̃ = tanh(W_h x + U_h (r ⊙ h(t-1)) + b_h). ``reset_after=True`` is the cuDNN/PyTorch form
     h̃ = tanh(W_h x + b_h + r ⊙ (U_h h(t-1) + b_hn)), with the extra bias ``b_hn``.
+    ``layer_norm=True``: per-gate-block layer norm of W·x and of the recurrent products
+    (:mod:`rnnlab.cells.gru_ln`); ``zoneout=p``: each unit of h keeps its previous value with
+    probability p in training (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or
+    ``seed``), the expectation in eval. See docs/sequences.md.
     """
 
     cell = "gru"
     gate_letters = ("z", "r", "h")
+    ln_param_names = GRU_LN_NAMES
 
     def __init__(self, input_size, hidden_size, output_size=None, *, reset_after=False, **kwargs):
         if not isinstance(reset_after, bool):
@@ -466,18 +546,30 @@ class GRULayer(_RecurrentLayer):
         super().__init__(input_size, hidden_size, output_size, **kwargs)
 
     def _extra_shapes(self):
-        return {"b_hn": (self.hidden_size,)} if self.reset_after else {}
+        b_hn = {"b_hn": (self.hidden_size,)} if self.reset_after else {}
+        return b_hn | super()._extra_shapes()  # then the layer-norm parameters, if any
 
     def get_config(self):
         return super().get_config() | {"reset_after": self.reset_after}
 
     def _grad_names(self):
-        return ("W", "U", "b", "b_hn") if self.reset_after else ("W", "U", "b")
+        b_hn = ("b_hn",) if self.reset_after else ()
+        return ("W", "U", "b", *b_hn) + (self.ln_param_names if self.layer_norm else ())
 
-    def _run_forward(self, impl, x, h0):
-        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], self._w.get("b_hn"))
+    def _run_forward(self, impl, x, h0, **options):
+        w = self._w
+        return impl.forward(
+            x, h0, w["W"], w["U"], w["b"], w.get("b_hn"), *self._norm_args(), **options
+        )
 
-    def _run_backward(self, impl, dh, dh_final):
+    def _run_backward(self, impl, dh, dh_final, **options):
         return impl.backward(
-            dh, dh_final, self._cache, self._w["W"], self._w["U"], self.reset_after
+            dh,
+            dh_final,
+            self._cache,
+            self._w["W"],
+            self._w["U"],
+            *self._norm_args(),
+            self.reset_after,
+            **options,
         )

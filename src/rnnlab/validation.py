@@ -29,6 +29,8 @@ def check_size(name: str, value, *, allow_none: bool = False) -> int | None:
 
 
 def check_dtype(dtype) -> np.dtype:
+    if dtype is None:  # np.dtype(None) is float64: a silent default we do not want
+        raise TypeError("dtype: expected float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:

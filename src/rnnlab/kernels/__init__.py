@@ -42,6 +42,9 @@ REFERENCE = {
     "rnn": CellKernels(cells.rnn_forward, cells.rnn_backward, "reference"),
     "lstm": CellKernels(cells.lstm_forward, cells.lstm_backward, "reference"),
     "gru": CellKernels(cells.gru_forward, cells.gru_backward, "reference"),
+    # Layer-normalised cells (layer_norm=True): reference only for now.
+    "lstm_ln": CellKernels(cells.lstm_ln_forward, cells.lstm_ln_backward, "reference"),
+    "gru_ln": CellKernels(cells.gru_ln_forward, cells.gru_ln_backward, "reference"),
 }
 
 
@@ -93,6 +96,23 @@ def resolve(backend: str, device: str) -> str:
 
 def select(cell: str, backend: str, device: str) -> CellKernels:
     """The kernels a layer of ``cell`` runs with ``backend`` on ``device``."""
+    if device == "cuda" and backend == "auto":
+        impl = _select_gpu(cell)
+        if impl is not None:
+            return impl
     if resolve(backend, device) == "numba":
         return numba_kernels(cell)
     return REFERENCE[cell]
+
+
+def _select_gpu(cell: str) -> CellKernels | None:
+    """The numba-cuda kernels when they can run on CuPy arrays; None means the reference on
+    CuPy (it is array-namespace generic, so it runs on the GPU unchanged, op by op)."""
+    from . import gpu
+
+    usable, _ = gpu.numba_cuda_status()
+    if not usable:
+        return None
+    persistent = gpu.persistent_enabled()
+    forward, backward = gpu.gpu_kernels(cell, persistent)
+    return CellKernels(forward, backward, "numba-cuda-persistent" if persistent else "numba-cuda")
