@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -132,7 +133,8 @@ def test_use_blas_thresholds():
 
 
 # ----------------------------------------------------------------------------- activations
-@config.njit
+# not cached: a cache file beside a test module goes stale when the tests package moves
+@numba.njit(**(config.NJIT_OPTIONS | {"cache": False}))
 def _apply_activations(x, out_tanh, out_sigmoid):
     for k in range(x.shape[0]):
         out_tanh[k] = tanh(x[k])
