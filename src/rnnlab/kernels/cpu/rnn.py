@@ -51,7 +51,9 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     """Drop-in for :func:`rnnlab.cells.rnn_forward` (same arguments, result and cache)."""
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
-    h, a = carve("rnn.forward", [(num_steps, batch_size, H), (batch_size, H)], x.dtype)
+    (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
+    # the step scratch is a buffer of its own, so the cache keeps only h alive
+    (a,) = carve("rnn.step", [(batch_size, H)], x.dtype)
     c = np.ascontiguousarray
     _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, a, use_blas(x.shape, H, GATES))
     return h, RNNCache(x, h0, h)
