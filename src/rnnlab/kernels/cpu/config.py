@@ -33,13 +33,14 @@ NJIT_OPTIONS = {
 }
 
 # Which matrix products go to BLAS (np.dot -> SciPy's OpenBLAS) rather than the hand-written
-# loop of matmul.py. Measured on the 2-core AVX-512 machine while it was shared (load 7-9):
-# the per-step recurrent product through BLAS lost to the loop at every benchmark size, by up
-# to 5x at (50,64,32,128) and (100,32,128,256) LSTM, because every one of the T calls pays
-# OpenBLAS's call and thread hand-off costs, which a preempted thread makes far worse. So the
-# per-step product uses BLAS only from a hidden size beyond the benchmark grid; the one-shot
-# products over all steps (input projection, dW, dU, dx) use it once they are large.
-STEP_BLAS_MIN_HIDDEN = 512
+# loop of matmul.py. Measured on the 2-core benchmark machine, LSTM forward kernel, best of 5:
+# quiet (load < 1), per-step BLAS beat the loop at (50,64,32,128) 43 vs 50 ms, (100,32,128,256)
+# 73 vs 111 ms, (200,64,64,256) 311 vs 389 ms; while the machine was shared (load 7-9) it lost
+# by 5x at the same sizes (every one of the T calls pays OpenBLAS's thread hand-off, which a
+# preempted thread stalls). The thresholds follow the quiet measurements; the loop keeps the
+# small sizes, where a BLAS call costs more than its arithmetic.
+STEP_BLAS_MIN_HIDDEN = 128
+STEP_BLAS_MIN_BATCH = 16
 BULK_BLAS_MIN_FLOPS = 2_000_000
 
 
@@ -56,6 +57,6 @@ def njit_reduction(func):
 def use_blas(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> tuple[bool, bool]:
     """(per-step product uses BLAS, one-shot products use BLAS) for a sequence of this size."""
     num_steps, batch_size, input_size = x_shape
-    step = hidden_size >= STEP_BLAS_MIN_HIDDEN and batch_size > 1
+    step = hidden_size >= STEP_BLAS_MIN_HIDDEN and batch_size >= STEP_BLAS_MIN_BATCH
     flops = 2 * num_steps * batch_size * gates * hidden_size * max(input_size, hidden_size)
     return step, flops >= BULK_BLAS_MIN_FLOPS
