@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import compare, demo, generate, gradflow, info, predict, recommend, train
+from . import bench, compare, demo, generate, gradflow, info, predict, recommend, train
 
 # Each subcommand module provides add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = [info, demo, compare, recommend, train, predict, generate, gradflow]
+SUBCOMMANDS = [info, demo, bench, compare, recommend, train, predict, generate, gradflow]
 
 
 def build_parser() -> argparse.ArgumentParser:
