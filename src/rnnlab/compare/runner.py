@@ -82,6 +82,7 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
         clock[name] = time.perf_counter() - begin
         return value
 
+    sweep.load_kernels()  # before the limit, so that it covers the kernels' BLAS too
     with threadpool_limits(limits=1, user_api="blas"):
         results["params"] = timed("params", params.run, config.cells)
         results["memory"] = timed("memory", memory.run, config.cells)
