@@ -11,6 +11,7 @@ Quick start::
     C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
 """
 
+from . import models
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .layers import GRULayer, LSTMLayer, RNNLayer
@@ -26,5 +27,6 @@ __all__ = [
     "RNNLayer",
     "RNNLayerCUDA",
     "__version__",
+    "models",
     "to_device",
 ]

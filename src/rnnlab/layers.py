@@ -14,7 +14,10 @@ import numpy as np
 
 from . import kernels
 from .backend import normalize_device, require_cupy, xp_of
+from .cells.gru_ln import LN_PARAM_NAMES as GRU_LN_NAMES
+from .cells.lstm_ln import LN_PARAM_NAMES as LSTM_LN_NAMES
 from .initializers import input_initializer, orthogonal
+from .masks import check_lengths, lengths_to_mask
 from .registry import register
 from .validation import (
     check_dtype,
@@ -25,6 +28,7 @@ from .validation import (
     steps_to_layout,
     to_layout,
 )
+from .zoneout import check_zoneout, keep_masks
 
 __all__ = ["ForwardRequiredError", "GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
 
@@ -82,16 +86,16 @@ class ParamDict(dict):
         return {name: copy.deepcopy(value, memo) for name, value in self.items()}
 
 
-def _make_rng(seed) -> np.random.Generator:
+def _make_rng(seed, name="seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:
         return np.random.default_rng()
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         if seed < 0:  # NumPy's own message would not say which argument was wrong
-            raise ValueError(f"seed: expected a non-negative integer, got {seed}")
+            raise ValueError(f"{name}: expected a non-negative integer, got {seed}")
         return np.random.default_rng(int(seed))
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
+    raise TypeError(f"{name}: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
 class _RecurrentLayer:
@@ -274,10 +278,10 @@ class _RecurrentLayer:
         return self.to("cpu")
 
     # ----------------------------------------------------------------- forward / backward
-    def __call__(self, x, state=None):
-        return self.forward(x, state)
+    def __call__(self, x, state=None, *, lengths=None):
+        return self.forward(x, state, lengths=lengths)
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, *, lengths=None):
         """Run the layer over a sequence.
 
         Parameters
@@ -285,6 +289,10 @@ class _RecurrentLayer:
         x : array (T, B, I) — (B, T, I) with ``batch_first`` — or (T, I) for one sequence, or a
             list of T steps each (B, I), (1, I) or (I,).
         state : initial state, h0 (B, H) (for LSTM a tuple (h0, c0)); zeros when None.
+        lengths : ints (B,) in 1..T, or None. A padded batch: sequence b is valid for its first
+            ``lengths[b]`` steps. Padded steps carry the state unchanged, output zeros (head
+            bias included) and get no gradient; ``final_state`` is each sequence's state at its
+            own last valid step. See docs/sequences.md.
 
         Returns
         -------
@@ -293,16 +301,37 @@ class _RecurrentLayer:
         x_tm, layout = normalize_input(
             x, self.input_size, self.dtype, self.device, self.batch_first
         )
-        batch_size = x_tm.shape[1]
+        num_steps, batch_size = x_tm.shape[:2]
         initial = self._check_initial_state(state, batch_size, layout.single)
-        impl = kernels.select(self.cell, self.backend, self.device)
-        h, cache = self._run_forward(impl, x_tm, initial)
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch_size, num_steps, single=layout.single)
+        options = self._cell_options(lengths, x_tm)
+        # Fast kernels take the plain signatures; every option runs the reference for now.
+        plain = not options and self._kernel_cell() == self.cell
+        impl = kernels.select(
+            self._kernel_cell(), self.backend if plain else "reference", self.device
+        )
+        h, cache = self._run_forward(impl, x_tm, initial, **options)
         y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
+        self._valid = None
+        if lengths is not None:
+            self._valid = lengths_to_mask(xp_of(x_tm).asarray(lengths), num_steps)[:, :, None]
+            if self.output_size is not None:
+                y = y * self._valid  # padded steps output zero, head bias included
         self._cache = cache
         self._layout = layout
         self._impl = impl
+        self._options = options
         self.grad_initial_state = None
         return to_layout(y, layout)
+
+    def _kernel_cell(self) -> str:
+        """The key into :mod:`rnnlab.kernels` of the cell this configuration runs."""
+        return self.cell
+
+    def _cell_options(self, lengths, x) -> dict:
+        """Extra keyword arguments of the cell functions; empty for the plain path."""
+        return {} if lengths is None else {"lengths": lengths}
 
     def backward(self, dy, d_final_state=None):
         """Backpropagation through time; accumulates into ``grads``.
@@ -326,6 +355,8 @@ class _RecurrentLayer:
         dy_tm = from_layout(
             "dy", dy, layout, num_steps, batch_size, features, self.dtype, self.device, what
         )
+        if self._valid is not None:
+            dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
         if self.output_size is None:
             dh = dy_tm
         else:
@@ -334,7 +365,7 @@ class _RecurrentLayer:
             self._g["b_y"] += dy_2d.sum(axis=0)
             dh = dy_tm @ self._w["W_hy"]
         final = self._check_final_gradient(d_final_state, batch_size, layout.single)
-        dx, d_initial, grads = self._run_backward(self._impl, dh, final)
+        dx, d_initial, grads = self._run_backward(self._impl, dh, final, **self._options)
         for name, grad in zip(self._grad_names(), grads, strict=True):
             self._g[name] += grad
         self.grad_initial_state = self._state_to_layout(d_initial, layout.single)
@@ -407,24 +438,115 @@ class RNNLayer(_RecurrentLayer):
         views.update({k: v for k, v in stacked.items() if k not in ("W", "U", "b")})
         return views
 
-    def _run_forward(self, impl, x, h0):
-        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"])
+    def _run_forward(self, impl, x, h0, **options):
+        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], **options)
 
-    def _run_backward(self, impl, dh, dh_final):
-        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"])
+    def _run_backward(self, impl, dh, dh_final, **options):
+        return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"], **options)
+
+
+class _GatedLayer(_RecurrentLayer):
+    """LSTM and GRU: the options ``layer_norm`` and ``zoneout`` (see docs/sequences.md).
+
+    layer_norm : bool. Per-gate-block layer normalisation of W·x and U·h(t-1) (and, for the
+        LSTM, of C before its tanh), with learned gains (init 1) and biases (init 0) as extra
+        parameters ``ln_*``; equations in :mod:`rnnlab.cells.lstm_ln` / ``gru_ln``.
+    zoneout : probability in [0, 1) (LSTM: also a pair (p_h, p_C)). In training mode each unit
+        of h (and C) keeps its previous value with that probability, a fresh mask every forward;
+        in evaluation mode the state is the expectation p·s(t-1) + (1-p)·s_new.
+    zoneout_seed : int, numpy Generator or None. The masks come from ``self.zoneout_rng``, a
+        Generator seeded from this, or when None from the initialisation generator (``seed``).
+        Assign a fresh Generator to ``zoneout_rng`` to replay the same masks.
+    """
+
+    ln_param_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size=None,
+        *,
+        layer_norm=False,
+        zoneout=0.0,
+        zoneout_seed=None,
+        **kwargs,
+    ):
+        if not isinstance(layer_norm, bool):
+            raise TypeError(f"layer_norm: expected True or False, got {layer_norm!r}")
+        self.layer_norm = layer_norm
+        # Rates per state (h, then C for the LSTM); ``zoneout`` keeps the form it was given in.
+        self._zoneout_rates = rates = check_zoneout(zoneout, 2 if self.has_cell_state else 1)
+        self.zoneout = list(rates) if isinstance(zoneout, tuple | list) else rates[0]
+        # An int seed is recorded in the config; a Generator cannot be, so it is recorded as None.
+        self.zoneout_seed = zoneout_seed if isinstance(zoneout_seed, numbers.Integral) else None
+        # None here: drawn from the initialisation generator in _initialize.
+        self.zoneout_rng = None if zoneout_seed is None else _make_rng(zoneout_seed, "zoneout_seed")
+        super().__init__(input_size, hidden_size, output_size, **kwargs)
+
+    def _norm_shapes(self) -> dict:
+        if not self.layer_norm:
+            return {}
+        G, H = self.num_gates, self.hidden_size
+        sizes = (G * H,) * 4 + (H,) * (len(self.ln_param_names) - 4)
+        return {name: (size,) for name, size in zip(self.ln_param_names, sizes, strict=True)}
+
+    def _extra_shapes(self):
+        return self._norm_shapes()
+
+    def _initialize(self, rng, input_init):
+        super()._initialize(rng, input_init)
+        for name in self._norm_shapes():
+            if name.endswith("_gain"):
+                self._w[name][...] = 1.0
+        if self.zoneout_rng is None and any(self._zoneout_rates):
+            # Drawn after the weights, so that the weights do not depend on the zoneout option.
+            self.zoneout_rng = np.random.default_rng(rng.integers(2**63))
+
+    def get_config(self):
+        return super().get_config() | {
+            "layer_norm": self.layer_norm,
+            "zoneout": self.zoneout,
+            "zoneout_seed": None if self.zoneout_seed is None else int(self.zoneout_seed),
+        }
+
+    def _kernel_cell(self):
+        return f"{self.cell}_ln" if self.layer_norm else self.cell
+
+    def _norm_args(self) -> tuple:
+        """() or (ln,), the tuple of layer-norm parameters the LN cells take after b."""
+        if not self.layer_norm:
+            return ()
+        return (tuple(self._w[name] for name in self.ln_param_names),)
+
+    def _grad_names(self):
+        return ("W", "U", "b") + (self.ln_param_names if self.layer_norm else ())
+
+    def _cell_options(self, lengths, x):
+        options = super()._cell_options(lengths, x)
+        if any(self._zoneout_rates):
+            num_steps, batch_size = x.shape[:2]
+            shape = (num_steps, batch_size, self.hidden_size)
+            rates, training = self._zoneout_rates, self.training
+            masks = keep_masks(self.zoneout_rng, rates, shape, self.dtype, x, training)
+            options["zoneout"] = masks if self.has_cell_state else masks[0]
+        return options
 
 
 @register
-class LSTMLayer(_RecurrentLayer):
+class LSTMLayer(_GatedLayer):
     """LSTM layer; the guide's equations are in :mod:`rnnlab.cells.lstm`.
 
     Takes RNNLayer's arguments plus ``forget_bias`` (initial value of b_f; 1.0 is a common
-    choice that keeps early memories, Jozefowicz et al. 2015). State is a tuple (h, C).
+    choice that keeps early memories, Jozefowicz et al. 2015), ``layer_norm``, ``zoneout``
+    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed`` (see ``_GatedLayer``).
+    State is a tuple (h, C).
     """
 
     cell = "lstm"
     gate_letters = ("f", "i", "c", "o")
     has_cell_state = True
+    ln_param_names = LSTM_LN_NAMES
 
     def __init__(self, input_size, hidden_size, output_size=None, *, forget_bias=0.0, **kwargs):
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
@@ -441,14 +563,22 @@ class LSTMLayer(_RecurrentLayer):
     def get_config(self):
         return super().get_config() | {"forget_bias": self.forget_bias}
 
-    def _run_forward(self, impl, x, state):
+    def _run_forward(self, impl, x, state, **options):
         h0, C0 = state
-        return impl.forward(x, h0, C0, self._w["W"], self._w["U"], self._w["b"])
+        w = self._w
+        return impl.forward(x, h0, C0, w["W"], w["U"], w["b"], *self._norm_args(), **options)
 
-    def _run_backward(self, impl, dh, final):
+    def _run_backward(self, impl, dh, final, **options):
         dh_final, dC_final = final
         dx, dh0, dC0, grads = impl.backward(
-            dh, dh_final, dC_final, self._cache, self._w["W"], self._w["U"]
+            dh,
+            dh_final,
+            dC_final,
+            self._cache,
+            self._w["W"],
+            self._w["U"],
+            *self._norm_args(),
+            **options,
         )
         return dx, (dh0, dC0), grads
 
@@ -500,16 +630,18 @@ class LSTMLayer(_RecurrentLayer):
 
 
 @register
-class GRULayer(_RecurrentLayer):
+class GRULayer(_GatedLayer):
     """GRU layer; the equations of both forms are in :mod:`rnnlab.cells.gru`.
 
     ``reset_after=False`` (default) is the guide's and Cho et al.'s candidate
     h̃ = tanh(W_h x + U_h (r ⊙ h(t-1)) + b_h). ``reset_after=True`` is the cuDNN/PyTorch form
     h̃ = tanh(W_h x + b_h + r ⊙ (U_h h(t-1) + b_hn)), with the extra bias ``b_hn``.
+    ``layer_norm``, ``zoneout`` and ``zoneout_seed``: see ``_GatedLayer``.
     """
 
     cell = "gru"
     gate_letters = ("z", "r", "h")
+    ln_param_names = GRU_LN_NAMES
 
     def __init__(self, input_size, hidden_size, output_size=None, *, reset_after=False, **kwargs):
         if not isinstance(reset_after, bool):
@@ -518,18 +650,30 @@ class GRULayer(_RecurrentLayer):
         super().__init__(input_size, hidden_size, output_size, **kwargs)
 
     def _extra_shapes(self):
-        return {"b_hn": (self.hidden_size,)} if self.reset_after else {}
+        b_hn = {"b_hn": (self.hidden_size,)} if self.reset_after else {}
+        return b_hn | self._norm_shapes()
 
     def get_config(self):
         return super().get_config() | {"reset_after": self.reset_after}
 
     def _grad_names(self):
-        return ("W", "U", "b", "b_hn") if self.reset_after else ("W", "U", "b")
+        b_hn = ("b_hn",) if self.reset_after else ()
+        return ("W", "U", "b", *b_hn) + (self.ln_param_names if self.layer_norm else ())
 
-    def _run_forward(self, impl, x, h0):
-        return impl.forward(x, h0, self._w["W"], self._w["U"], self._w["b"], self._w.get("b_hn"))
+    def _run_forward(self, impl, x, h0, **options):
+        w = self._w
+        return impl.forward(
+            x, h0, w["W"], w["U"], w["b"], w.get("b_hn"), *self._norm_args(), **options
+        )
 
-    def _run_backward(self, impl, dh, dh_final):
+    def _run_backward(self, impl, dh, dh_final, **options):
         return impl.backward(
-            dh, dh_final, self._cache, self._w["W"], self._w["U"], self.reset_after
+            dh,
+            dh_final,
+            self._cache,
+            self._w["W"],
+            self._w["U"],
+            *self._norm_args(),
+            self.reset_after,
+            **options,
         )

@@ -32,6 +32,10 @@ Backward, per step: (4) dh̃ = dh ⊙ (1-z), dz = dh ⊙ (h(t-1) - h̃), dh(t-1)
 (3) δ_h = dh̃ ⊙ (1 - h̃²); then, reset before: d(rh) = δ_h · U_h, dr = d(rh) ⊙ h(t-1),
 dh(t-1) += d(rh) ⊙ r; reset after: dn = δ_h ⊙ r, dr = δ_h ⊙ n; (1) δ_z = dz ⊙ z(1-z),
 δ_r = dr ⊙ r(1-r), dh(t-1) += [δ_z, δ_r, (dn)] · U.
+
+Options (equations in :mod:`rnnlab.cells.carry`): ``lengths`` for padded batches (padded steps
+carry h unchanged and output zero) and ``zoneout`` = K, a keep mask (T, B, H) applied to h
+after (4): h(t) = K ⊙ h(t-1) + (1 - K) ⊙ h_new.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import NamedTuple
 
 from ..backend import xp_of
 from .activations import sigmoid
+from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
 
 GATE_ORDER = ("z", "r", "h")
 
@@ -116,7 +121,7 @@ def gru_step_backward(dh, h_prev, gates, extra, U, reset_after):
     return delta_x, delta_U, dh_prev
 
 
-def gru_forward(x, h0, W, U, b, b_hn=None):
+def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None, zoneout=None):
     """Run the GRU over a whole sequence.
 
     Parameters
@@ -125,11 +130,13 @@ def gru_forward(x, h0, W, U, b, b_hn=None):
     h0 : (B, H)
     W : (3H, I), U : (3H, H), b : (3H,), gate blocks in the order z, r, h
     b_hn : (H,) or None. None: the guide's form (reset before); an array: reset after.
+    lengths : int array (B,) in 1..T, or None (all steps valid)
+    zoneout : None or K, keep mask (T, B, H) for h
 
     Returns
     -------
-    h : (T, B, H)
-    cache : GRUCache
+    h : (T, B, H) (zero at padded steps)
+    cache : GRUCache; its ``h`` is the carried state (``cache.h[-1]``: each final state)
     """
     xp = xp_of(x)
     num_steps, batch_size, _ = x.shape
@@ -138,15 +145,19 @@ def gru_forward(x, h0, W, U, b, b_hn=None):
     gates = xp.empty_like(P)
     extra = xp.empty((num_steps, batch_size, H), dtype=P.dtype)
     h = xp.empty_like(extra)
+    valid = step_mask(lengths, num_steps, x)  # (T, B, 1) or None
     h_prev = h0
     for t in range(num_steps):
-        h_prev, gates[t], extra[t] = gru_step_forward(P[t], h_prev, U, b_hn)
-        h[t] = h_prev
-    return h, GRUCache(x, h0, gates, extra, h)
+        h_new, gates[t], extra[t] = gru_step_forward(P[t], h_prev, U, b_hn)
+        if valid is not None or zoneout is not None:
+            v_t = None if valid is None else valid[t]
+            h_new = carry_forward(h_new, h_prev, None if zoneout is None else zoneout[t], v_t)
+        h[t] = h_prev = h_new
+    return mask_outputs(h, valid), GRUCache(x, h0, gates, extra, h)
 
 
-def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
-    """Backpropagation through time.
+def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None, zoneout=None):
+    """Backpropagation through time. ``lengths`` and ``zoneout``: as given to forward.
 
     Returns
     -------
@@ -158,12 +169,17 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
     H = h.shape[-1]
     delta_x = xp.empty_like(gates)
     delta_U = xp.empty_like(gates) if reset_after else delta_x
+    valid = step_mask(lengths, num_steps, dh)
+    dh = mask_outputs(dh, valid)  # padded outputs are constant zeros
     dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
     for t in range(num_steps - 1, -1, -1):
         h_prev = h[t - 1] if t > 0 else h0
-        dx_t, dU_t, dh_next = gru_step_backward(
-            dh[t] + dh_next, h_prev, gates[t], extra[t], U, reset_after
-        )
+        dh_t, dh_direct = dh[t] + dh_next, None
+        if valid is not None or zoneout is not None:
+            v_t = None if valid is None else valid[t]
+            dh_t, dh_direct = carry_backward(dh_t, None if zoneout is None else zoneout[t], v_t)
+        dx_t, dU_t, dh_next = gru_step_backward(dh_t, h_prev, gates[t], extra[t], U, reset_after)
+        dh_next = add(dh_next, dh_direct)
         delta_x[t] = dx_t
         if reset_after:
             delta_U[t] = dU_t

@@ -29,6 +29,11 @@ Backward of one step, given dh and dC reaching step t:
     (0) dW = Σ_t δ(t)ᵀ x(t),  dU = Σ_t δ(t)ᵀ h(t-1),  db = Σ δ,  dx = δ · W
 
 The guide's "memory highway": dC(t-1) = dC(t) ⊙ f(t), no weight matrix in the way.
+
+Options (equations in :mod:`rnnlab.cells.carry`): ``lengths`` for padded batches (padded steps
+carry h and C unchanged and output zero) and ``zoneout = (K_h, K_C)`` keep masks, applied to h
+and C after (3) and (4) as in Krueger et al. 2016: the h of (4) uses tanh of the *new* cell
+state, before zoneout mixes in C(t-1).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import NamedTuple
 
 from ..backend import xp_of
 from .activations import sigmoid
+from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
 
 GATE_ORDER = ("f", "i", "c", "o")
 
@@ -89,7 +95,12 @@ def lstm_step_backward(dh, dC, gates, C_prev, tanh_C, U):
     return delta, dh_prev, dC_prev
 
 
-def lstm_forward(x, h0, C0, W, U, b):
+def _zoneout_pair(zoneout):
+    """(K_h, K_C) from the ``zoneout`` argument; either may be None."""
+    return (None, None) if zoneout is None else tuple(zoneout)
+
+
+def lstm_forward(x, h0, C0, W, U, b, lengths=None, zoneout=None):
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -97,11 +108,14 @@ def lstm_forward(x, h0, C0, W, U, b):
     x : (T, B, I) array
     h0, C0 : (B, H) arrays, initial hidden and cell state
     W : (4H, I), U : (4H, H), b : (4H,), gate blocks in the order f, i, c, o
+    lengths : int array (B,) in 1..T, or None (all steps valid)
+    zoneout : None or (K_h, K_C), keep masks (T, B, H) for h and C (either may be None)
 
     Returns
     -------
-    h : (T, B, H) hidden states
-    cache : LSTMCache (its ``C`` field holds the cell states)
+    h : (T, B, H) hidden states (zero at padded steps)
+    cache : LSTMCache (its ``C`` field holds the cell states); ``h`` and ``C`` hold the carried
+        states, so ``cache.h[-1]``, ``cache.C[-1]`` are each sequence's final state
     """
     xp = xp_of(x)
     num_steps, batch_size, _ = x.shape
@@ -111,14 +125,21 @@ def lstm_forward(x, h0, C0, W, U, b):
     C = xp.empty((num_steps, batch_size, H), dtype=P.dtype)
     tanh_C = xp.empty_like(C)
     h = xp.empty_like(C)
+    valid = step_mask(lengths, num_steps, x)  # (T, B, 1) or None
+    K_h, K_C = _zoneout_pair(zoneout)
+    plain = valid is None and zoneout is None
     h_prev, C_prev = h0, C0
     for t in range(num_steps):
-        h_prev, C_prev, gates[t], tanh_C[t] = lstm_step_forward(P[t], h_prev, C_prev, U)
-        h[t], C[t] = h_prev, C_prev
-    return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+        h_new, C_new, gates[t], tanh_C[t] = lstm_step_forward(P[t], h_prev, C_prev, U)
+        if not plain:
+            v_t = None if valid is None else valid[t]
+            h_new = carry_forward(h_new, h_prev, None if K_h is None else K_h[t], v_t)
+            C_new = carry_forward(C_new, C_prev, None if K_C is None else K_C[t], v_t)
+        h[t], C[t] = h_prev, C_prev = h_new, C_new
+    return mask_outputs(h, valid), LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
 
-def lstm_backward(dh, dh_final, dC_final, cache, W, U):
+def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None, zoneout=None):
     """Backpropagation through time.
 
     Parameters
@@ -127,6 +148,7 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U):
     dh_final, dC_final : (B, H) or None, extra gradients on h(T) and C(T)
     cache : LSTMCache
     W, U : weights used in forward
+    lengths, zoneout : as given to forward
 
     Returns
     -------
@@ -136,14 +158,26 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U):
     x, h0, C0, gates, C, tanh_C, h = cache
     num_steps = h.shape[0]
     H = h.shape[-1]
+    valid = step_mask(lengths, num_steps, dh)
+    dh = mask_outputs(dh, valid)  # padded outputs are constant zeros
+    K_h, K_C = _zoneout_pair(zoneout)
+    plain = valid is None and zoneout is None
     delta = xp.empty_like(gates)
     dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
     dC_next = xp.zeros_like(C0) if dC_final is None else dC_final
     for t in range(num_steps - 1, -1, -1):
         C_prev = C[t - 1] if t > 0 else C0
-        delta[t], dh_next, dC_next = lstm_step_backward(
-            dh[t] + dh_next, dC_next, gates[t], C_prev, tanh_C[t], U
-        )
+        dh_t = dh[t] + dh_next
+        if plain:
+            delta[t], dh_next, dC_next = lstm_step_backward(
+                dh_t, dC_next, gates[t], C_prev, tanh_C[t], U
+            )
+            continue
+        v_t = None if valid is None else valid[t]
+        dh_t, dh_direct = carry_backward(dh_t, None if K_h is None else K_h[t], v_t)
+        dC_t, dC_direct = carry_backward(dC_next, None if K_C is None else K_C[t], v_t)
+        delta[t], dh_next, dC_next = lstm_step_backward(dh_t, dC_t, gates[t], C_prev, tanh_C[t], U)
+        dh_next, dC_next = add(dh_next, dh_direct), add(dC_next, dC_direct)
     h_prev = xp.concatenate([h0[None], h[:-1]])
     delta_2d = delta.reshape(-1, 4 * H)
     dW = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)

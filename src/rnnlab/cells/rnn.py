@@ -18,6 +18,9 @@ Backward (δ = ∂L/∂pre-activation), per step from t = T down to 1:
         dh(t-1) = δ(t) · W_hh
 and once for all steps:
     (0) dW_xh = Σ_t δ(t)ᵀ x(t),  dW_hh = Σ_t δ(t)ᵀ h(t-1),  db_h = Σ_t,b δ(t),  dx = δ · W_xh
+
+With ``lengths`` (a padded batch), padded steps carry h unchanged and output zero; the
+equations of that are in :mod:`rnnlab.cells.carry`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import xp_of
+from .carry import carry_backward, carry_forward, mask_outputs, step_mask
 
 
 class RNNCache(NamedTuple):
@@ -48,7 +52,7 @@ def rnn_step_backward(dh, h, W_hh):
     return delta, dh_prev
 
 
-def rnn_forward(x, h0, W_xh, W_hh, b_h):
+def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     """Run the RNN over a whole sequence.
 
     Parameters
@@ -56,23 +60,29 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     x : (T, B, I) array
     h0 : (B, H) array
     W_xh : (H, I), W_hh : (H, H), b_h : (H,)
+    lengths : int array (B,) in 1..T, or None (every sequence runs all T steps)
 
     Returns
     -------
-    h : (T, B, H) hidden state at every step
-    cache : RNNCache
+    h : (T, B, H) hidden state at every step (zero at padded steps)
+    cache : RNNCache; its ``h`` is the carried state, so ``cache.h[-1]`` is each sequence's
+        state at its own last valid step
     """
     xp = xp_of(x)
     num_steps = x.shape[0]
+    valid = step_mask(lengths, num_steps, x)  # (T, B, 1) or None
     P = x @ W_xh.T + b_h  # (0) (T, B, H)
     h = xp.empty_like(P)
     h_prev = h0
     for t in range(num_steps):
-        h[t] = h_prev = rnn_step_forward(P[t], h_prev, W_hh)
-    return h, RNNCache(x, h0, h)
+        h_new = rnn_step_forward(P[t], h_prev, W_hh)
+        if valid is not None:
+            h_new = carry_forward(h_new, h_prev, None, valid[t])
+        h[t] = h_prev = h_new
+    return mask_outputs(h, valid), RNNCache(x, h0, h)
 
 
-def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
+def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     """Backpropagation through time.
 
     Parameters
@@ -81,6 +91,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
     dh_final : (B, H) or None, extra gradient on the final state h(T)
     cache : RNNCache from :func:`rnn_forward`
     W_xh, W_hh : the weights used in forward
+    lengths : the ``lengths`` given to forward (None: all T steps valid)
 
     Returns
     -------
@@ -91,10 +102,18 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
     xp = xp_of(dh)
     x, h0, h = cache
     num_steps, _, hidden_size = h.shape
+    valid = step_mask(lengths, num_steps, dh)
+    dh = mask_outputs(dh, valid)  # padded outputs are constant zeros
     delta = xp.empty_like(h)
     dh_next = xp.zeros_like(h0) if dh_final is None else dh_final
     for t in range(num_steps - 1, -1, -1):
-        delta[t], dh_next = rnn_step_backward(dh[t] + dh_next, h[t], W_hh)
+        dh_t = dh[t] + dh_next
+        if valid is None:
+            delta[t], dh_next = rnn_step_backward(dh_t, h[t], W_hh)
+        else:
+            dh_new, dh_direct = carry_backward(dh_t, None, valid[t])
+            delta[t], dh_next = rnn_step_backward(dh_new, h[t], W_hh)
+            dh_next = dh_next + dh_direct
     h_prev = xp.concatenate([h0[None], h[:-1]])  # (T, B, H): h(t-1) for every t
     delta_2d = delta.reshape(-1, hidden_size)
     dW_xh = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)

@@ -24,6 +24,9 @@ REFERENCE = {
     "rnn": CellKernels(cells.rnn_forward, cells.rnn_backward, "reference"),
     "lstm": CellKernels(cells.lstm_forward, cells.lstm_backward, "reference"),
     "gru": CellKernels(cells.gru_forward, cells.gru_backward, "reference"),
+    # Layer-normalised cells (layer_norm=True): reference only for now.
+    "lstm_ln": CellKernels(cells.lstm_ln_forward, cells.lstm_ln_backward, "reference"),
+    "gru_ln": CellKernels(cells.gru_ln_forward, cells.gru_ln_backward, "reference"),
 }
 
 
