@@ -294,3 +294,21 @@ def test_deepcopy_makes_an_independent_working_layer(variant):
     assert type(snapshot) is dict
     layer.params[first][...] += 1.0
     assert not np.array_equal(snapshot[first], layer.params[first])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("variant", LAYER_VARIANTS, ids=LAYER_IDS)
+def test_saturating_inputs_stay_finite_without_warnings(variant, dtype):
+    """Huge pre-activations saturate the gates; nothing overflows (no input clipping needed)."""
+    import warnings
+
+    _, cls, extra = variant
+    layer = cls(2, 3, 1, dtype=dtype, seed=0, **extra)
+    x = np.array([[[1e30, -1e30]]] * 3, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = layer(x)
+        dx = layer.backward(np.ones_like(y))
+    assert np.all(np.isfinite(y))
+    assert np.all(np.isfinite(dx))
+    assert all(np.all(np.isfinite(g)) for g in layer.grads.values())
