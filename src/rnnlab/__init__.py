@@ -11,22 +11,36 @@ Quick start::
     C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
 """
 
-from . import models
+from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
+from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
+from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "DeviceUnavailableError",
     "GRULayer",
     "GRULayerCUDA",
+    "History",
     "LSTMLayer",
     "LSTMLayerCUDA",
     "RNNLayer",
     "RNNLayerCUDA",
+    "TrainingDivergedError",
+    "VanishingGradientWarning",
     "__version__",
+    "fit",
+    "load",
+    "load_checkpoint",
+    "losses",
     "models",
+    "optim",
+    "save",
+    "save_checkpoint",
+    "schedules",
     "to_device",
 ]

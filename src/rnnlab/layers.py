@@ -17,6 +17,7 @@ from .backend import normalize_device, require_cupy, xp_of
 from .cells.gru_ln import LN_PARAM_NAMES as GRU_LN_NAMES
 from .cells.lstm_ln import LN_PARAM_NAMES as LSTM_LN_NAMES
 from .initializers import input_initializer, orthogonal
+from .io import SaveMixin
 from .masks import check_lengths, lengths_to_mask
 from .registry import register
 from .validation import (
@@ -98,8 +99,11 @@ def _make_rng(seed, name="seed") -> np.random.Generator:
     raise TypeError(f"{name}: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
-class _RecurrentLayer:
-    """Shared machinery; subclasses name the cell and call its forward/backward."""
+class _RecurrentLayer(SaveMixin):
+    """Shared machinery; subclasses name the cell and call its forward/backward.
+
+    ``SaveMixin`` adds ``layer.save(path)`` (see :mod:`rnnlab.io`).
+    """
 
     cell = ""  # key into rnnlab.kernels
     gate_letters: tuple[str, ...] = ()
