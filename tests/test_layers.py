@@ -290,8 +290,9 @@ def test_deepcopy_makes_an_independent_working_layer(variant):
     twin.params[first][...] = 0.0  # the copy's params are views of the copy's own storage
     assert not np.array_equal(twin(x), y)
     np.testing.assert_array_equal(layer(x), y)  # the original is untouched
-    snapshot = copy.deepcopy(layer.params)  # a detached plain dict of arrays
-    assert type(snapshot) is dict
+    snapshot = copy.deepcopy(layer.params)  # the same names over detached copies
+    assert list(snapshot) == list(layer.params)
+    assert not any(np.shares_memory(snapshot[k], layer.params[k]) for k in snapshot)
     layer.params[first][...] += 1.0
     assert not np.array_equal(snapshot[first], layer.params[first])
 

@@ -80,11 +80,12 @@ class ParamDict(dict):
     __delitem__ = pop = popitem = clear = setdefault = _fixed_keys
 
     def __copy__(self):
-        return dict(self)  # the same live views, in a plain dict
+        return ParamDict(self)  # the same live views
 
     def __deepcopy__(self, memo):
-        # A snapshot (e.g. the best parameters so far) is detached from any layer: a plain dict.
-        return {name: copy.deepcopy(value, memo) for name, value in self.items()}
+        # A snapshot (e.g. the best parameters so far): the same names over copies of the
+        # arrays, detached from the layer. dict's constructor bypasses __setitem__ on purpose.
+        return ParamDict({name: copy.deepcopy(value, memo) for name, value in self.items()})
 
 
 def _make_rng(seed, name="seed") -> np.random.Generator:
