@@ -20,27 +20,14 @@ from rnnlab.cells import (
     rnn_backward,
     rnn_forward,
 )
+from tests.conftest import GRADCHECK_EPS, GRADCHECK_RTOL, _numeric_gradient, rel_error
 
-GRAD_RTOL = 1e-6
 SIZES = [(1, 1, 1, 1), (4, 3, 2, 3)]  # (T, B, I, H)
 
 
-def numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = loss()
-        arr[idx] = old - eps
-        down = loss()
-        arr[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
-
-
-def relative_error(a, b):
-    scale = np.max(np.abs(a)) + np.max(np.abs(b))
-    return 0.0 if scale == 0 else np.max(np.abs(a - b)) / scale
+def numeric_gradient(loss, arr):
+    """Central differences of ``loss()`` over every entry of ``arr`` (the shared helper)."""
+    return _numeric_gradient(loss, arr, GRADCHECK_EPS)
 
 
 class Problem:
@@ -79,8 +66,8 @@ def run_case(prob, forward, backward, arrays, has_C):
     assert len(analytic) == len(arrays)
     for k, (arr, grad) in enumerate(zip(arrays, analytic, strict=True)):
         assert grad.shape == arr.shape
-        err = relative_error(grad, numeric_grad(loss, arr))
-        assert err < GRAD_RTOL, f"argument {k}: relative error {err:.2e}"
+        err = rel_error(grad, numeric_gradient(loss, arr))
+        assert err < GRADCHECK_RTOL, f"argument {k}: relative error {err:.2e}"
 
 
 @pytest.mark.parametrize("sizes", SIZES)

@@ -9,28 +9,16 @@ import torch.nn.functional as F
 from rnnlab import GRULayer, LSTMLayer, registry
 from rnnlab.cells import LN_EPS, gru_ln_backward, gru_ln_forward, lstm_ln_backward, lstm_ln_forward
 from rnnlab.cells.layer_norm import layer_norm_backward, layer_norm_forward
+from rnnlab.interop.torch import to_torch
+from tests.conftest import GRADCHECK_EPS, GRADCHECK_RTOL, _numeric_gradient, rel_error
 
 PARITY_RTOL = 1e-12  # float64, same equations, different operation order
 PARITY_ATOL = 1e-12
-GRAD_RTOL = 1e-6
 
 
-def numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = loss()
-        arr[idx] = old - eps
-        down = loss()
-        arr[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
-
-
-def relative_error(a, b):
-    scale = np.max(np.abs(a)) + np.max(np.abs(b))
-    return 0.0 if scale == 0 else np.max(np.abs(a - b)) / scale
+def numeric_gradient(loss, arr):
+    """Central differences of ``loss()`` over every entry of ``arr`` (the shared helper)."""
+    return _numeric_gradient(loss, arr, GRADCHECK_EPS)
 
 
 def close(a, b):
@@ -69,7 +57,7 @@ def test_layer_norm_gradcheck_and_constant_block():
     grads = layer_norm_backward(R, cache, gain, 2)
     for arr, grad in zip((a, gain, bias), grads, strict=True):
         loss = lambda: float((layer_norm_forward(a, gain, bias, 2)[0] * R).sum())  # noqa: E731
-        assert relative_error(grad, numeric_grad(loss, arr)) < GRAD_RTOL
+        assert rel_error(grad, numeric_gradient(loss, arr)) < GRADCHECK_RTOL
     # Blocks of one unit (H = 1, σ² = 0): ε keeps them finite; output = bias, no gradient.
     y, cache = layer_norm_forward(a[:, :4], np.ones(4), np.arange(4.0), 4)
     np.testing.assert_array_equal(y, np.broadcast_to(np.arange(4.0), (3, 4)))
@@ -223,12 +211,18 @@ def test_layer_gradcheck_with_lengths_and_head(cls):
     layer.zero_grad()
     layer.forward(x, lengths=lengths)
     dx = layer.backward(R)
-    assert relative_error(dx, numeric_grad(loss, x)) < GRAD_RTOL
+    assert rel_error(dx, numeric_gradient(loss, x)) < GRADCHECK_RTOL
     for name, p in layer.params.items():
-        err = relative_error(layer.grads[name], numeric_grad(loss, p))
-        assert err < GRAD_RTOL, f"{name}: {err:.2e}"
+        err = rel_error(layer.grads[name], numeric_gradient(loss, p))
+        assert err < GRADCHECK_RTOL, f"{name}: {err:.2e}"
 
 
 def test_layer_norm_must_be_bool():
     with pytest.raises(TypeError, match="layer_norm: expected True or False"):
         LSTMLayer(2, 3, layer_norm="yes")
+
+
+@pytest.mark.parametrize("options", [{"layer_norm": True}, {"zoneout": 0.1}])
+def test_to_torch_refuses_options_torch_lacks(options):
+    with pytest.raises(ValueError, match="layer_norm and zoneout have no counterpart"):
+        to_torch(LSTMLayer(2, 3, **options))

@@ -12,25 +12,12 @@ from rnnlab.masks import (
     lengths_to_mask,
     reverse_padded,
 )
-
-GRAD_RTOL = 1e-6  # relative error of central differences in float64
-
-
-def numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = loss()
-        arr[idx] = old - eps
-        down = loss()
-        arr[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
+from tests.conftest import GRADCHECK_EPS, GRADCHECK_RTOL, _numeric_gradient, rel_error
 
 
-def relative_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a)) + np.max(np.abs(b)), 1e-300)
+def numeric_gradient(loss, arr):
+    """Central differences of ``loss()`` over every entry of ``arr`` (the shared helper)."""
+    return _numeric_gradient(loss, arr, GRADCHECK_EPS)
 
 
 def test_lengths_to_mask():
@@ -68,8 +55,8 @@ def test_last_valid_backward_gradcheck():
     lengths = [2, 4, 1]
     R = rng.standard_normal((3, 2))
     analytic = last_valid_backward(R, lengths, 4)
-    numeric = numeric_grad(lambda: float((last_valid(outputs, lengths) * R).sum()), outputs)
-    assert relative_error(analytic, numeric) < GRAD_RTOL
+    numeric = numeric_gradient(lambda: float((last_valid(outputs, lengths) * R).sum()), outputs)
+    assert rel_error(analytic, numeric) < GRADCHECK_RTOL
     assert np.count_nonzero(analytic) == R.size  # one step per sequence
     d_first = last_valid_backward(R, lengths, 4, batch_first=True)
     np.testing.assert_array_equal(d_first, analytic.transpose(1, 0, 2))
@@ -89,9 +76,9 @@ def test_many_to_one_through_an_lstm_gradcheck():
     layer.zero_grad()
     layer.forward(x, lengths=lengths)
     dx = layer.backward(last_valid_backward(R, lengths, 4))
-    assert relative_error(dx, numeric_grad(loss, x)) < GRAD_RTOL
+    assert rel_error(dx, numeric_gradient(loss, x)) < GRADCHECK_RTOL
     for name, p in layer.params.items():
-        assert relative_error(layer.grads[name], numeric_grad(loss, p)) < GRAD_RTOL, name
+        assert rel_error(layer.grads[name], numeric_gradient(loss, p)) < GRADCHECK_RTOL, name
     # The last valid output is the final state: h at each sequence's last valid step.
     np.testing.assert_array_equal(
         last_valid(layer.forward(x, lengths=lengths), lengths), layer.final_state[0]

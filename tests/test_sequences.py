@@ -7,10 +7,14 @@ batch equal those of each sequence run alone; padded steps output zero and get n
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+import torch
+from hypothesis import given
 from hypothesis import strategies as st
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer, kernels
+from rnnlab.interop.torch import from_torch
+from tests.conftest import HYPOTHESIS_SETTINGS
 
 RTOL = 1e-12  # float64; batched and single-row matmuls may round differently
 ATOL = 1e-13
@@ -114,7 +118,7 @@ def test_padded_batch_first(name, cls, kwargs):
     check_against_single_runs(layer, [2, 4, 1], np.random.default_rng(2), batch_first=True)
 
 
-@settings(max_examples=15, deadline=None)
+@HYPOTHESIS_SETTINGS
 @given(
     lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
     which=st.sampled_from(range(len(CONFIGS))),
@@ -128,8 +132,9 @@ def test_random_lengths_equal_single_runs(lengths, which, seed):
 
 @pytest.mark.parametrize(("name", "cls", "kwargs"), CONFIGS, ids=IDS)
 def test_full_lengths_equal_no_lengths(name, cls, kwargs):
-    """lengths = T everywhere is the unmasked computation, to the last bit."""
-    layer = make(cls, kwargs, output_size=2)
+    """lengths = T everywhere is the unmasked computation, to the last bit (both reference: the
+    fast kernels' equality with the reference is a 1e-12 matter, tested with the kernels)."""
+    layer = make(cls, {**kwargs, "backend": "reference"}, output_size=2)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 3, 3))
     dy = rng.standard_normal((5, 3, 2))
@@ -220,3 +225,69 @@ def test_options_run_the_reference_and_plain_calls_keep_their_backend(monkeypatc
         ("lstm_ln", "reference"),
         ("gru", "reference"),
     ]
+
+
+# PyTorch's packed sequences have the same meaning: zeros after each sequence's end, final
+# states at each sequence's last valid step, no gradient from padding.
+TORCH_BLOCKS = {  # our gate letter -> PyTorch block index
+    "rnn": {"h": 0},
+    "lstm": {"i": 0, "f": 1, "c": 2, "o": 3},
+    "gru": {"r": 0, "z": 1, "h": 2},
+}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_padded_batch_matches_torch_packed_sequence(kind):
+    torch.manual_seed(0)
+    T, B, I, H = 6, 4, 3, 5
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        I, H, dtype=torch.float64
+    )
+    layer = from_torch(module)
+    rng = np.random.default_rng(7)
+    lengths = np.array([6, 2, 4, 1])
+    x = rng.standard_normal((T, B, I))
+    h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    R, R_h, R_c = (rng.standard_normal(s) for s in ((T, B, H), (B, H), (B, H)))
+
+    tx, th0, tc0 = (torch.tensor(v, requires_grad=True) for v in (x, h0, c0))
+    packed = pack_padded_sequence(tx, torch.tensor(lengths), enforce_sorted=False)
+    if kind == "lstm":
+        out, (h_n, c_n) = module(packed, (th0[None], tc0[None]))
+    else:
+        out, h_n = module(packed, th0[None])
+    out = pad_packed_sequence(out, total_length=T)[0]
+    loss = (out * torch.tensor(R)).sum() + (h_n[0] * torch.tensor(R_h)).sum()
+    if kind == "lstm":
+        loss = loss + (c_n[0] * torch.tensor(R_c)).sum()
+    loss.backward()
+
+    layer.zero_grad()
+    state = (h0, c0) if kind == "lstm" else h0
+    y = layer.forward(x, state, lengths=lengths)
+    dx = layer.backward(R, (R_h, R_c) if kind == "lstm" else R_h)
+    np.testing.assert_allclose(y, out.detach().numpy(), rtol=RTOL, atol=ATOL)
+    final = as_tuple(layer.final_state)
+    np.testing.assert_allclose(final[0], h_n[0].detach().numpy(), rtol=RTOL, atol=ATOL)
+    if kind == "lstm":
+        np.testing.assert_allclose(final[1], c_n[0].detach().numpy(), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(
+            layer.grad_initial_state[1], tc0.grad.numpy(), rtol=RTOL, atol=ATOL
+        )
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=RTOL, atol=ATOL)
+    d_h0 = as_tuple(layer.grad_initial_state)[0]
+    np.testing.assert_allclose(d_h0, th0.grad.numpy(), rtol=RTOL, atol=ATOL)
+    ours = {"rnn": ("W_xh", "W_hh", "b_h")}
+    for letter, block in TORCH_BLOCKS[kind].items():
+        rows = slice(block * H, (block + 1) * H)
+        names = ours["rnn"] if kind == "rnn" else (f"W_{letter}", f"U_{letter}", f"b_{letter}")
+        torch_grads = (module.weight_ih_l0.grad, module.weight_hh_l0.grad, module.bias_ih_l0.grad)
+        for name, g in zip(names, torch_grads, strict=True):
+            np.testing.assert_allclose(
+                layer.grads[name], g[rows].numpy(), rtol=RTOL, atol=ATOL, err_msg=name
+            )
+    if kind == "gru":
+        n_rows = slice(2 * H, 3 * H)
+        np.testing.assert_allclose(
+            layer.grads["b_hn"], module.bias_hh_l0.grad[n_rows].numpy(), rtol=RTOL, atol=ATOL
+        )

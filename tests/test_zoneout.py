@@ -5,26 +5,12 @@ import pytest
 
 from rnnlab import GRULayer, LSTMLayer, registry
 from rnnlab.cells import gru_step_forward, lstm_step_forward
-
-GRAD_RTOL = 1e-6
-
-
-def numeric_grad(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = loss()
-        arr[idx] = old - eps
-        down = loss()
-        arr[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
+from tests.conftest import GRADCHECK_EPS, GRADCHECK_RTOL, _numeric_gradient, rel_error
 
 
-def relative_error(a, b):
-    scale = np.max(np.abs(a)) + np.max(np.abs(b))
-    return 0.0 if scale == 0 else np.max(np.abs(a - b)) / scale
+def numeric_gradient(loss, arr):
+    """Central differences of ``loss()`` over every entry of ``arr`` (the shared helper)."""
+    return _numeric_gradient(loss, arr, GRADCHECK_EPS)
 
 
 def kept_fraction(states, initial):
@@ -93,10 +79,10 @@ def test_gradcheck_with_a_replayed_mask(cls):
     layer.zero_grad()
     run()
     dx = layer.backward(R)
-    assert relative_error(dx, numeric_grad(loss, x)) < GRAD_RTOL
+    assert rel_error(dx, numeric_gradient(loss, x)) < GRADCHECK_RTOL
     for name, p in layer.params.items():
-        err = relative_error(layer.grads[name], numeric_grad(loss, p))
-        assert err < GRAD_RTOL, f"{name}: {err:.2e}"
+        err = rel_error(layer.grads[name], numeric_gradient(loss, p))
+        assert err < GRADCHECK_RTOL, f"{name}: {err:.2e}"
 
 
 def test_seeded_and_reproducible():

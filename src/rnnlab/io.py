@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .backend import normalize_device
 from .registry import build, describe
 
 __all__ = [
@@ -332,10 +333,19 @@ def _restore_model(path, info, tensors):
     return model
 
 
-def load(path):
-    """Load a model saved by :func:`save` (or :func:`save_checkpoint`), in training mode."""
+def load(path, *, device="cpu"):
+    """Load a model saved by :func:`save` (or :func:`save_checkpoint`), in training mode.
+
+    ``device`` ("cpu" or "cuda") is where the model is placed; files are device-independent
+    (a model saved from the GPU is written from host copies).
+    """
+    device = normalize_device(device)
     info, tensors = _decode(path)
-    return _restore_model(path, info, tensors)
+    return _place(_restore_model(path, info, tensors), device)
+
+
+def _place(model, device):
+    return model if device == "cpu" else model.to(device)
 
 
 def _restore_rng(path, state):
@@ -352,12 +362,16 @@ def _restore_rng(path, state):
     return np.random.Generator(bit_generator)
 
 
-def load_checkpoint(path) -> Checkpoint:
-    """Load what :func:`save_checkpoint` wrote: model, optimiser (bound to it), step, RNG."""
+def load_checkpoint(path, *, device="cpu") -> Checkpoint:
+    """Load what :func:`save_checkpoint` wrote: model, optimiser (bound to it), step, RNG.
+
+    ``device``: where the model goes; the optimiser's state is created beside its parameters.
+    """
     from .optim import optimizer_from_state_dict
 
+    device = normalize_device(device)
     info, tensors = _decode(path)
-    model = _restore_model(path, info, tensors)
+    model = _place(_restore_model(path, info, tensors), device)
     optimizer = None
     opt_info = info.get("optimizer")
     if opt_info is not None:

@@ -18,6 +18,7 @@ from .cells.gru_ln import LN_PARAM_NAMES as GRU_LN_NAMES
 from .cells.lstm_ln import LN_PARAM_NAMES as LSTM_LN_NAMES
 from .initializers import input_initializer, orthogonal
 from .io import SaveMixin
+from .layer_options import GatedOptions
 from .masks import check_lengths, lengths_to_mask
 from .registry import register
 from .validation import (
@@ -29,7 +30,6 @@ from .validation import (
     steps_to_layout,
     to_layout,
 )
-from .zoneout import check_zoneout, keep_masks
 
 __all__ = ["ForwardRequiredError", "GRULayer", "LSTMLayer", "ParamDict", "RNNLayer"]
 
@@ -273,7 +273,10 @@ class _RecurrentLayer(SaveMixin):
             flat, flat_grad = self._flat.get(), self._flat_grad.get()
         self._bind(flat, flat_grad)
         self.device = device
+        # The cache and the initial-state gradient live on the old device: drop them rather
+        # than keep arrays that the next backward would mix with the moved parameters.
         self._cache = None
+        self.grad_initial_state = None
         return self
 
     def to_gpu(self):
@@ -402,13 +405,18 @@ class _RecurrentLayer(SaveMixin):
 
     @property
     def hidden_states(self):
-        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence)."""
+        """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence).
+
+        With ``lengths`` these are the carried states (a padded step repeats the last valid h),
+        not the zeroed outputs.
+        """
         h = self._require_forward("hidden_states").h
         return h[:, 0] if self._layout.single else h
 
     @property
     def final_state(self):
-        """h(T), (B, H) ((H,) for a single sequence)."""
+        """h(T), (B, H) ((H,) for a single sequence); with ``lengths``, each sequence's h at its
+        own last valid step."""
         return self._state_to_layout(
             self._require_forward("final_state").h[-1], self._layout.single
         )
@@ -450,101 +458,19 @@ class RNNLayer(_RecurrentLayer):
         return impl.backward(dh, dh_final, self._cache, self._w["W"], self._w["U"], **options)
 
 
-class _GatedLayer(_RecurrentLayer):
-    """LSTM and GRU: the options ``layer_norm`` and ``zoneout`` (see docs/sequences.md).
-
-    layer_norm : bool. Per-gate-block layer normalisation of W·x and U·h(t-1) (and, for the
-        LSTM, of C before its tanh), with learned gains (init 1) and biases (init 0) as extra
-        parameters ``ln_*``; equations in :mod:`rnnlab.cells.lstm_ln` / ``gru_ln``.
-    zoneout : probability in [0, 1) (LSTM: also a pair (p_h, p_C)). In training mode each unit
-        of h (and C) keeps its previous value with that probability, a fresh mask every forward;
-        in evaluation mode the state is the expectation p·s(t-1) + (1-p)·s_new.
-    zoneout_seed : int, numpy Generator or None. The masks come from ``self.zoneout_rng``, a
-        Generator seeded from this, or when None from the initialisation generator (``seed``).
-        Assign a fresh Generator to ``zoneout_rng`` to replay the same masks.
-    """
-
-    ln_param_names: tuple[str, ...] = ()
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        output_size=None,
-        *,
-        layer_norm=False,
-        zoneout=0.0,
-        zoneout_seed=None,
-        **kwargs,
-    ):
-        if not isinstance(layer_norm, bool):
-            raise TypeError(f"layer_norm: expected True or False, got {layer_norm!r}")
-        self.layer_norm = layer_norm
-        # Rates per state (h, then C for the LSTM); ``zoneout`` keeps the form it was given in.
-        self._zoneout_rates = rates = check_zoneout(zoneout, 2 if self.has_cell_state else 1)
-        self.zoneout = list(rates) if isinstance(zoneout, tuple | list) else rates[0]
-        # An int seed is recorded in the config; a Generator cannot be, so it is recorded as None.
-        self.zoneout_seed = zoneout_seed if isinstance(zoneout_seed, numbers.Integral) else None
-        # None here: drawn from the initialisation generator in _initialize.
-        self.zoneout_rng = None if zoneout_seed is None else _make_rng(zoneout_seed, "zoneout_seed")
-        super().__init__(input_size, hidden_size, output_size, **kwargs)
-
-    def _norm_shapes(self) -> dict:
-        if not self.layer_norm:
-            return {}
-        G, H = self.num_gates, self.hidden_size
-        sizes = (G * H,) * 4 + (H,) * (len(self.ln_param_names) - 4)
-        return {name: (size,) for name, size in zip(self.ln_param_names, sizes, strict=True)}
-
-    def _extra_shapes(self):
-        return self._norm_shapes()
-
-    def _initialize(self, rng, input_init):
-        super()._initialize(rng, input_init)
-        for name in self._norm_shapes():
-            if name.endswith("_gain"):
-                self._w[name][...] = 1.0
-        if self.zoneout_rng is None and any(self._zoneout_rates):
-            # Drawn after the weights, so that the weights do not depend on the zoneout option.
-            self.zoneout_rng = np.random.default_rng(rng.integers(2**63))
-
-    def get_config(self):
-        return super().get_config() | {
-            "layer_norm": self.layer_norm,
-            "zoneout": self.zoneout,
-            "zoneout_seed": None if self.zoneout_seed is None else int(self.zoneout_seed),
-        }
-
-    def _kernel_cell(self):
-        return f"{self.cell}_ln" if self.layer_norm else self.cell
-
-    def _norm_args(self) -> tuple:
-        """() or (ln,), the tuple of layer-norm parameters the LN cells take after b."""
-        if not self.layer_norm:
-            return ()
-        return (tuple(self._w[name] for name in self.ln_param_names),)
-
-    def _grad_names(self):
-        return ("W", "U", "b") + (self.ln_param_names if self.layer_norm else ())
-
-    def _cell_options(self, lengths, x):
-        options = super()._cell_options(lengths, x)
-        if any(self._zoneout_rates):
-            num_steps, batch_size = x.shape[:2]
-            shape = (num_steps, batch_size, self.hidden_size)
-            rates, training = self._zoneout_rates, self.training
-            masks = keep_masks(self.zoneout_rng, rates, shape, self.dtype, x, training)
-            options["zoneout"] = masks if self.has_cell_state else masks[0]
-        return options
-
-
 @register
-class LSTMLayer(_GatedLayer):
+class LSTMLayer(GatedOptions, _RecurrentLayer):
     """LSTM layer; the guide's equations are in :mod:`rnnlab.cells.lstm`.
 
     Takes RNNLayer's arguments plus ``forget_bias`` (initial value of b_f; 1.0 is a common
     choice that keeps early memories, Jozefowicz et al. 2015), ``layer_norm``, ``zoneout``
-    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed`` (see ``_GatedLayer``).
+    (one rate for h and C, or a pair (p_h, p_C)) and ``zoneout_seed``:
+
+    - ``layer_norm=True``: per-gate-block layer norm of W·x and U·h(t-1) and of C before its
+      tanh (:mod:`rnnlab.cells.lstm_ln`), extra parameters ``ln_x_gain`` ... ``ln_C_bias``;
+    - ``zoneout=p``: in training each unit of h and C keeps its previous value with probability
+      p (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or ``seed``); in eval the
+      expectation. See docs/sequences.md.
     State is a tuple (h, C).
     """
 
@@ -625,7 +551,8 @@ class LSTMLayer(_GatedLayer):
 
     @property
     def cell_states(self):
-        """C(t) for every step, (T, B, H) ((T, H) for a single sequence)."""
+        """C(t) for every step, (T, B, H) ((T, H) for a single sequence); carried through padded
+        steps, so ``[-1]`` is each sequence's final C."""
         C = self._require_forward("cell_states").C
         return C[:, 0] if self._layout.single else C
 
@@ -635,13 +562,16 @@ class LSTMLayer(_GatedLayer):
 
 
 @register
-class GRULayer(_GatedLayer):
+class GRULayer(GatedOptions, _RecurrentLayer):
     """GRU layer; the equations of both forms are in :mod:`rnnlab.cells.gru`.
 
     ``reset_after=False`` (default) is the guide's and Cho et al.'s candidate
     h̃ = tanh(W_h x + U_h (r ⊙ h(t-1)) + b_h). ``reset_after=True`` is the cuDNN/PyTorch form
     h̃ = tanh(W_h x + b_h + r ⊙ (U_h h(t-1) + b_hn)), with the extra bias ``b_hn``.
-    ``layer_norm``, ``zoneout`` and ``zoneout_seed``: see ``_GatedLayer``.
+    ``layer_norm=True``: per-gate-block layer norm of W·x and of the recurrent products
+    (:mod:`rnnlab.cells.gru_ln`); ``zoneout=p``: each unit of h keeps its previous value with
+    probability p in training (masks from ``zoneout_rng``, seeded by ``zoneout_seed`` or
+    ``seed``), the expectation in eval. See docs/sequences.md.
     """
 
     cell = "gru"
@@ -656,7 +586,7 @@ class GRULayer(_GatedLayer):
 
     def _extra_shapes(self):
         b_hn = {"b_hn": (self.hidden_size,)} if self.reset_after else {}
-        return b_hn | self._norm_shapes()
+        return b_hn | super()._extra_shapes()  # then the layer-norm parameters, if any
 
     def get_config(self):
         return super().get_config() | {"reset_after": self.reset_after}

@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from .backend import xp_of
+from .backend import array_device, to_device, xp_of
 from .schedules import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 
 __all__ = [
@@ -180,9 +180,22 @@ class Optimizer:
     def step(self):
         """Apply one update to every parameter, in place."""
         params, grads = self._pairs()
+        self._follow_devices(params)
         self.step_count += 1
         for name, p in params.items():
             self._update(name, p, grads[name])
+
+    def _follow_devices(self, params):
+        """Move state buffers to their parameter's device (the model was moved by ``.to()``).
+
+        Checked every step because moving a model does not tell its optimiser; the check is a
+        type lookup per buffer, and a move happens once, not in the loop.
+        """
+        for buffers in self.state.values():
+            for name, buffer in buffers.items():
+                device = array_device(params[name])
+                if array_device(buffer) != device:
+                    buffers[name] = to_device(buffer, device)
 
     def _update(self, name, p, g):
         raise NotImplementedError

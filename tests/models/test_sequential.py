@@ -224,3 +224,24 @@ def test_construction_errors():
         Sequential()
     with pytest.raises(RuntimeError, match="before forward"):
         Sequential(Dense(2, 2)).backward(np.zeros((1, 2)))
+
+
+def test_save_and_load_a_whole_model(tmp_path):
+    import rnnlab
+
+    rng = np.random.default_rng(6)
+    model = Sequential(
+        Embedding(7, 3, seed=0),
+        Bidirectional(GRULayer(3, 2, reset_after=True, seed=1)),
+        LSTM(4, 3, num_layers=2, dropout=0.1, output_size=2, seed=2),
+        Dense(2, 7, seed=3),
+    )
+    randomize(model, rng)
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    loaded = rnnlab.load(path)
+    assert describe(loaded) == describe(model)
+    for key, value in model.params.items():
+        np.testing.assert_array_equal(loaded.params[key], value)
+    ids = rng.integers(0, 7, size=(5, 2))
+    np.testing.assert_array_equal(loaded.eval()(ids), model.eval()(ids))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import demo, info
+from . import bench, demo, info
 
 # Each subcommand module provides add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = [info, demo]
+SUBCOMMANDS = [info, demo, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

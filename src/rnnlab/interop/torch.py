@@ -106,6 +106,11 @@ def to_torch(layer):
             f"layer: to_torch converts the recurrent layer only; this one has an output head "
             f"(output_size={layer.output_size}). Convert the head W_hy, b_y to nn.Linear separately"
         )
+    if getattr(layer, "layer_norm", False) or any(getattr(layer, "_zoneout_rates", ())):
+        raise ValueError(
+            "layer: layer_norm and zoneout have no counterpart in torch.nn.LSTM/GRU; no exact "
+            f"conversion exists (layer_norm={layer.layer_norm}, zoneout={layer.zoneout})"
+        )
     if isinstance(layer, GRULayer) and not layer.reset_after:
         raise ValueError(
             "layer: GRULayer(reset_after=False) is the guide's GRU, which PyTorch does not "

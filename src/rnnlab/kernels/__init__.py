@@ -3,15 +3,33 @@
 Every implementation of a cell has the signature and cache layout of the reference functions in
 :mod:`rnnlab.cells`, so that any fast forward can feed the reference backward and vice versa.
 The reference is the definition; ``backend="reference"`` forces it.
+
+Backends:
+
+- ``"auto"`` (default): the Numba kernels of :mod:`rnnlab.kernels.cpu` on the CPU when Numba
+  imports, else the reference. The environment variable ``RNNLAB_BACKEND=reference`` turns
+  ``"auto"`` into the reference everywhere (for debugging a model without editing it); it is
+  read at every forward, so it can be set while a program runs.
+- ``"reference"``: the readable NumPy/CuPy functions of :mod:`rnnlab.cells`.
+- ``"numba"``: the Numba kernels, an error if Numba is missing or the arrays are on a GPU.
+
+``import rnnlab`` imports no Numba module and compiles nothing: :mod:`rnnlab.kernels.cpu` is
+imported on the first forward that uses it, and its kernels load from Numba's on-disk cache
+(or compile, the first time on a machine).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import os
 from typing import NamedTuple
 
 from .. import cells
 
-BACKENDS = ("auto", "reference")
+BACKENDS = ("auto", "reference", "numba")
+ENV_VAR = "RNNLAB_BACKEND"
+CELLS = ("rnn", "lstm", "gru")
 
 
 class CellKernels(NamedTuple):
@@ -36,6 +54,64 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+@functools.cache
+def numba_status() -> tuple[bool, str]:
+    """``(True, "ok")`` when Numba (and SciPy, whose BLAS it calls) import, else the reason."""
+    try:
+        importlib.import_module("numba")
+        importlib.import_module("scipy.linalg.cython_blas")
+    except ImportError as exc:
+        return False, f"the numba backend needs numba and scipy ({exc})"
+    return True, "ok"
+
+
+def numba_kernels(cell: str) -> CellKernels:
+    """The Numba kernels of ``cell`` (imports :mod:`rnnlab.kernels.cpu` on first use)."""
+    available, reason = numba_status()
+    if not available:
+        raise ImportError(reason)
+    module = importlib.import_module(f".cpu.{cell}", __name__)
+    return CellKernels(
+        getattr(module, f"{cell}_forward"), getattr(module, f"{cell}_backward"), "numba"
+    )
+
+
+def resolve(backend: str, device: str) -> str:
+    """The concrete backend (``"reference"`` or ``"numba"``) that ``backend`` means here."""
+    check_backend(backend)
+    if backend == "numba":
+        if device != "cpu":
+            raise ValueError(f"backend: 'numba' runs on the CPU only, the layer is on {device!r}")
+        return "numba"
+    if backend == "reference" or device != "cpu":
+        return "reference"
+    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    if forced == "reference":
+        return "reference"
+    if forced not in ("", "auto", "numba"):
+        raise ValueError(f"{ENV_VAR}: expected 'auto', 'reference' or 'numba', got {forced!r}")
+    return "numba" if numba_status()[0] else "reference"
+
+
 def select(cell: str, backend: str, device: str) -> CellKernels:
     """The kernels a layer of ``cell`` runs with ``backend`` on ``device``."""
+    if device == "cuda" and backend == "auto":
+        impl = _select_gpu(cell)
+        if impl is not None:
+            return impl
+    if resolve(backend, device) == "numba":
+        return numba_kernels(cell)
     return REFERENCE[cell]
+
+
+def _select_gpu(cell: str) -> CellKernels | None:
+    """The numba-cuda kernels when they can run on CuPy arrays; None means the reference on
+    CuPy (it is array-namespace generic, so it runs on the GPU unchanged, op by op)."""
+    from . import gpu
+
+    usable, _ = gpu.numba_cuda_status()
+    if not usable:
+        return None
+    persistent = gpu.persistent_enabled()
+    forward, backward = gpu.gpu_kernels(cell, persistent)
+    return CellKernels(forward, backward, "numba-cuda-persistent" if persistent else "numba-cuda")

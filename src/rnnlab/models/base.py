@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import normalize_device, require_cupy, to_device, xp_of
+from ..io import SaveMixin
 from ..layers import ForwardRequiredError, ParamDict, _make_rng, _RecurrentLayer
 from ..validation import as_float_array
 
@@ -85,8 +86,11 @@ def check_gradient(name, dy, expected_shape, dtype, device, what):
     return arr
 
 
-class Module:
-    """Base class: the module protocol of rnnlab (see the package docstring)."""
+class Module(SaveMixin):
+    """Base class: the module protocol of rnnlab (see the package docstring).
+
+    ``SaveMixin`` adds ``model.save(path)``; ``rnnlab.load(path)`` rebuilds the model.
+    """
 
     training = True
     device = "cpu"

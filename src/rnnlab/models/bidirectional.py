@@ -22,53 +22,35 @@ import numpy as np
 
 from ..backend import to_device, xp_of
 from ..layers import _RecurrentLayer
+from ..masks import check_lengths, lengths_to_mask
+from ..masks import reverse_padded as masks_reverse_padded
 from ..registry import build, describe, register
 from ..validation import from_layout, normalize_input, steps_to_layout, to_layout
 from .base import Module
 
-__all__ = ["Bidirectional", "batch_lengths", "check_lengths", "reverse_padded", "valid_mask"]
-
-
-def check_lengths(lengths, batch_size: int, num_steps: int):
-    """``lengths``: B integers in [0, T], as a NumPy int64 array (always on the CPU)."""
-    if isinstance(lengths, str | bytes):
-        raise TypeError(f"lengths: expected {batch_size} integers, got {type(lengths).__name__}")
-    arr = np.asarray(to_device(lengths, "cpu"))
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"lengths: expected integers (one per sequence), got dtype {arr.dtype}")
-    if arr.shape != (batch_size,):
-        raise ValueError(
-            f"lengths: expected shape ({batch_size},) (one length per sequence in the batch), "
-            f"got {arr.shape}"
-        )
-    if arr.size and (arr.min() < 0 or arr.max() > num_steps):
-        bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
-        raise ValueError(
-            f"lengths: expected every length in [0, {num_steps}] (the number of time steps), "
-            f"got {bad}"
-        )
-    return arr.astype(np.int64)
+__all__ = ["Bidirectional", "batch_lengths", "reverse_padded", "valid_mask"]
 
 
 def batch_lengths(lengths, batch_size: int, num_steps: int, single: bool = False):
-    """:func:`check_lengths`, also accepting a plain int for one sequence given as (T, I)."""
-    if single and isinstance(lengths, numbers.Integral) and not isinstance(lengths, bool):
-        lengths = [lengths]
-    return check_lengths(lengths, batch_size, num_steps)
+    """:func:`rnnlab.masks.check_lengths`: B ints in 1..T (a plain int for one sequence)."""
+    return check_lengths(lengths, batch_size, num_steps, single=single)
 
 
 def valid_mask(lengths, num_steps: int, xp=np):
     """``valid[t, b] = t < lengths[b]``: (T, B) booleans in namespace ``xp``."""
-    return xp.asarray(np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :])
+    return lengths_to_mask(xp.asarray(lengths), num_steps)
 
 
 def reverse_padded(x, lengths=None, *, batch_first=False):
     """Reverse each sequence's first ``lengths[b]`` steps in time; padded steps stay in place.
 
+    :func:`rnnlab.masks.reverse_padded` with the two cases a bidirectional layer also needs:
+    no lengths (a plain reversal of all T steps) and batch-first arrays.
+
     Parameters
     ----------
     x : array (T, B, ...) — (B, T, ...) with ``batch_first``.
-    lengths : None (reverse all T steps) or B integers in [0, T].
+    lengths : None (reverse all T steps) or B integers in 1..T.
 
     Returns
     -------
@@ -76,26 +58,17 @@ def reverse_padded(x, lengths=None, *, batch_first=False):
     ``out[t, b] = x[t, b]`` otherwise. The map is its own inverse, so the same call undoes it
     (which is how a bidirectional layer's backward direction returns to the original order).
     """
-    xp = xp_of(x)
-    time_axis = 1 if batch_first else 0
     if getattr(x, "ndim", 0) < 2:
         raise ValueError(
             "x: expected at least 2 dimensions, (T, B, ...) or (B, T, ...) with batch_first, "
             f"got shape {tuple(getattr(x, 'shape', ()))}"
         )
+    time_axis = 1 if batch_first else 0
     if lengths is None:
-        return xp.flip(x, axis=time_axis)
-    x_tm = x.swapaxes(0, 1) if batch_first else x
-    num_steps, batch_size = x_tm.shape[:2]
-    lengths = check_lengths(lengths, batch_size, num_steps)
-    t = np.arange(num_steps)[:, None]  # (T, 1)
-    source = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
-    out = x_tm[to_device(source, _device(x)), xp.arange(batch_size)[None, :]]
-    return out.swapaxes(0, 1) if batch_first else out
-
-
-def _device(x):
-    return "cuda" if xp_of(x) is not np else "cpu"
+        return xp_of(x).flip(x, axis=time_axis)
+    if not batch_first:
+        return masks_reverse_padded(x, lengths)
+    return masks_reverse_padded(x.swapaxes(0, 1), lengths).swapaxes(0, 1)
 
 
 def _derived_seed(layer) -> int:

@@ -1,0 +1,51 @@
+"""``rnnlab bench``: time rnnlab's layers against PyTorch's (see :mod:`rnnlab.bench`)."""
+
+from __future__ import annotations
+
+import json
+
+
+def _size(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--sizes: expected T,B,I,H with positive integers, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="time RNN/LSTM/GRU against PyTorch (ratios, GEMM peak)")
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        metavar="T,B,I,H",
+        help="sizes to time (default: the six of BENCHMARKS.md)",
+    )
+    p.add_argument("--cells", nargs="+", choices=["rnn", "lstm", "gru"], help="default: all")
+    p.add_argument("--quick", action="store_true", help="first three sizes, short budget")
+    p.add_argument("--backend", default="auto", choices=["auto", "reference", "numba"])
+    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
+    p.add_argument("--no-compile", action="store_true", help="skip compile/cached-load timing")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from rnnlab import bench
+
+    sizes = [_size(s) for s in args.sizes] if args.sizes else bench.SIZES
+    if args.quick and not args.sizes:
+        sizes = sizes[:3]
+    cells = tuple(args.cells) if args.cells else bench.CELLS
+    report = bench.run(
+        sizes,
+        cells,
+        backend=args.backend,
+        threads=args.threads,
+        use_torch=not args.no_torch,
+        budget=0.3 if args.quick else None,
+    )
+    if not (args.quick or args.no_compile) and report["backend"] == "numba":
+        report["compile"] = bench.compile_times(cells)
+    print(json.dumps(report, indent=1) if args.json else bench.format_table(report))
+    return 0

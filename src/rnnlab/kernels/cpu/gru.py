@@ -1,0 +1,188 @@
+"""GRU, both forms: whole-sequence Numba kernels with the reference's signatures and cache.
+
+Same equations, numbering and cache as :mod:`rnnlab.cells.gru` (``extra`` is rh = r ⊙ h(t-1)
+for reset before, n = U_h · h(t-1) + b_hn for reset after). One compiled call runs a whole
+forward and one a whole backward, weight and input gradients included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...cells.gru import GRUCache
+from .activations import sigmoid, tanh
+from .buffers import carve
+from .config import njit, use_blas
+from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+
+
+@njit
+def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
+    num_steps, batch_size, H = h.shape
+    project_inputs(x, W, b, gates, blas)  # (0) gates hold P until step t activates them
+    U_zr_T = np.ascontiguousarray(U[: 2 * H].T)
+    U_h_T = np.ascontiguousarray(U[2 * H :].T)
+    for t in range(num_steps):
+        h_prev = h0 if t == 0 else h[t - 1]
+        matmul_into(h_prev, U_zr_T, a_zr, blas)  # (1) h(t-1) · U_zrᵀ
+        for n in range(batch_size):
+            g, a_n, hp, rh = gates[t, n], a_zr[n], h_prev[n], extra[t, n]
+            for j in range(H):
+                g[j] = sigmoid(g[j] + a_n[j])  # (1) z
+                r = sigmoid(g[H + j] + a_n[H + j])  # (1) r
+                g[H + j] = r
+                rh[j] = r * hp[j]  # (2)
+        matmul_into(extra[t], U_h_T, a_h, blas)  # (3) rh · U_hᵀ
+        for n in range(batch_size):
+            g, a_n, hp, h_n = gates[t, n], a_h[n], h_prev[n], h[t, n]
+            for j in range(H):
+                h_tilde = tanh(g[2 * H + j] + a_n[j])  # (3)
+                g[2 * H + j] = h_tilde
+                h_n[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
+
+
+@njit
+def _forward_after(x, h0, W, U, b, b_hn, gates, extra, h, a, blas):
+    num_steps, batch_size, H = h.shape
+    project_inputs(x, W, b, gates, blas)  # (0)
+    U_T = np.ascontiguousarray(U.T)
+    for t in range(num_steps):
+        h_prev = h0 if t == 0 else h[t - 1]
+        matmul_into(h_prev, U_T, a, blas)  # (1) h(t-1) · Uᵀ, (B, 3H)
+        for m in range(batch_size):
+            g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
+            for j in range(H):
+                z = sigmoid(g[j] + a_m[j])  # (1)
+                r = sigmoid(g[H + j] + a_m[H + j])
+                n = a_m[2 * H + j] + b_hn[j]  # (1) n
+                h_tilde = tanh(g[2 * H + j] + r * n)  # (3)
+                g[j], g[H + j], g[2 * H + j], n_m[j] = z, r, h_tilde, n
+                h_m[j] = h_tilde + z * (hp[j] - h_tilde)  # (4)
+
+
+def gru_forward(x, h0, W, U, b, b_hn=None):
+    """Drop-in for :func:`rnnlab.cells.gru_forward` (same arguments, result and cache)."""
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    blas = use_blas(H, batch_size)
+    shapes = [
+        (num_steps, batch_size, 3 * H),
+        (num_steps, batch_size, H),
+        (num_steps, batch_size, H),
+    ]
+    c = np.ascontiguousarray
+    args = (c(x), c(h0), c(W), c(U), c(b))
+    if b_hn is None:
+        shapes += [(batch_size, 2 * H), (batch_size, H)]
+        gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
+        _forward_before(*args, gates, extra, h, a_zr, a_h, blas)
+    else:
+        shapes += [(batch_size, 3 * H)]
+        gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
+        _forward_after(*args, c(b_hn), gates, extra, h, a, blas)
+    return h, GRUCache(x, h0, gates, extra, h)
+
+
+@njit
+def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, out, blas):
+    # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
+    dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
+    num_steps, batch_size, H = h.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    for t in range(num_steps - 1, -1, -1):
+        h_prev = h0 if t == 0 else h[t - 1]
+        for m in range(batch_size):
+            g, n, hp, dh_t, dh_n = gates[t, m], extra[t, m], h_prev[m], dh[t, m], dh_next[m]
+            d_x, d_U, acc = delta_x[t, m], delta_U[t, m], dh_acc[m]
+            for j in range(H):
+                z, r, h_tilde = g[j], g[H + j], g[2 * H + j]
+                dh_total = dh_t[j] + dh_n[j]
+                acc[j] = dh_total * z  # (4) h = z*h_prev + (1-z)*h̃
+                dz = dh_total * (hp[j] - h_tilde)
+                delta_h = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (4), (3)
+                dr = delta_h * n[j]  # (3) h̃ = tanh(P_h + r ⊙ n)
+                d_x[2 * H + j] = delta_h
+                d_U[2 * H + j] = delta_h * r
+                d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
+                d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
+        matmul_into(delta_U[t], U, dh_next, blas)  # (1) h(t-1) · Uᵀ
+        for m in range(batch_size):
+            for j in range(H):
+                dh_next[m, j] += dh_acc[m, j]
+    input_grads(delta_x, x, W, dx, dW, db, blas)  # (0)
+    recurrent_grad(delta_U, h0, h, dU, blas)  # (1)
+    for j in range(H):
+        db_hn[j] = 0.0
+    for t in range(num_steps):
+        for m in range(batch_size):
+            for j in range(H):
+                db_hn[j] += delta_U[t, m, 2 * H + j]
+
+
+@njit
+def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas):
+    # δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with U_zr and U_h
+    dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
+    dh_acc, d_rh = work
+    num_steps, batch_size, H = h.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
+    for t in range(num_steps - 1, -1, -1):
+        h_prev = h0 if t == 0 else h[t - 1]
+        for m in range(batch_size):
+            g, d_x, dh_t, dh_n = gates[t, m], delta_x[t, m], dh[t, m], dh_next[m]
+            hp, acc, d_h = h_prev[m], dh_acc[m], delta_h[t, m]
+            for j in range(H):
+                z, h_tilde = g[j], g[2 * H + j]
+                dh_total = dh_t[j] + dh_n[j]
+                acc[j] = dh_total * z  # (4)
+                d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
+                d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
+        matmul_into(delta_h[t], U_h, d_rh, blas)  # (3) d(rh) = δ_h · U_h
+        for m in range(batch_size):
+            g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
+            acc, dzr = dh_acc[m], delta_zr[t, m]
+            for j in range(H):
+                z, r = g[j], g[H + j]
+                dr = drh[j] * hp[j]  # (2) rh = r ⊙ h_prev
+                acc[j] = acc[j] + drh[j] * r
+                dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
+                dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
+        matmul_into(delta_zr[t], U_zr, dh_next, blas)  # (1) h_prev · U_zrᵀ
+        for m in range(batch_size):
+            for j in range(H):
+                dh_next[m, j] += dh_acc[m, j]
+    input_grads(delta_x, x, W, dx, dW, db, blas)  # (0)
+    recurrent_grad(delta_zr, h0, h, dU_zr, blas)  # (1) z, r act on h(t-1)
+    rows = num_steps * batch_size
+    matmul_into(  # (3) the candidate acts on rh
+        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas
+    )
+
+
+def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
+    """Drop-in for :func:`rnnlab.cells.gru_backward` (same arguments and results)."""
+    x, h0, gates, extra, h = cache
+    num_steps, batch_size, H = h.shape
+    dtype = h.dtype
+    blas = use_blas(H, batch_size)
+    T, B = num_steps, batch_size
+    shapes = [(T, B, x.shape[-1]), (B, H), W.shape, U.shape, (3 * H,)]
+    c = np.ascontiguousarray
+    args = (c(dh), c(x), c(h0), c(W), c(U), c(gates), c(extra), c(h))
+    if reset_after:
+        dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
+        dh0[...] = 0.0 if dh_final is None else dh_final
+        scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
+        _backward_after(*args, *scratch, tuple(out), blas)
+        return dx, dh0, (dW, dU, db, db_hn)
+    dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
+    dh0[...] = 0.0 if dh_final is None else dh_final
+    delta_x, delta_zr, delta_h, dh_acc, d_rh = carve(
+        "gru.backward_before",
+        [(T, B, 3 * H), (T, B, 2 * H), (T, B, H), (B, H), (B, H)],
+        dtype,
+    )
+    out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
+    _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas)
+    return dx, dh0, (dW, dU, db)

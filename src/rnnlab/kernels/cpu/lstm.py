@@ -1,0 +1,105 @@
+"""LSTM: whole-sequence Numba kernels with the reference's signatures and cache.
+
+Same equations, numbering and cache as :mod:`rnnlab.cells.lstm`. One compiled call runs a whole
+forward (input projection as one matrix product, then all T steps) and one a whole backward (all
+steps, then dW, dU, dx as single matrix products).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...cells.lstm import LSTMCache
+from .activations import sigmoid, tanh
+from .buffers import carve
+from .config import njit, use_blas
+from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+
+
+@njit
+def _forward_kernel(x, h0, C0, W, U, b, gates, C, tanh_C, h, a, blas):
+    num_steps, batch_size, H = h.shape
+    project_inputs(x, W, b, gates, blas)  # (0) gates hold P until step t activates them
+    U_T = np.ascontiguousarray(U.T)
+    for t in range(num_steps):
+        h_prev = h0 if t == 0 else h[t - 1]
+        C_prev = C0 if t == 0 else C[t - 1]
+        matmul_into(h_prev, U_T, a, blas)  # (1) h(t-1) · Uᵀ, (B, 4H)
+        for n in range(batch_size):
+            g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
+            c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
+            for j in range(H):
+                f = sigmoid(g[j] + a_b[j])  # (2)
+                i = sigmoid(g[H + j] + a_b[H + j])
+                C_tilde = tanh(g[2 * H + j] + a_b[2 * H + j])
+                o = sigmoid(g[3 * H + j] + a_b[3 * H + j])
+                c = f * c_prev[j] + i * C_tilde  # (3)
+                tc = tanh(c)
+                g[j], g[H + j], g[2 * H + j], g[3 * H + j] = f, i, C_tilde, o
+                c_out[j], tc_out[j], h_out[j] = c, tc, o * tc  # (4)
+
+
+@njit
+def _backward_kernel(dh, x, h0, C0, W, U, gates, C, tanh_C, h, delta, out, blas):
+    dx, dh_next, dC_next, dW, dU, db = out
+    # dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit
+    num_steps, batch_size, H = dh.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    for t in range(num_steps - 1, -1, -1):
+        C_prev = C0 if t == 0 else C[t - 1]
+        for b in range(batch_size):
+            g, d, dh_t, c_prev, tc = gates[t, b], delta[t, b], dh[t, b], C_prev[b], tanh_C[t, b]
+            dh_n, dC_n = dh_next[b], dC_next[b]
+            for j in range(H):
+                f, i, C_tilde, o = g[j], g[H + j], g[2 * H + j], g[3 * H + j]
+                dh_total = dh_t[j] + dh_n[j]
+                do = dh_total * tc[j]  # (4) h = o * tanh(C)
+                dC = dC_n[j] + dh_total * o * (one - tc[j] * tc[j])
+                d[j] = dC * c_prev[j] * f * (one - f)  # (3), (2) f = σ(a_f)
+                d[H + j] = dC * C_tilde * i * (one - i)  # (3), (2) i = σ(a_i)
+                d[2 * H + j] = dC * i * (one - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
+                d[3 * H + j] = do * o * (one - o)  # (2) o = σ(a_o)
+                dC_n[j] = dC * f  # (3)
+        matmul_into(delta[t], U, dh_next, blas)  # (1) dh(t-1) = δ · U
+    input_grads(delta, x, W, dx, dW, db, blas)  # (0)
+    recurrent_grad(delta, h0, h, dU, blas)  # (1)
+
+
+def lstm_forward(x, h0, C0, W, U, b):
+    """Drop-in for :func:`rnnlab.cells.lstm_forward` (same arguments, result and cache)."""
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    states = (num_steps, batch_size, H)
+    gates, C, tanh_C, h, a = carve(
+        "lstm.forward",
+        [(num_steps, batch_size, 4 * H), states, states, states, (batch_size, 4 * H)],
+        x.dtype,
+    )
+    c = np.ascontiguousarray
+    _forward_kernel(
+        c(x), c(h0), c(C0), c(W), c(U), c(b), gates, C, tanh_C, h, a, use_blas(H, batch_size)
+    )
+    return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+
+
+def lstm_backward(dh, dh_final, dC_final, cache, W, U):
+    """Drop-in for :func:`rnnlab.cells.lstm_backward` (same arguments and results)."""
+    x, h0, C0, gates, C, tanh_C, h = cache
+    num_steps, batch_size, H = h.shape
+    (delta,) = carve("lstm.backward", [(num_steps, batch_size, 4 * H)], h.dtype)
+    state = (batch_size, H)
+    out = carve(
+        "",
+        [(num_steps, batch_size, x.shape[-1]), state, state, W.shape, U.shape, (4 * H,)],
+        h.dtype,
+        pooled=False,
+    )
+    dx, dh0, dC0, dW, dU, db = out
+    dh0[...] = 0.0 if dh_final is None else dh_final
+    dC0[...] = 0.0 if dC_final is None else dC_final
+    c = np.ascontiguousarray
+    _backward_kernel(
+        c(dh), c(x), c(h0), c(C0), c(W), c(U), c(gates), c(C), c(tanh_C), c(h), delta,
+        tuple(out), use_blas(H, batch_size),
+    )  # fmt: skip
+    return dx, dh0, dC0, (dW, dU, db)

@@ -1,0 +1,76 @@
+"""Vanilla RNN: whole-sequence Numba kernels with the reference's signatures and cache.
+
+Same equations and cache as :mod:`rnnlab.cells.rnn`. One compiled call runs a whole forward
+(input projection, all T steps) and one a whole backward (all steps, then the weight and input
+gradients as single matrix products).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...cells.rnn import RNNCache
+from .activations import tanh
+from .buffers import carve
+from .config import njit, use_blas
+from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+
+
+@njit
+def _forward_kernel(x, h0, W_xh, W_hh, b_h, h, a, blas):
+    num_steps, batch_size, H = h.shape
+    project_inputs(x, W_xh, b_h, h, blas)  # (0) h holds P until step t overwrites it
+    W_hh_T = np.ascontiguousarray(W_hh.T)
+    for t in range(num_steps):
+        h_prev = h0 if t == 0 else h[t - 1]
+        matmul_into(h_prev, W_hh_T, a, blas)  # (1) h(t-1) · W_hhᵀ
+        for b in range(batch_size):
+            h_b, a_b = h[t, b], a[b]
+            for j in range(H):
+                h_b[j] = tanh(h_b[j] + a_b[j])  # (1)
+
+
+@njit
+def _backward_kernel(dh, x, h0, h, W_xh, W_hh, delta, dx, dh_next, dW_xh, dW_hh, db_h, blas):
+    # dh_next holds dh_final on entry and dh0 on exit
+    num_steps, batch_size, H = h.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    for t in range(num_steps - 1, -1, -1):
+        for b in range(batch_size):
+            d, dh_t, h_t, dh_n = delta[t, b], dh[t, b], h[t, b], dh_next[b]
+            for j in range(H):
+                d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
+        matmul_into(delta[t], W_hh, dh_next, blas)  # (1) dh(t-1) = δ · W_hh
+    input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas)  # (0)
+    recurrent_grad(delta, h0, h, dW_hh, blas)  # (1)
+
+
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    """Drop-in for :func:`rnnlab.cells.rnn_forward` (same arguments, result and cache)."""
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    h, a = carve("rnn.forward", [(num_steps, batch_size, H), (batch_size, H)], x.dtype)
+    c = np.ascontiguousarray
+    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, a, use_blas(H, batch_size))
+    return h, RNNCache(x, h0, h)
+
+
+def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
+    """Drop-in for :func:`rnnlab.cells.rnn_backward` (same arguments and results)."""
+    x, h0, h = cache
+    num_steps, batch_size, H = h.shape
+    input_size = x.shape[-1]
+    (delta,) = carve("rnn.backward", [(num_steps, batch_size, H)], h.dtype)
+    dx, dh0, dW_xh, dW_hh, db_h = carve(
+        "",
+        [(num_steps, batch_size, input_size), (batch_size, H), W_xh.shape, W_hh.shape, (H,)],
+        h.dtype,
+        pooled=False,
+    )
+    dh0[...] = 0.0 if dh_final is None else dh_final
+    c = np.ascontiguousarray
+    _backward_kernel(
+        c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh), delta, dx, dh0, dW_xh, dW_hh, db_h,
+        use_blas(H, batch_size),
+    )  # fmt: skip
+    return dx, dh0, (dW_xh, dW_hh, db_h)
