@@ -117,17 +117,6 @@ def to_torch(layer):
             "implement (nn.GRU applies the reset gate after U_h: reset_after=True); no exact "
             "conversion exists"
         )
-    if getattr(layer, "layer_norm", False):
-        raise ValueError(
-            "layer: layer_norm=True has no PyTorch counterpart (nn.LSTM and nn.GRU do not "
-            "normalise their gates); no exact conversion exists"
-        )
-    zoneout = getattr(layer, "zoneout", 0.0)
-    if np.any(np.asarray(zoneout, dtype=float) != 0):
-        raise ValueError(
-            f"layer: zoneout={zoneout!r} has no PyTorch counterpart (it changes the function in "
-            "training and evaluation mode alike); no exact conversion exists"
-        )
     kinds = {
         RNNLayer: ("rnn", torch.nn.RNN),
         LSTMLayer: ("lstm", torch.nn.LSTM),
