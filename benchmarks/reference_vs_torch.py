@@ -1,8 +1,12 @@
 """Time rnnlab's reference layers against PyTorch's nn.RNN / nn.LSTM / nn.GRU on the CPU.
 
+The layers run ``backend="reference"`` (the readable NumPy cells) unless ``--backend`` says
+otherwise; ``auto`` picks the Numba kernels.
+
 Run from the repository root::
 
     PYTHONPATH=src python benchmarks/reference_vs_torch.py [--rounds 25] [--threads N]
+        [--backend reference|numba|auto]
 
 Both sides use float32 and the same number of threads (PyTorch's intra-op pool is set to the
 thread count of NumPy's BLAS, as threadpoolctl reports it). Both run the same parameters
@@ -37,10 +41,10 @@ def blas_threads() -> int:
     return max((p["num_threads"] for p in pools), default=1)
 
 
-def make_pair(cls, extra, size, seed=0):
+def make_pair(cls, extra, size, backend, seed=0):
     """An rnnlab layer, the equivalent PyTorch module, and inputs/gradients for both."""
     T, B, I, H = size
-    layer = cls(I, H, seed=seed, **extra)
+    layer = cls(I, H, seed=seed, backend=backend, **extra)
     module = to_torch(layer)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, B, I)).astype(np.float32)
@@ -96,6 +100,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=25, help="timed rounds per case")
     parser.add_argument(
+        "--backend",
+        default="reference",
+        choices=("reference", "numba", "auto"),
+        help="rnnlab implementation to time (default: the reference math of rnnlab.cells)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -108,7 +118,8 @@ def main(argv=None) -> int:
     threads = blas_threads()
     torch.set_num_threads(threads)
     print(
-        f"numpy {np.__version__}, torch {torch.__version__}, float32, {threads} thread(s) "
+        f"rnnlab backend {args.backend!r}, numpy {np.__version__}, torch {torch.__version__}, "
+        f"float32, {threads} thread(s) "
         f"(NumPy BLAS = torch intra-op), median of {args.rounds} interleaved rounds"
     )
     header = (
@@ -118,7 +129,7 @@ def main(argv=None) -> int:
     print("-" * len(header))
     for size in SIZES:
         for name, cls, extra in CELLS:
-            layer, module, x, dy = make_pair(cls, extra, size)
+            layer, module, x, dy = make_pair(cls, extra, size, args.backend)
             ours, theirs = rnnlab_steps(layer, x, dy), torch_steps(module, x, dy)
             for k, what in enumerate(("forward", "forward+backward")):
                 a, b = interleaved_medians(ours[k], theirs[k], args.rounds)
