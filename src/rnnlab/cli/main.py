@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, demo, info
+from . import bench, compare, demo, generate, gradflow, info, predict, recommend, train
 
 # Each subcommand module provides add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = [info, demo, bench]
+SUBCOMMANDS = [info, demo, compare, recommend, train, predict, generate, gradflow, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""``rnnlab compare``: measure every claim of the guide and write a report."""
+
+from __future__ import annotations
+
+from ._common import comma_list, positive_int, reports_errors
+
+DEFAULT_OUT = "rnnlab-report"
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "compare",
+        help="measure every claim of the guide; write report.md, figures and results.json",
+        description="Measure the guide's claims (parameters, time, memory, long-term memory, "
+        "gradient flow, CPU/GPU, example applications) and write DIR/report.md, PNG figures "
+        "and DIR/results.json. The default run takes about 3 minutes on 2 cores.",
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny budgets: well under a minute")
+    size.add_argument("--full", action="store_true", help="longer sweeps (lengths to 200, 3 seeds)")
+    p.add_argument(
+        "--cells", type=comma_list(str), help="subset of rnn,lstm,gru (default: all three)"
+    )
+    p.add_argument("--tasks", type=comma_list(str), help="subset of adding,copy (default: both)")
+    p.add_argument(
+        "--seq-lens", type=comma_list(int), help="sequence lengths (default 5,10,20,50,100)"
+    )
+    p.add_argument("--seeds", type=positive_int, help="seeds per (task, cell, length) (default 2)")
+    p.add_argument(
+        "--steps", type=positive_int, help="training updates per sweep model (default 300)"
+    )
+    p.add_argument(
+        "--hidden", type=positive_int, help="hidden size of the sweep models (default 32)"
+    )
+    p.add_argument(
+        "--equal-params",
+        action="store_true",
+        help="give every cell the LSTM's parameter budget (not the same hidden size)",
+    )
+    p.add_argument("--jobs", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument(
+        "--seed", type=int, default=0, help="base seed of every random choice (default 0)"
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default rnnlab-report)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+@reports_errors("compare")
+def run(args) -> int:
+    from rnnlab.compare import make_config, run_compare
+
+    preset = "quick" if args.quick else "full" if args.full else "default"
+    config = make_config(
+        preset,
+        cells=args.cells,
+        tasks=args.tasks,
+        seq_lens=args.seq_lens,
+        seeds=args.seeds,
+        steps=args.steps,
+        hidden_size=args.hidden,
+        equal_params=args.equal_params or None,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    results = run_compare(config, args.out)
+    print(
+        f"\nwrote {args.out}/report.md, results.json and {len(results['figures'])} figures "
+        f"in {results['meta']['wall_seconds']:.0f} s ({results['meta']['cpu_seconds']:.0f} s CPU)"
+    )
+    width = max(len(v["verdict"]) for v in results["verdicts"])
+    for v in results["verdicts"]:
+        print(f"  {v['verdict']:<{width}}  {v['claim']}")
+    return 0

@@ -1,0 +1,155 @@
+"""Run every section of the comparison and write ``report.md``, the figures and ``results.json``."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import apps, figures, gpu, gradflow, longmem, memory, params, report, sweep, timing
+from .config import CompareConfig
+
+RESULTS_FILE = "results.json"
+REPORT_FILE = "report.md"
+#: Keys whose values are wall-clock measurements: everything else reruns identically.
+TIMING_KEYS = frozenset({"timing", "gpu", "seconds", "meta", "peak"})
+
+
+def _json_default(value):
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_json(path, data):
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _load_average():
+    try:
+        return list(os.getloadavg())
+    except OSError:  # not available on every platform
+        return None
+
+
+def _meta(config):
+    from ..cli.info import collect
+
+    return {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": collect(),
+        "blas_threads": 1,
+        "load_average_start": _load_average(),
+        "preset": config.preset,
+    }
+
+
+def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
+    """Measure everything ``config`` asks for and write the report into ``out_dir``.
+
+    ``write_figures=False`` skips the PNGs (they hold no numbers of their own): the report then
+    links figures that are not there; only tests use it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    cpu_start = _cpu_seconds()
+    progress = config.progress
+    # One BLAS thread everywhere: on a shared 2-core machine multi-threaded OpenBLAS on these
+    # small matrices ran 3-5x slower, and thread counts change float rounding between runs.
+    results = {"meta": _meta(config), "config": config.to_dict()}
+    clock = {}
+
+    def timed(name, fn, *args, **kwargs):
+        begin = time.perf_counter()
+        value = fn(*args, **kwargs)
+        clock[name] = time.perf_counter() - begin
+        return value
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        results["params"] = timed("params", params.run, config.cells)
+        results["memory"] = timed("memory", memory.run, config.cells)
+        # Timings run alone, before the pool starts, so the training jobs do not disturb them.
+        results["timing"] = timed(
+            "timing",
+            timing.run,
+            config.cells,
+            config.timing_reps,
+            config.timing_warmup,
+            config.timing_configs,
+            progress=progress,
+        )
+        results["gpu"] = timed("gpu", gpu.run, config.cells, reps=max(3, config.timing_reps // 3))
+        # The sweep's models and the example applications are independent jobs of one pool.
+        jobs = longmem.make_jobs(config) + apps.make_jobs(config)
+        done = timed(
+            "jobs",
+            sweep.run_jobs,
+            jobs,
+            workers=config.jobs,
+            scheduler=config.scheduler,
+            progress=progress,
+            desc="training",
+        )
+    runs = [r for r in done if "app" not in r]
+    results["sweep"] = runs
+    results["longmem"] = longmem.run(runs, config)
+    results["gradflow"] = gradflow.run(runs, config)
+    results["apps"] = apps.collect([r for r in done if "app" in r])
+    results["special"] = {"verdicts": longmem.special_case_verdicts(results, config)}
+    if write_figures:
+        results["figures"] = timed("figures", figures.write_all, results, out_dir)
+    else:
+        results["figures"] = dict.fromkeys(figures.FIGURES, "not-written.png")
+    results["meta"]["section_seconds"] = clock
+    results["meta"]["wall_seconds"] = time.perf_counter() - start
+    # On a shared machine the wall time depends on everyone else; CPU seconds (this process and
+    # its finished worker processes) and the load average say how much of it was ours.
+    results["meta"]["cpu_seconds"] = _cpu_seconds() - cpu_start
+    results["meta"]["load_average_end"] = _load_average()
+    results["verdicts"] = collect_verdicts(results)
+    write_json(out_dir / RESULTS_FILE, results)
+    report.write(results, out_dir / REPORT_FILE)
+    return results
+
+
+SECTIONS = ("params", "timing", "memory", "longmem", "gradflow", "gpu", "apps", "special")
+
+
+def collect_verdicts(results) -> list[dict]:
+    out = []
+    for section in SECTIONS:
+        for verdict in results[section].get("verdicts", []):
+            out.append({"section": section, **verdict})
+    return out
+
+
+def strip_timings(data):
+    """``data`` without wall-clock values: what two runs with the same seed must agree on."""
+    if isinstance(data, dict):
+        return {
+            k: strip_timings(v)
+            for k, v in data.items()
+            if k not in TIMING_KEYS and not (isinstance(v, dict) and v.get("timing") is True)
+        }
+    if isinstance(data, list):
+        return [
+            strip_timings(v) for v in data if not (isinstance(v, dict) and v.get("timing") is True)
+        ]
+    return data

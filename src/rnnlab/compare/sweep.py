@@ -1,0 +1,221 @@
+"""Independent training jobs — one per (task, cell, length, seed) — and where they run.
+
+A job is a small frozen record; :func:`run_job` trains one model from it and returns plain
+numbers. Every random choice in a job comes from a ``SeedSequence`` built from the job's own
+fields, and each job runs with one BLAS thread, so the numbers do not depend on which process,
+machine or order ran it: a local process pool and a Dask cluster give identical results.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import losses
+from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
+from .gradflow import hidden_gradient_norms, relative_profile
+from .training import make_layer, make_optimizer, many_to_one_step
+
+TASKS = ("adding", "copy")
+TASK_IDS = {"adding": 1, "copy": 2}
+CELL_IDS = {"rnn": 1, "lstm": 2, "gru": 3}
+COPY_SYMBOLS = 4
+EVAL_SEQUENCES = 512
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of the long-term-memory sweep."""
+
+    task: str
+    cell: str
+    seq_len: int
+    seed: int  # the seed index (0, 1, ...) of this (task, cell, length)
+    base_seed: int
+    hidden_size: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+
+    @property
+    def key(self) -> tuple:
+        return (self.task, self.cell, self.seq_len, self.seed)
+
+    @property
+    def cost(self) -> float:
+        """Rough relative run time, to start the slowest jobs first."""
+        return self.seq_len * self.steps * {"rnn": 1.0, "gru": 2.0, "lstm": 2.5}[self.cell]
+
+    def run(self) -> dict:
+        return _run_job(self)
+
+    def seed_sequence(self, purpose: int) -> np.random.SeedSequence:
+        """Seeds from the job's identity; ``purpose`` separates init, data and evaluation."""
+        entropy = [self.base_seed, TASK_IDS[self.task], CELL_IDS[self.cell], self.seq_len]
+        return np.random.SeedSequence([*entropy, self.seed, purpose])
+
+
+def task_sizes(task):
+    """(input_size, output_size, loss) of a task."""
+    if task == "adding":
+        return 2, 1, "mse"
+    if task == "copy":
+        return COPY_SYMBOLS + 1, COPY_SYMBOLS, "xent"
+    raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+
+
+def task_batch(task, batch_size, seq_len, rng):
+    if task == "adding":
+        return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
+    return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+
+
+def evaluation_set(task, seq_len, base_seed):
+    """The held-out set of a (task, length): the same for every cell and seed."""
+    rng = np.random.default_rng([base_seed, TASK_IDS[task], seq_len, 999])
+    return task_batch(task, EVAL_SEQUENCES, seq_len, rng)
+
+
+def score(task, y_last, target):
+    """Normalised score: 0 = the trivial baseline, 1 = perfect.
+
+    adding: 1 - MSE / (1/6) (the MSE of predicting the mean); copy: (accuracy - 1/K) / (1 - 1/K).
+    Returns (score, raw) where raw is the MSE or the accuracy.
+    """
+    if task == "adding":
+        mse = float(np.mean((y_last - target) ** 2))
+        return 1.0 - mse / ADDING_BASELINE_MSE, mse
+    accuracy = float(np.mean(y_last.argmax(axis=-1) == target))
+    chance = 1.0 / COPY_SYMBOLS
+    return (accuracy - chance) / (1.0 - chance), accuracy
+
+
+def _gradient_profile(layer, task, x, target):
+    y_last = layer.forward(x)[-1]
+    if task == "adding":
+        _, dy_last = losses.mse(y_last, target)
+    else:
+        _, dy_last = losses.cross_entropy(y_last, target)
+    return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
+
+
+def run_job(job) -> dict:
+    """Run one job (anything with ``run()``, ``key`` and ``cost``) with one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return job.run()
+
+
+def _run_job(job: Job) -> dict:
+    start = time.perf_counter()
+    input_size, output_size, loss = task_sizes(job.task)
+    init_seed = np.random.default_rng(job.seed_sequence(0))
+    data_rng = np.random.default_rng(job.seed_sequence(1))
+    layer = make_layer(job.cell, input_size, job.hidden_size, output_size, seed=init_seed)
+    x_eval, y_eval = evaluation_set(job.task, job.seq_len, job.base_seed)
+    probe = (x_eval[:, :64], y_eval[:64])
+    gradflow_init = _gradient_profile(layer, job.task, *probe)
+    optimizer = make_optimizer(layer, job.learning_rate)
+    history = []
+    for _ in range(job.steps):
+        x, target = task_batch(job.task, job.batch_size, job.seq_len, data_rng)
+        value, _ = many_to_one_step(layer, x, target, loss, optimizer)
+        history.append(value)
+    layer.eval()
+    job_score, raw = score(job.task, layer.forward(x_eval)[-1], y_eval)
+    every = max(1, job.steps // 25)
+    return {
+        **asdict(job),
+        "num_parameters": layer.num_parameters(),
+        "score": job_score,
+        "raw_metric": raw,
+        "final_loss": float(np.mean(history[-max(1, job.steps // 10) :])) if history else None,
+        "loss_curve": [
+            float(np.mean(history[i : i + every])) for i in range(0, len(history), every)
+        ],
+        "gradflow_init": gradflow_init,
+        "gradflow_trained": _gradient_profile(layer, job.task, *probe),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _ordered(jobs):
+    # Slowest first: the long jobs start early and the workers finish together.
+    return sorted(jobs, key=lambda j: (-j.cost, str(j.key)))
+
+
+def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep"):
+    """Run ``jobs`` and return their results in the order of ``jobs``.
+
+    Parameters
+    ----------
+    workers : int or None, processes of the local pool (None: all cores; 1: in this process)
+    scheduler : None (local), a Dask scheduler address ``"tcp://host:8786"`` or a
+        ``dask.distributed.Client``
+    """
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress, unit="run")
+    if scheduler is not None:
+        results = _run_dask(jobs, scheduler, bar)
+    else:
+        results = _run_local(jobs, workers, bar)
+    bar.close()
+    by_key = {r_key(r): r for r in results}
+    return [by_key[j.key] for j in jobs]
+
+
+def r_key(result) -> tuple:
+    if "app" in result:
+        return ("app", result["app"])
+    return (result["task"], result["cell"], result["seq_len"], result["seed"])
+
+
+def _run_local(jobs, workers, bar):
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"workers: expected a positive number of processes, got {workers}")
+    results = []
+    if workers == 1 or len(jobs) == 1:
+        for job in _ordered(jobs):
+            results.append(run_job(job))
+            bar.update()
+        return results
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no forked BLAS or tqdm threads
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(run_job, job) for job in _ordered(jobs)]
+        for future in as_completed(futures):
+            results.append(future.result())
+            bar.update()
+    return results
+
+
+def _run_dask(jobs, scheduler, bar):
+    try:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+    except ImportError as exc:
+        raise RuntimeError(
+            "scheduler: running on a Dask cluster needs dask.distributed; install it with "
+            f"pip install 'rnnlab[cluster]' ({exc})"
+        ) from None
+    own_client = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own_client else scheduler
+    try:
+        futures = client.map(run_job, _ordered(jobs), pure=False)
+        results = []
+        for future in dask_completed(futures):
+            results.append(future.result())
+            bar.update()
+        return results
+    finally:
+        if own_client:
+            client.close()
