@@ -16,7 +16,7 @@ from .config import CompareConfig
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.md"
 #: Keys whose values are wall-clock measurements: everything else reruns identically.
-TIMING_KEYS = frozenset({"timing", "gpu", "seconds", "meta", "peak"})
+TIMING_KEYS = frozenset({"timing", "gpu", "seconds", "cpu_seconds", "meta", "peak"})
 
 
 def _json_default(value):
