@@ -285,3 +285,36 @@ def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
     exec(snippet, namespace)
     y = namespace["y"].detach().numpy()
     np.testing.assert_allclose(y, layer.forward(x), rtol=1e-12, atol=1e-14)
+
+
+def _dropout_stack():
+    from rnnlab.models import Dense, Dropout, Sequential
+
+    return Sequential(
+        LSTMLayer(2, 5, dtype=np.float64, seed=0),
+        Dropout(0.3, seed=1),
+        Dense(5, 1, dtype=np.float64, seed=2),
+    )
+
+
+def test_sequential_checkpoint_resumes_dropout_masks_exactly(tmp_path):
+    rng_data = np.random.default_rng(0)
+    X, Y = rng_data.normal(size=(12, 6, 2)), rng_data.normal(size=(12, 6, 1))
+
+    straight = _dropout_stack()
+    opt = optim.AdamW(straight, lr=0.01)
+    rnnlab.fit(straight, X, Y, optimizer=opt, epochs=2, batch_size=4, seed=3, progress=False)
+
+    first = _dropout_stack()
+    opt_b, rng = optim.AdamW(first, lr=0.01), np.random.default_rng(3)
+    rnnlab.fit(first, X, Y, optimizer=opt_b, epochs=1, batch_size=4, seed=rng, progress=False)
+    path = tmp_path / "stack.safetensors"
+    first.save(tmp_path / "model_only.safetensors")  # containers have save() too
+    assert isinstance(rnnlab.load(tmp_path / "model_only.safetensors"), type(first))
+    rnnlab.save_checkpoint(path, first, opt_b, step=opt_b.step_count, rng=rng)
+    ck = rnnlab.load_checkpoint(path)
+    assert type(ck.model).__name__ == "Sequential"
+    rnnlab.fit(ck.model, X, Y, optimizer=ck.optimizer, epochs=1, batch_size=4, seed=ck.rng,
+               progress=False)  # fmt: skip
+    for name, p in straight.params.items():
+        np.testing.assert_array_equal(ck.model.params[name], p)

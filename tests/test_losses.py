@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from rnnlab.losses import cross_entropy, mse
+from tests.conftest import GRADCHECK_EPS as FD_EPS
+from tests.conftest import GRADCHECK_RTOL as FD_TOL
 
-TOL = 1e-12
-FD_EPS = 1e-6
-FD_TOL = 1e-6  # relative error of central differences
+TOL = 1e-12  # the bar for losses against PyTorch in float64 (loss and gradient)
 
 
 def _rng(seed=0):

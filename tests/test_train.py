@@ -368,6 +368,64 @@ def _padded(seed=0, n=6, num_steps=8):
     return X, Y, lengths
 
 
+@pytest.mark.parametrize("cls", [LSTMLayer, GRULayer])
+def test_padded_per_step_training_equals_each_sequence_alone(cls):
+    X, Y, lengths = _padded()
+    model = cls(1, 4, 1, dtype=np.float64, seed=0)
+    fit(
+        model,
+        X,
+        Y,
+        lengths=lengths,
+        batch_size=1,
+        epochs=1,
+        seed=5,
+        clip=None,
+        optimizer=optim.SGD(model, lr=0.1),
+        progress=False,
+    )
+    alone = cls(1, 4, 1, dtype=np.float64, seed=0)
+    opt = optim.SGD(alone, lr=0.1)
+    for i in np.random.default_rng(5).permutation(len(X)):  # fit's shuffling order
+        L = lengths[i]
+        out = alone.forward(X[i, :L, None, :])  # (L, 1, 1), no padding at all
+        alone.zero_grad()
+        alone.backward(mse(out, Y[i, :L, None, :])[1])
+        opt.step()
+    for name, p in alone.params.items():
+        np.testing.assert_allclose(model.params[name], p, rtol=1e-12, atol=1e-14)
+
+
+def test_padded_batch_with_one_target_per_sequence_reads_the_last_valid_step():
+    X, Y, lengths = _padded(seed=1)
+    target = np.array([[Y[i, L - 1, 0]] for i, L in enumerate(lengths)])  # (N, 1)
+    model = LSTMLayer(1, 4, 1, dtype=np.float64, seed=0, batch_first=True)
+    fit(
+        model,
+        X,
+        target,
+        lengths=lengths,
+        batch_size=len(X),
+        shuffle=False,
+        clip=None,
+        optimizer=optim.SGD(model, lr=0.1),
+        epochs=2,
+        progress=False,
+    )
+    alone = LSTMLayer(1, 4, 1, dtype=np.float64, seed=0)
+    opt = optim.SGD(alone, lr=0.1)
+    for _ in range(2):
+        alone.zero_grad()  # one step on the batch: the mean of the per-sequence gradients
+        for i, L in enumerate(lengths):
+            out = alone.forward(X[i, :L, None, :])
+            dy = np.zeros_like(out)
+            dy[-1] = mse(out[-1], target[i : i + 1])[1] / len(X)
+            alone.backward(dy)
+        opt.step()
+    for name, p in alone.params.items():
+        np.testing.assert_allclose(model.params[name], p, rtol=1e-12, atol=1e-14)
+
+
 def test_lengths_are_checked():
     X, Y, lengths = _padded()
     model = GRULayer(1, 3, 1, seed=0)
@@ -388,3 +446,45 @@ def test_progress_bar_shows_loss_gradient_norm_and_rate(capsys):
     assert "loss=" in err
     assert "grad_norm=" in err
     assert "steps_per_s=" in err
+
+
+def test_fit_trains_a_sequential_with_embedding_and_dropout():
+    from rnnlab.models import Dense, Dropout, Embedding, Sequential
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 5, size=(32, 7))
+    labels = (ids + 1) % 5  # per step: the next symbol in a cycle
+    model = Sequential(
+        Embedding(5, 6, dtype=np.float64, seed=0),
+        GRULayer(6, 8, dtype=np.float64, seed=1),
+        Dropout(0.1, seed=2),
+        Dense(8, 5, dtype=np.float64, seed=3),
+    )
+    h = fit(model, ids, labels, loss="cross_entropy", epochs=8, batch_size=8, seed=0,
+            optimizer=optim.Adam(model, lr=0.05), progress=False)  # fmt: skip
+    assert h.loss[-1] < 0.2 * h.loss[0]
+    assert h.grad_first_step == [None] * 8  # Embedding returns no dx: nothing to measure
+
+
+def test_tbptt_with_a_two_layer_stack_carries_its_states():
+    from rnnlab.models import LSTM
+
+    X, Y = sine_data(n=4, num_steps=9)
+
+    def make():
+        return LSTM(1, 3, num_layers=2, output_size=1, dtype=np.float64, seed=0)
+
+    model, manual = make(), make()
+    fit(model, X, Y, epochs=1, batch_size=4, tbptt=4, clip=None, shuffle=False,
+        optimizer=optim.SGD(model, lr=0.1), progress=False)  # fmt: skip
+    opt = optim.SGD(manual, lr=0.1)
+    x, y = X.transpose(1, 0, 2), Y.transpose(1, 0, 2)
+    state = None
+    for start in (0, 4, 8):
+        out = manual.forward(x[start : start + 4], state)
+        manual.zero_grad()
+        manual.backward(mse(out, y[start : start + 4])[1])
+        opt.step()
+        state = tuple(s.copy() for s in manual.final_state)  # (h_n, c_n), each (2, B, H)
+    for name, p in manual.params.items():
+        np.testing.assert_array_equal(model.params[name], p)

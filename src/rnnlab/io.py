@@ -155,6 +155,28 @@ def _rng_state(rng):
     return state
 
 
+def _model_rng_state(model) -> dict:
+    """States of the Generators the model draws from while running (dropout, zoneout)."""
+    if hasattr(model, "rng_state"):
+        return model.rng_state()
+    rng = getattr(model, "zoneout_rng", None)  # a bare recurrent layer
+    return {} if rng is None else {"zoneout": rng.bit_generator.state}
+
+
+def _set_model_rng_state(path, model, state) -> None:
+    if not state:
+        return
+    try:
+        if hasattr(model, "set_rng_state"):
+            model.set_rng_state(state)
+        elif getattr(model, "zoneout_rng", None) is not None and set(state) == {"zoneout"}:
+            model.zoneout_rng.bit_generator.state = state["zoneout"]
+        else:
+            raise ValueError(f"the model has no random streams named {sorted(state)}")
+    except (ValueError, TypeError, KeyError) as exc:
+        _fail(path, f"cannot restore the model's random streams: {exc}")
+
+
 def _encode(model, optimizer=None, step=None, rng=None, extra=None) -> bytes:
     from safetensors.numpy import save as st_save
 
@@ -171,6 +193,7 @@ def _encode(model, optimizer=None, step=None, rng=None, extra=None) -> bytes:
         "optimizer": None,
         "step": None,
         "rng": _rng_state(rng),
+        "model_rng": _model_rng_state(model),
         "extra": extra,
     }
     if step is not None:
@@ -330,6 +353,7 @@ def _restore_model(path, info, tensors):
         p[...] = arr.astype(p.dtype, copy=False)
     if hasattr(model, "zero_grad"):
         model.zero_grad()
+    _set_model_rng_state(path, model, info.get("model_rng"))
     return model
 
 

@@ -176,7 +176,12 @@ class _Loop:
         out, pred, options = self.predict(xb, state, lengths)
         loss_value, dpred = self.loss_fn(pred, yb, **options)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
-            self.diverged("the loss is not finite", loss_value, self.last_norm, "previous step")
+            self.diverged(
+                "the loss or its gradient is not finite",
+                loss_value,
+                self.last_norm,
+                "previous step",
+            )
         if self.targets == "last":
             dy = np.zeros_like(out)
             dy[self.last_index(out, lengths)] = dpred

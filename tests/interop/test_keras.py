@@ -28,7 +28,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 def keras_true_float64(monkeypatch):
     """Make Keras compute float64 in float64.
 
-    On the torch and jax backends Keras maps every 64-bit result dtype to 32 bits
+    On every backend but TensorFlow, Keras maps every 64-bit result dtype to 32 bits
     (``BIT64_TO_BIT32_DTYPE`` in keras/src/backend/common/dtypes.py, mimicking JAX without x64), so
     a float64 layer returns float64 tensors of float32 accuracy (~1e-7). Parity to 1e-10 needs the
     real float64 arithmetic, so the tests switch that one mapping off.

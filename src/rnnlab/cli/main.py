@@ -8,7 +8,7 @@ import sys
 from . import bench, compare, demo, generate, gradflow, info, predict, recommend, train
 
 # Each subcommand module provides add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = [info, demo, bench, compare, recommend, train, predict, generate, gradflow]
+SUBCOMMANDS = [info, demo, compare, recommend, train, predict, generate, gradflow, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
