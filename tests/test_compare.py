@@ -107,7 +107,8 @@ def test_dask_local_cluster_gives_the_same_results_as_the_local_pool():
         assert client.scheduler_info()["workers"]
     for a, b in zip(local, remote, strict=True):
         a, b = dict(a), dict(b)
-        a.pop("seconds"), b.pop("seconds")
+        for key in ("seconds", "cpu_seconds"):
+            a.pop(key), b.pop(key)
         assert a == b
 
 
@@ -147,3 +148,15 @@ def test_equal_parameter_budgets_give_every_cell_about_the_lstms_count():
         count = cls(2, jobs[("adding", cell)].hidden_size, 1).num_parameters()
         assert 0.85 * lstm <= count <= lstm
     assert jobs[("adding", "rnn")].hidden_size > jobs[("adding", "gru")].hidden_size > 16
+
+
+def test_recommend_reads_the_measured_evidence_of_a_report(quick_run, capsys):
+    from rnnlab.cli.main import main
+
+    out, results = quick_run
+    assert main(["recommend", "--seq-len", "18", "--report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("GRU")
+    assert "at length 20" in text  # the nearest measured length of the quick preset
+    gru = results["longmem"]["table"]["adding"]["gru"][1]["mean"]
+    assert f"GRU {gru:.2f}" in text

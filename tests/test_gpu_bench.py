@@ -26,6 +26,23 @@ def test_report_without_a_gpu_is_a_failure_status_and_a_sentence():
     assert "ms" not in text  # no table, no number dressed as a timing
 
 
+def test_the_grid_is_the_cpu_benchs():
+    from rnnlab import bench as cpu_bench
+
+    assert bench.GRID == cpu_bench.SIZES
+    assert bench.GUIDE_SHAPE in bench.GRID
+
+
+def test_cli_bench_device_cuda_says_no_gpu_and_fails(capsys):
+    from rnnlab.cli.main import main
+
+    status = main(["bench", "--device", "cuda", "--cells", "rnn", "--sizes", "5,1,2,3"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "rnnlab bench --device cuda needs a GPU, and none is usable here" in out
+    assert "No GPU timing was measured" in out
+
+
 def test_gpu_status_names_the_missing_piece_here():
     ok, reason = bench.gpu_status()
     assert not ok  # no GPU on the machines this suite runs on; tests/gpu covers a device

@@ -83,3 +83,11 @@ def test_import_rnnlab_imports_neither_cupy_nor_numba_cuda():
         "cupy": False,
         "numba.cuda": False,
     }
+
+
+def test_info_says_which_kernels_a_cuda_layer_would_run():
+    from rnnlab.cli.info import collect
+
+    usable, reason = gpu.numba_cuda_status()
+    assert not usable
+    assert collect()["gpu_kernels"] == f"reference cells on CuPy ({reason})"

@@ -237,3 +237,79 @@ def test_other_float_precisions_are_cast_to_the_layer_dtype():
     layer64 = GRULayer(3, 5, seed=0, dtype=np.float64)
     assert layer64(x64.astype(np.float32)).dtype == np.float64
     assert layer64(x64.astype(np.float16)).dtype == np.float64
+
+
+# ----------------------------------------------------------------------------- dict operations
+def test_params_update_copies_into_the_storage():
+    """update and |= assign through the shape check, like [] = (never detach the views)."""
+    layer = RNNLayer(2, 3, dtype=np.float64, seed=0)
+    x = np.ones((2, 1, 2))
+    view = layer.params["W_xh"]
+    layer.params.update({"W_xh": np.zeros((3, 2))}, b_h=np.full(3, 0.5))
+    assert layer.params["W_xh"] is view
+    np.testing.assert_array_equal(layer(x)[0, 0], np.tanh(np.full(3, 0.5)))
+    layer.params |= {"b_h": np.zeros(3)}
+    np.testing.assert_array_equal(layer(x), 0.0)
+    with pytest.raises(ValueError, match=r"W_hh: expected shape \(3, 3\)"):
+        layer.params.update({"W_hh": np.zeros((2, 2))})
+    with pytest.raises(KeyError, match="no parameter named 'W_q'"):
+        layer.params.update(W_q=np.zeros(3))
+    with pytest.raises(TypeError, match="b_h: expected real numbers, got dtype <U1"):
+        layer.params["b_h"] = np.array(["a", "b", "c"])
+
+
+@pytest.mark.parametrize("operation", ["pop", "del", "clear", "popitem", "setdefault"])
+def test_params_names_are_fixed(operation):
+    layer = GRULayer(2, 3)
+    do = {
+        "pop": lambda p: p.pop("W_z"),
+        "del": lambda p: p.__delitem__("W_z"),
+        "clear": lambda p: p.clear(),
+        "popitem": lambda p: p.popitem(),
+        "setdefault": lambda p: p.setdefault("W_q", 0),
+    }[operation]
+    with pytest.raises(TypeError, match="parameter names of a layer are fixed"):
+        do(layer.params)
+    assert len(layer.params) == 9
+
+
+@pytest.mark.parametrize("variant", LAYER_VARIANTS, ids=LAYER_IDS)
+def test_deepcopy_makes_an_independent_working_layer(variant):
+    import copy
+
+    _, cls, extra = variant
+    layer = cls(2, 3, 1, dtype=np.float64, seed=0, **extra)
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    y = layer(x)
+    twin = copy.deepcopy(layer)
+    assert twin.get_config() == layer.get_config()
+    np.testing.assert_array_equal(twin.backward(np.ones_like(y)), layer.backward(np.ones_like(y)))
+    for name in layer.grads:
+        np.testing.assert_array_equal(twin.grads[name], layer.grads[name])
+    first = next(iter(twin.params))
+    twin.params[first][...] = 0.0  # the copy's params are views of the copy's own storage
+    assert not np.array_equal(twin(x), y)
+    np.testing.assert_array_equal(layer(x), y)  # the original is untouched
+    snapshot = copy.deepcopy(layer.params)  # the same names over detached copies
+    assert list(snapshot) == list(layer.params)
+    assert not any(np.shares_memory(snapshot[k], layer.params[k]) for k in snapshot)
+    layer.params[first][...] += 1.0
+    assert not np.array_equal(snapshot[first], layer.params[first])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("variant", LAYER_VARIANTS, ids=LAYER_IDS)
+def test_saturating_inputs_stay_finite_without_warnings(variant, dtype):
+    """Huge pre-activations saturate the gates; nothing overflows (no input clipping needed)."""
+    import warnings
+
+    _, cls, extra = variant
+    layer = cls(2, 3, 1, dtype=dtype, seed=0, **extra)
+    x = np.array([[[1e30, -1e30]]] * 3, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = layer(x)
+        dx = layer.backward(np.ones_like(y))
+    assert np.all(np.isfinite(y))
+    assert np.all(np.isfinite(dx))
+    assert all(np.all(np.isfinite(g)) for g in layer.grads.values())

@@ -165,3 +165,29 @@ def test_float32_backward_agrees_with_float64(cls):
         np.testing.assert_allclose(
             layers[0].grads[name], layers[1].grads[name], rtol=1e-4, atol=1e-5, err_msg=name
         )
+
+
+@pytest.mark.parametrize("variant", LAYER_VARIANTS, ids=LAYER_IDS)
+def test_backward_uses_the_cache_and_never_reruns_forward(variant, monkeypatch):
+    """Every cell forward the layer runs is counted: backward adds none."""
+    from rnnlab import kernels
+
+    calls = []
+    select = kernels.select
+
+    def counting_select(*args, **kwargs):
+        impl = select(*args, **kwargs)
+
+        def forward(*a, **k):
+            calls.append(1)
+            return impl.forward(*a, **k)
+
+        return impl._replace(forward=forward)
+
+    monkeypatch.setattr(kernels, "select", counting_select)
+    layer, x, state, R, _ = _setup(variant, (3, 2, 2, 3, 2), seed=9)
+    layer.forward(x, state)
+    assert len(calls) == 1
+    layer.backward(R)
+    layer.backward(R)
+    assert len(calls) == 1

@@ -7,6 +7,7 @@ backward needs, and accumulates gradients into a second buffer of the same layou
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -46,7 +47,8 @@ class ParamDict(dict):
 
     Reading gives the live array (writing into it, ``p["W_f"][...] = 0``, changes the layer).
     Assigning a key copies the new values into the storage, after a shape check, so the layer
-    and the dict can never drift apart.
+    and the dict can never drift apart; ``update`` and ``|=`` assign key by key the same way.
+    The set of names is fixed: keys cannot be added or removed.
     """
 
     def __setitem__(self, key, value):
@@ -55,9 +57,35 @@ class ParamDict(dict):
         target = dict.__getitem__(self, key)
         xp = xp_of(target)
         new = xp.asarray(value)
+        if new.dtype.kind not in "fiu":
+            raise TypeError(f"{key}: expected real numbers, got dtype {new.dtype}")
         if new.shape != target.shape:
             raise ValueError(f"{key}: expected shape {target.shape}, got {tuple(new.shape)}")
         target[...] = new
+
+    def update(self, other=(), /, **kwargs):
+        # dict.update would replace the views by the caller's arrays, detaching the dict from
+        # the layer without a word; copy through __setitem__ instead.
+        items = other.items() if hasattr(other, "items") else other
+        for key, value in (*items, *kwargs.items()):
+            self[key] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def _fixed_keys(self, *args, **kwargs):
+        raise TypeError("params: the parameter names of a layer are fixed; assign values instead")
+
+    __delitem__ = pop = popitem = clear = setdefault = _fixed_keys
+
+    def __copy__(self):
+        return ParamDict(self)  # the same live views
+
+    def __deepcopy__(self, memo):
+        # A snapshot (e.g. the best parameters so far): the same names over copies of the
+        # arrays, detached from the layer. dict's constructor bypasses __setitem__ on purpose.
+        return ParamDict({name: copy.deepcopy(value, memo) for name, value in self.items()})
 
 
 def _make_rng(seed, name="seed") -> np.random.Generator:
@@ -125,6 +153,17 @@ class _RecurrentLayer(SaveMixin):
     def from_config(cls, config: dict):
         """Build a layer (with freshly initialised parameters) from :meth:`get_config`."""
         return cls(**config)
+
+    def __deepcopy__(self, memo):
+        """An independent layer: its own buffers, with params/grads views rebuilt over them."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        views = {"_flat", "_flat_grad", "_w", "_g", "params", "grads"}
+        for key, value in self.__dict__.items():
+            if key not in views:
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        new._bind(self._flat.copy(), self._flat_grad.copy())
+        return new
 
     # ----------------------------------------------------------------- parameters
     @property

@@ -108,7 +108,9 @@ CASE_IDS = ["rnn", "lstm", "gru", "gru_reset_after"]
 @pytest.mark.parametrize(("cls", "extra"), CASES, ids=CASE_IDS)
 def test_layer_matches_the_guides_notation(cls, extra, T, B, I, H, output_size):
     rng = np.random.default_rng(T * 100 + H)
-    layer = cls(I, H, output_size, dtype=np.float64, seed=3, **extra)
+    # The reference math is the definition; the fast kernels are held to it in
+    # tests/test_kernels_cpu.py.
+    layer = cls(I, H, output_size, dtype=np.float64, seed=3, backend="reference", **extra)
     randomize_params(layer, rng, scale=0.7)
     x = rng.standard_normal((T, B, I))
     h0 = 0.5 * rng.standard_normal((B, H))

@@ -56,3 +56,19 @@ def test_demo_runs_the_guides_example_and_learns(capsys):
         assert np.isfinite(first)
         assert last < first  # three steps of gradient descent on correct gradients help
     assert "get_cell_states()[-1]) shape (1, 64)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "0"], "argument --steps: expected an integer >= 1, got 0"),
+        (["--steps", "-2"], "argument --steps: expected an integer >= 1, got -2"),
+        (["--steps", "many"], "argument --steps: expected an integer, got 'many'"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    ],
+)
+def test_demo_rejects_bad_arguments_with_a_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

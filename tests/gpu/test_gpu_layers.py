@@ -149,7 +149,10 @@ def test_moves_and_wrong_device_errors_with_real_cupy():
         layer.forward(steps)
 
 
-def test_dispatch_picks_numba_cuda_on_a_gpu():
+def test_dispatch_picks_numba_cuda_on_a_gpu(monkeypatch):
     _needs_numba_cuda()
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
     assert kernels.select("gru", "auto", "cuda").name == "numba-cuda"
     assert kernels.select("gru", "reference", "cuda").name == "reference"
+    monkeypatch.setenv(kernels.ENV_VAR, "reference")  # forces the reference everywhere
+    assert kernels.select("gru", "auto", "cuda").name == "reference"

@@ -151,3 +151,25 @@ def test_from_torch_rejects_a_relu_rnn():
 def test_from_torch_rejects_other_modules():
     with pytest.raises(TypeError, match=r"module: expected torch\.nn\.RNN.*got Linear"):
         from_torch(torch.nn.Linear(2, 3))
+
+
+@pytest.mark.parametrize(
+    ("layer", "match"),
+    [
+        (lambda: LSTMLayer(2, 3, layer_norm=True), "no exact .*layer_norm=True"),
+        (lambda: GRULayer(2, 3, reset_after=True, layer_norm=True), "layer_norm=True"),
+        (lambda: LSTMLayer(2, 3, zoneout=0.1), "no exact .*zoneout=0.1"),
+        (lambda: LSTMLayer(2, 3, zoneout=(0.0, 0.2)), r"zoneout=\[0\.0, 0\.2\]"),
+        (lambda: GRULayer(2, 3, reset_after=True, zoneout=0.3), "zoneout=0.3"),
+    ],
+    ids=["lstm-ln", "gru-ln", "lstm-zoneout", "lstm-zoneout-C", "gru-zoneout"],
+)
+def test_to_torch_rejects_options_pytorch_does_not_have(layer, match):
+    """A silent conversion would drop them and compute another function."""
+    with pytest.raises(ValueError, match=match):
+        to_torch(layer())
+
+
+def test_to_torch_accepts_init_only_options():
+    layer = LSTMLayer(2, 3, forget_bias=1.0, zoneout=0.0, zoneout_seed=3)
+    assert to_torch(layer).bias_ih_l0[:6].detach().numpy().tolist() == [0.0] * 3 + [1.0] * 3

@@ -165,6 +165,9 @@ def check_parity(kind, dtype, T, B, I, H, batch_first, seed):
     rng = np.random.default_rng(seed)
     module = random_torch_module(kind, I, H, dtype, batch_first, rng)
     layer = from_torch(module)
+    # The reference (the definition) against PyTorch; the fast kernels are held to the
+    # reference in tests/test_kernels_cpu.py.
+    layer.backend = "reference"
     assert layer.dtype == dtype
     assert layer.batch_first == batch_first
     assert getattr(layer, "reset_after", True)  # PyTorch's GRU is the reset-after form

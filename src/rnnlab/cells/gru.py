@@ -45,6 +45,7 @@ from typing import NamedTuple
 from ..backend import xp_of
 from .activations import sigmoid
 from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
+from .weight_grads import previous_states
 
 GATE_ORDER = ("z", "r", "h")
 
@@ -164,9 +165,8 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None, zon
     dx : (T, B, I), dh0 : (B, H), grads : (dW, dU, db) or (dW, dU, db, db_hn) for reset after
     """
     xp = xp_of(dh)
-    x, h0, gates, extra, h = cache
+    _, h0, gates, extra, h = cache
     num_steps = h.shape[0]
-    H = h.shape[-1]
     delta_x = xp.empty_like(gates)
     delta_U = xp.empty_like(gates) if reset_after else delta_x
     valid = step_mask(lengths, num_steps, dh)
@@ -183,7 +183,20 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None, zon
         delta_x[t] = dx_t
         if reset_after:
             delta_U[t] = dU_t
-    h_prev_all = xp.concatenate([h0[None], h[:-1]]).reshape(-1, H)
+    dx, grads = gru_weight_gradients(delta_x, delta_U, cache, W, U, reset_after)
+    return dx, dh_next, grads
+
+
+def gru_weight_gradients(delta_x, delta_U, cache, W, U, reset_after):
+    """The once-for-all-steps part of GRU backward: (dx, (dW, dU, db[, db_hn])).
+
+    ``delta_x`` (T, B, 3H) is the gradient of the input projection P, ``delta_U`` that of the
+    recurrent product's output (the same array for reset before).
+    """
+    xp = xp_of(delta_x)
+    x, h0, _, extra, h = cache
+    H = h.shape[-1]
+    h_prev_all = previous_states(h0, h).reshape(-1, H)
     dx_2d = delta_x.reshape(-1, 3 * H)
     dW = dx_2d.T @ x.reshape(-1, x.shape[2])  # (0)
     db = dx_2d.sum(axis=0)
@@ -192,8 +205,8 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None, zon
         dU_2d = delta_U.reshape(-1, 3 * H)
         dU = dU_2d.T @ h_prev_all  # (1)
         db_hn = dU_2d[:, 2 * H :].sum(axis=0)
-        return dx, dh_next, (dW, dU, db, db_hn)
+        return dx, (dW, dU, db, db_hn)
     dU = xp.empty_like(U)
     dU[: 2 * H] = dx_2d[:, : 2 * H].T @ h_prev_all  # (1) z, r act on h_prev
     dU[2 * H :] = dx_2d[:, 2 * H :].T @ extra.reshape(-1, H)  # (3) candidate acts on rh
-    return dx, dh_next, (dW, dU, db)
+    return dx, (dW, dU, db)

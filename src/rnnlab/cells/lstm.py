@@ -43,6 +43,7 @@ from typing import NamedTuple
 from ..backend import xp_of
 from .activations import sigmoid
 from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
+from .weight_grads import stacked_weight_gradients
 
 GATE_ORDER = ("f", "i", "c", "o")
 
@@ -157,7 +158,6 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None, zoneout=Non
     xp = xp_of(dh)
     x, h0, C0, gates, C, tanh_C, h = cache
     num_steps = h.shape[0]
-    H = h.shape[-1]
     valid = step_mask(lengths, num_steps, dh)
     dh = mask_outputs(dh, valid)  # padded outputs are constant zeros
     K_h, K_C = _zoneout_pair(zoneout)
@@ -178,10 +178,5 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None, zoneout=Non
         dC_t, dC_direct = carry_backward(dC_next, None if K_C is None else K_C[t], v_t)
         delta[t], dh_next, dC_next = lstm_step_backward(dh_t, dC_t, gates[t], C_prev, tanh_C[t], U)
         dh_next, dC_next = add(dh_next, dh_direct), add(dC_next, dC_direct)
-    h_prev = xp.concatenate([h0[None], h[:-1]])
-    delta_2d = delta.reshape(-1, 4 * H)
-    dW = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
-    dU = delta_2d.T @ h_prev.reshape(-1, H)
-    db = delta_2d.sum(axis=0)
-    dx = delta @ W
+    dx, dW, dU, db = stacked_weight_gradients(delta, x, h0, h, W)  # (0)
     return dx, dh_next, dC_next, (dW, dU, db)

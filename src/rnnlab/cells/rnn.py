@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from ..backend import xp_of
 from .carry import carry_backward, carry_forward, mask_outputs, step_mask
+from .weight_grads import stacked_weight_gradients
 
 
 class RNNCache(NamedTuple):
@@ -101,7 +102,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     """
     xp = xp_of(dh)
     x, h0, h = cache
-    num_steps, _, hidden_size = h.shape
+    num_steps = h.shape[0]
     valid = step_mask(lengths, num_steps, dh)
     dh = mask_outputs(dh, valid)  # padded outputs are constant zeros
     delta = xp.empty_like(h)
@@ -114,10 +115,5 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
             dh_new, dh_direct = carry_backward(dh_t, None, valid[t])
             delta[t], dh_next = rnn_step_backward(dh_new, h[t], W_hh)
             dh_next = dh_next + dh_direct
-    h_prev = xp.concatenate([h0[None], h[:-1]])  # (T, B, H): h(t-1) for every t
-    delta_2d = delta.reshape(-1, hidden_size)
-    dW_xh = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
-    dW_hh = delta_2d.T @ h_prev.reshape(-1, hidden_size)
-    db_h = delta_2d.sum(axis=0)
-    dx = delta @ W_xh
+    dx, dW_xh, dW_hh, db_h = stacked_weight_gradients(delta, x, h0, h, W_xh)  # (0)
     return dx, dh_next, (dW_xh, dW_hh, db_h)

@@ -27,6 +27,12 @@ def add_parser(sub):
     p.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
     p.add_argument("--no-compile", action="store_true", help="skip compile/cached-load timing")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="cuda: rnnlab on the GPU against PyTorch's cuDNN layers (needs a GPU; docs/gpu.md)",
+    )
     p.set_defaults(run=run)
 
 
@@ -37,6 +43,8 @@ def run(args) -> int:
     if args.quick and not args.sizes:
         sizes = sizes[:3]
     cells = tuple(args.cells) if args.cells else bench.CELLS
+    if args.device == "cuda":
+        return _run_cuda(args, sizes, cells)
     report = bench.run(
         sizes,
         cells,
@@ -49,3 +57,12 @@ def run(args) -> int:
         report["compile"] = bench.compile_times(cells)
     print(json.dumps(report, indent=1) if args.json else bench.format_table(report))
     return 0
+
+
+def _run_cuda(args, sizes, cells) -> int:
+    """The GPU bench; without a GPU it prints why nothing was measured and returns 1."""
+    from rnnlab.kernels.gpu import bench as gpu_bench
+
+    status, text = gpu_bench.report(cells, sizes, repeats=5 if args.quick else 20)
+    print(text)
+    return status

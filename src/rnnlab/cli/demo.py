@@ -7,6 +7,7 @@ so the demo shows the forward pass, backpropagation through time and learning in
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -17,10 +18,29 @@ from rnnlab import GRULayer, LSTMLayer, RNNLayer
 GUIDE_LAYERS = [("RNN", RNNLayer, 32), ("LSTM", LSTMLayer, 64), ("GRU", GRULayer, 48)]
 
 
+def _int_at_least(minimum):
+    """An argparse type: an integer >= ``minimum``, else a usage error (not a traceback)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def add_parser(sub):
     p = sub.add_parser("demo", help="the guide's sine example through RNN, LSTM and GRU")
-    p.add_argument("--steps", type=int, default=300, help="gradient-descent steps (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="seed for initialisation (default 0)")
+    p.add_argument(
+        "--steps", type=_int_at_least(1), default=300, help="gradient-descent steps (default 300)"
+    )
+    p.add_argument(
+        "--seed", type=_int_at_least(0), default=0, help="seed for initialisation (default 0)"
+    )
     p.set_defaults(run=run)
 
 

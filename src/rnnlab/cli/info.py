@@ -34,7 +34,16 @@ def collect() -> dict:
     facts["blas"] = _blas_description()
     cupy, reason = cupy_status()
     facts["gpu"] = "available" if cupy is not None else f"unavailable: {reason}"
+    facts["gpu_kernels"] = _gpu_kernels()
     return facts
+
+
+def _gpu_kernels() -> str:
+    """Which kernels a layer on "cuda" would run (docs/gpu.md)."""
+    from rnnlab.kernels.gpu import numba_cuda_status
+
+    usable, reason = numba_cuda_status()
+    return "numba-cuda" if usable else f"reference cells on CuPy ({reason})"
 
 
 def _blas_description() -> str:

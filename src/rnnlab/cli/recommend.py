@@ -29,6 +29,7 @@ def add_parser(sub):
 
 @reports_errors("recommend")
 def run(args) -> int:
+    from rnnlab.compare.longmem import FAILED
     from rnnlab.compare.recommend import decide, evidence
 
     cell, reason = decide(args.seq_len, args.data_size, args.need_speed)
@@ -44,7 +45,8 @@ def run(args) -> int:
     for task, scores in found["scores"].items():
         best = max(scores, key=scores.get)
         shown = ", ".join(f"{NAMES[c]} {s:.2f}" for c, s in scores.items())
-        print(f"  {task:<7} {shown}   best: {NAMES[best]}")
+        verdict = f"best: {NAMES[best]}" if scores[best] >= FAILED else "none learned it"
+        print(f"  {task:<7} {shown}   {verdict}")
     for name, ratios in found["timing"].items():
         shown = ", ".join(f"{NAMES[c]} {r:.2f}x" for c, r in ratios.items())
         print(f"  training time ({name} config): {shown}")

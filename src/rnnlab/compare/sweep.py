@@ -8,6 +8,7 @@ machine or order ran it: a local process pool and a Dask cluster give identical 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -103,12 +104,31 @@ def _gradient_profile(layer, task, x, target):
     return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
 
 
+def load_kernels():
+    """Import the CPU kernels now, and with them the BLAS library they call (SciPy's).
+
+    ``threadpool_limits`` only limits libraries already loaded when it is entered: a BLAS first
+    loaded inside it keeps its default thread count (measured: the Numba GRU ran 3.5x slower,
+    its threads fighting the other workers for the cores).
+    """
+    from .. import kernels
+
+    for cell in ("rnn", "lstm", "gru"):
+        # ImportError: no Numba here; ValueError: RNNLAB_BACKEND names something else.
+        with contextlib.suppress(ImportError, ValueError):
+            kernels.select(cell, "auto", "cpu")
+
+
 def run_job(job) -> dict:
     """Run one job (anything with ``run()``, ``key`` and ``cost``) with one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
+    load_kernels()
     with threadpool_limits(limits=1, user_api="blas"):
-        return job.run()
+        cpu_start = time.process_time()
+        result = job.run()
+    # CPU seconds of this job alone: on a shared machine its wall time ("seconds") is not.
+    return {**result, "cpu_seconds": time.process_time() - cpu_start}
 
 
 def _run_job(job: Job) -> dict:

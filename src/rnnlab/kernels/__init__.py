@@ -96,7 +96,8 @@ def resolve(backend: str, device: str) -> str:
 
 def select(cell: str, backend: str, device: str) -> CellKernels:
     """The kernels a layer of ``cell`` runs with ``backend`` on ``device``."""
-    if device == "cuda" and backend == "auto":
+    forced_reference = os.environ.get(ENV_VAR, "").strip().lower() == "reference"
+    if device == "cuda" and backend == "auto" and not forced_reference:
         impl = _select_gpu(cell)
         if impl is not None:
             return impl

@@ -22,9 +22,11 @@ from ...backend import DeviceUnavailableError, cupy_status, to_device
 
 __all__ = ["GRID", "GUIDE_SHAPE", "format_rows", "gpu_status", "report", "run"]
 
-# (T, B, I, H): the CPU grid of PERFORMANCE.md; the guide's GPU table is seq 50, batch 64,
-# hidden 128 (input 32 assumed), which is also a grid row.
-GRID = [(10, 1, 1, 8), (50, 1, 8, 32), (50, 16, 32, 64), (50, 64, 32, 128), (100, 32, 128, 256)]
+# (T, B, I, H): the CPU bench's grid (rnnlab.bench.SIZES, PERFORMANCE.md), so CPU and GPU
+# rows compare; the guide's GPU table is seq 50, batch 64, hidden 128 (input 32 assumed),
+# always timed.
+GRID = [(10, 1, 1, 8), (50, 1, 8, 32), (50, 16, 32, 64), (50, 64, 32, 128)]
+GRID += [(100, 32, 128, 256), (200, 64, 64, 256)]
 GUIDE_SHAPE = (50, 64, 32, 128)
 CELLS = ("rnn", "lstm", "gru")
 PARITY_RTOL = {"float32": 1e-3, "float64": 1e-9}

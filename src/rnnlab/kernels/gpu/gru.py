@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda
 
 from ...backend import xp_of
-from ...cells.gru import GRUCache
+from ...cells.gru import GRUCache, gru_weight_gradients
 from ._launch import device_functions, kernel_args, launch_config, stream_for
 
 __all__ = ["gru_backward", "gru_forward"]
@@ -193,27 +193,15 @@ def backward_kernels(dtype_name: str):
 def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
     """GPU version of :func:`rnnlab.cells.gru.gru_backward` (same arguments, same results)."""
     xp = xp_of(dh)
-    x, h0, gates, extra, h = cache
+    _, h0, gates, extra, h = cache
     _, batch_size, H = h.shape
     delta_x = xp.empty_like(gates)
     delta_U = xp.empty_like(gates) if reset_after else delta_x
     dh_next = xp.zeros(h0.shape, h.dtype) if dh_final is None else dh_final.copy()
     dh_prev = xp.empty((batch_size, H), dtype=h.dtype)  # the pointwise part of dh(t-1)
     _run_backward_steps(xp, dh, dh_next, dh_prev, h0, h, gates, extra, delta_x, delta_U, U)
-    h_prev_all = xp.concatenate([h0[None], h[:-1]]).reshape(-1, H)
-    dx_2d = delta_x.reshape(-1, 3 * H)
-    dW = dx_2d.T @ x.reshape(-1, x.shape[2])  # (0)
-    db = dx_2d.sum(axis=0)
-    dx = delta_x @ W
-    if reset_after:
-        dU_2d = delta_U.reshape(-1, 3 * H)
-        dU = dU_2d.T @ h_prev_all  # (1)
-        db_hn = dU_2d[:, 2 * H :].sum(axis=0)
-        return dx, dh_next, (dW, dU, db, db_hn)
-    dU = xp.empty_like(U)
-    dU[: 2 * H] = dx_2d[:, : 2 * H].T @ h_prev_all  # (1) z, r act on h_prev
-    dU[2 * H :] = dx_2d[:, 2 * H :].T @ extra.reshape(-1, H)  # (3) candidate acts on rh
-    return dx, dh_next, (dW, dU, db)
+    dx, grads = gru_weight_gradients(delta_x, delta_U, cache, W, U, reset_after)
+    return dx, dh_next, grads
 
 
 def _run_backward_steps(xp, dh, dh_next, dh_prev, h0, h, gates, extra, delta_x, delta_U, U):

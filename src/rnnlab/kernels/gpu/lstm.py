@@ -24,6 +24,7 @@ from numba import cuda
 
 from ...backend import xp_of
 from ...cells.lstm import LSTMCache
+from ...cells.weight_grads import stacked_weight_gradients
 from ._launch import device_functions, kernel_args, launch_config, stream_for
 
 __all__ = ["lstm_backward", "lstm_forward"]
@@ -122,10 +123,5 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U):
     for t in range(num_steps - 1, -1, -1):
         launch(*args, t)
         xp.matmul(delta[t], U, out=dh_next)  # (1) a = P + h_prev · Uᵀ
-    h_prev = xp.concatenate([h0[None], h[:-1]])
-    delta_2d = delta.reshape(-1, 4 * H)
-    dW = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
-    dU = delta_2d.T @ h_prev.reshape(-1, H)
-    db = delta_2d.sum(axis=0)
-    dx = delta @ W
+    dx, dW, dU, db = stacked_weight_gradients(delta, x, h0, h, W)  # (0)
     return dx, dh_next, dC_next, (dW, dU, db)

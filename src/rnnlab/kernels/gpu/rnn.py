@@ -21,6 +21,7 @@ from numba import cuda
 
 from ...backend import xp_of
 from ...cells.rnn import RNNCache
+from ...cells.weight_grads import stacked_weight_gradients
 from ._launch import kernel_args, launch_config, stream_for
 
 __all__ = ["rnn_backward", "rnn_forward"]
@@ -89,10 +90,5 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
     for t in range(num_steps - 1, -1, -1):
         launch(dh_d, dh_next_d, h_d, delta_d, t)
         xp.matmul(delta[t], W_hh, out=dh_next)  # (1) a = P + h_prev · W_hhᵀ
-    h_prev = xp.concatenate([h0[None], h[:-1]])  # (T, B, H): h(t-1) for every t
-    delta_2d = delta.reshape(-1, hidden_size)
-    dW_xh = delta_2d.T @ x.reshape(-1, x.shape[2])  # (0)
-    dW_hh = delta_2d.T @ h_prev.reshape(-1, hidden_size)
-    db_h = delta_2d.sum(axis=0)
-    dx = delta @ W_xh
+    dx, dW_xh, dW_hh, db_h = stacked_weight_gradients(delta, x, h0, h, W_xh)  # (0)
     return dx, dh_next, (dW_xh, dW_hh, db_h)
