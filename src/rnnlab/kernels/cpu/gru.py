@@ -28,17 +28,18 @@ def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
         step_product(h_prev, U_zr.T, U_zr, a_zr, blas[0])  # (1) h(t-1) · U_zrᵀ
         for n in range(batch_size):
             g, a_n, hp, rh = gates[t, n], a_zr[n], h_prev[n], extra[t, n]
+            # Simple one-array loops vectorise; a loop mixing gate blocks did not (see lstm.py).
+            for j in range(2 * H):
+                g[j] = sigmoid(g[j] + a_n[j])  # (1) z, r
             for j in range(H):
-                g[j] = sigmoid(g[j] + a_n[j])  # (1) z
-                r = sigmoid(g[H + j] + a_n[H + j])  # (1) r
-                g[H + j] = r
-                rh[j] = r * hp[j]  # (2)
+                rh[j] = g[H + j] * hp[j]  # (2)
         step_product(extra[t], U_h.T, U_h, a_h, blas[0])  # (3) rh · U_hᵀ
         for n in range(batch_size):
             g, a_n, hp, h_n = gates[t, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
-                h_tilde = tanh(g[2 * H + j] + a_n[j])  # (3)
-                g[2 * H + j] = h_tilde
+                g[2 * H + j] = tanh(g[2 * H + j] + a_n[j])  # (3)
+            for j in range(H):
+                h_tilde = g[2 * H + j]
                 h_n[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
 
 
@@ -51,13 +52,15 @@ def _forward_after(x, h0, W, U, b, b_hn, gates, extra, h, a, blas):
         step_product(h_prev, U.T, U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 3H)
         for m in range(batch_size):
             g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
+            for j in range(2 * H):
+                g[j] = sigmoid(g[j] + a_m[j])  # (1) z, r
             for j in range(H):
-                z = sigmoid(g[j] + a_m[j])  # (1)
-                r = sigmoid(g[H + j] + a_m[H + j])
-                n = a_m[2 * H + j] + b_hn[j]  # (1) n
-                h_tilde = tanh(g[2 * H + j] + r * n)  # (3)
-                g[j], g[H + j], g[2 * H + j], n_m[j] = z, r, h_tilde, n
-                h_m[j] = h_tilde + z * (hp[j] - h_tilde)  # (4)
+                n_m[j] = a_m[2 * H + j] + b_hn[j]  # (1) n
+            for j in range(H):
+                g[2 * H + j] = tanh(g[2 * H + j] + g[H + j] * n_m[j])  # (3) h̃
+            for j in range(H):
+                h_tilde = g[2 * H + j]
+                h_m[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
 
 
 def gru_forward(x, h0, W, U, b, b_hn=None):

@@ -29,15 +29,21 @@ def _forward_kernel(x, h0, C0, W, U, b, gates, C, tanh_C, h, a, blas):
         for n in range(batch_size):
             g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
+            # One simple loop per activation: a loop that reads and writes four gate blocks of
+            # the same row at once did not vectorise (measured 3-4x slower).
+            for j in range(2 * H):
+                g[j] = sigmoid(g[j] + a_b[j])  # (2) f, i
+            for j in range(2 * H, 3 * H):
+                g[j] = tanh(g[j] + a_b[j])  # (2) C̃
+            for j in range(3 * H, 4 * H):
+                g[j] = sigmoid(g[j] + a_b[j])  # (2) o
             for j in range(H):
-                f = sigmoid(g[j] + a_b[j])  # (2)
-                i = sigmoid(g[H + j] + a_b[H + j])
-                C_tilde = tanh(g[2 * H + j] + a_b[2 * H + j])
-                o = sigmoid(g[3 * H + j] + a_b[3 * H + j])
-                c = f * c_prev[j] + i * C_tilde  # (3)
-                tc = tanh(c)
-                g[j], g[H + j], g[2 * H + j], g[3 * H + j] = f, i, C_tilde, o
-                c_out[j], tc_out[j], h_out[j] = c, tc, o * tc  # (4)
+                c = g[j] * c_prev[j] + g[H + j] * g[2 * H + j]  # (3) C = f*C_prev + i*C̃
+                c_out[j] = c
+            for j in range(H):
+                tc_out[j] = tanh(c_out[j])
+            for j in range(H):
+                h_out[j] = g[3 * H + j] * tc_out[j]  # (4) h = o * tanh(C)
 
 
 @njit
