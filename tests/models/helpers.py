@@ -14,7 +14,9 @@ from tests.conftest import (
     GRADCHECK_RTOL,
     TORCH_FLOAT32_RTOL,
     TORCH_FLOAT64_ATOL,
+    _numeric_gradient,
     assert_gradients_match,
+    randomize_params,
     rel_error,
 )
 
@@ -32,24 +34,12 @@ __all__ = [
 
 def numeric_gradient(loss_of, array, eps=GRADCHECK_EPS):
     """Central differences of ``loss_of()`` with respect to every entry of ``array`` (in place)."""
-    grad = np.zeros(array.shape, dtype=np.float64)
-    flat, grad_flat = array.reshape(-1), grad.reshape(-1)
-    assert np.shares_memory(flat, array), "perturbations must reach the array itself"
-    for k in range(flat.size):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = loss_of()
-        flat[k] = saved - eps
-        minus = loss_of()
-        flat[k] = saved
-        grad_flat[k] = (plus - minus) / (2 * eps)
-    return grad
+    return _numeric_gradient(loss_of, array, eps)
 
 
 def randomize(module, rng, scale=0.5):
     """Random values in every parameter (biases too: zero biases hide dropped bias terms)."""
-    for p in module.params.values():
-        p[...] = scale * rng.standard_normal(p.shape)
+    randomize_params(module, rng, scale)
 
 
 def gradcheck_params(module, loss_of, run_backward, extra=None):
