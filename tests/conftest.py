@@ -98,20 +98,25 @@ def layer_loss(layer, x, state, R, R_final=None) -> float:
     return loss + float(np.sum(final * R_final))
 
 
-def _numeric_gradient(loss_of, array, eps):
-    """Central differences of ``loss_of()`` with respect to every entry of ``array`` (in place)."""
-    grad = np.zeros(array.shape, dtype=np.float64)
-    flat, grad_flat = array.reshape(-1), grad.reshape(-1)
+def numeric_gradient_at(loss_of, array, indices, eps=GRADCHECK_EPS):
+    """Central differences of ``loss_of()`` at the flat ``indices`` of ``array`` (in place)."""
+    flat = array.reshape(-1)
     assert np.shares_memory(flat, array), "perturbations must reach the array itself"
-    for k in range(flat.size):
+    grad = np.zeros(len(indices), dtype=np.float64)
+    for j, k in enumerate(indices):
         saved = flat[k]
         flat[k] = saved + eps
         plus = loss_of()
         flat[k] = saved - eps
         minus = loss_of()
         flat[k] = saved
-        grad_flat[k] = (plus - minus) / (2 * eps)
+        grad[j] = (plus - minus) / (2 * eps)
     return grad
+
+
+def _numeric_gradient(loss_of, array, eps):
+    """Central differences of ``loss_of()`` with respect to every entry of ``array`` (in place)."""
+    return numeric_gradient_at(loss_of, array, range(array.size), eps).reshape(array.shape)
 
 
 def gradcheck_layer(layer, x, state, R, R_final=None, eps=GRADCHECK_EPS):

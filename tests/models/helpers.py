@@ -16,6 +16,7 @@ from tests.conftest import (
     TORCH_FLOAT64_ATOL,
     _numeric_gradient,
     assert_gradients_match,
+    numeric_gradient_at,
     randomize_params,
     rel_error,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "assert_gradients_match",
     "gradcheck_params",
     "numeric_gradient",
+    "numeric_gradient_at",
     "randomize",
     "rel_error",
 ]
@@ -57,19 +59,3 @@ def gradcheck_params(module, loss_of, run_backward, extra=None):
     for name, array in (extra or {}).items():
         checked[name] = (np.asarray(analytic_extra[name]), numeric_gradient(loss_of, array))
     return checked
-
-
-def numeric_gradient_at(loss_of, array, indices, eps=GRADCHECK_EPS):
-    """Central differences at the flat ``indices`` of ``array`` only (for costly forwards)."""
-    flat = array.reshape(-1)
-    assert np.shares_memory(flat, array), "perturbations must reach the array itself"
-    grad = np.zeros(len(indices), dtype=np.float64)
-    for j, k in enumerate(indices):
-        saved = flat[k]
-        flat[k] = saved + eps
-        plus = loss_of()
-        flat[k] = saved - eps
-        minus = loss_of()
-        flat[k] = saved
-        grad[j] = (plus - minus) / (2 * eps)
-    return grad

@@ -60,16 +60,41 @@ class LSTMCache(NamedTuple):
     h: object  # (T, B, H)
 
 
+def split_gates(gates):
+    """Views (f, i, C̃, o) of stacked gates (B, 4H)."""
+    H = gates.shape[-1] // 4
+    return gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+
+
+def activate_gates(a):
+    """(2) f, i, o = σ(a_f), σ(a_i), σ(a_o); C̃ = tanh(a_c), stacked like ``a`` (B, 4H)."""
+    xp = xp_of(a)
+    H = a.shape[-1] // 4
+    gates = xp.empty_like(a)
+    gates[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # f, i
+    gates[:, 2 * H : 3 * H] = xp.tanh(a[:, 2 * H : 3 * H])  # C̃
+    gates[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # o
+    return gates
+
+
+def gate_deltas(dC, do, gates, C_prev):
+    """Undo (3) and (2): δ (B, 4H) on the pre-activations, given the total dC and do."""
+    xp = xp_of(dC)
+    H = dC.shape[-1]
+    f, i, C_tilde, o = split_gates(gates)
+    delta = xp.empty_like(gates)
+    delta[:, :H] = dC * C_prev * f * (1.0 - f)  # (3) C = f*C_prev + i*C_tilde, (2) f = σ(a_f)
+    delta[:, H : 2 * H] = dC * C_tilde * i * (1.0 - i)  # (3), (2) i = σ(a_i)
+    delta[:, 2 * H : 3 * H] = dC * i * (1.0 - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
+    delta[:, 3 * H :] = do * o * (1.0 - o)  # (2) o = σ(a_o)
+    return delta
+
+
 def lstm_step_forward(p_t, h_prev, C_prev, U):
     """One step from the projected input ``p_t`` (B, 4H). Returns (h, C, gates, tanh_C)."""
     xp = xp_of(p_t)
-    H = h_prev.shape[-1]
-    a = p_t + h_prev @ U.T  # (1)
-    gates = xp.empty_like(a)
-    gates[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # (2) f, i
-    gates[:, 2 * H : 3 * H] = xp.tanh(a[:, 2 * H : 3 * H])  # (2) C̃
-    gates[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # (2) o
-    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    gates = activate_gates(p_t + h_prev @ U.T)  # (1), (2)
+    f, i, C_tilde, o = split_gates(gates)
     C = f * C_prev + i * C_tilde  # (3)
     tanh_C = xp.tanh(C)
     h = o * tanh_C  # (4)
@@ -81,16 +106,10 @@ def lstm_step_backward(dh, dC, gates, C_prev, tanh_C, U):
 
     Returns (δ(t) (B, 4H), dh(t-1), dC(t-1)).
     """
-    xp = xp_of(dh)
-    H = dh.shape[-1]
-    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    f, _, _, o = split_gates(gates)
     do = dh * tanh_C  # (4) h = o * tanh(C)
     dC = dC + dh * o * (1.0 - tanh_C * tanh_C)
-    delta = xp.empty_like(gates)
-    delta[:, :H] = dC * C_prev * f * (1.0 - f)  # (3) C = f*C_prev + i*C_tilde, (2) f = σ(a_f)
-    delta[:, H : 2 * H] = dC * C_tilde * i * (1.0 - i)  # (3), (2) i = σ(a_i)
-    delta[:, 2 * H : 3 * H] = dC * i * (1.0 - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
-    delta[:, 3 * H :] = do * o * (1.0 - o)  # (2) o = σ(a_o)
+    delta = gate_deltas(dC, do, gates, C_prev)  # (3), (2)
     dC_prev = dC * f  # (3)
     dh_prev = delta @ U  # (1) a = P + h_prev · Uᵀ
     return delta, dh_prev, dC_prev

@@ -31,9 +31,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import xp_of
-from .activations import sigmoid
 from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
 from .layer_norm import LayerNormCache, layer_norm_backward, layer_norm_forward
+from .lstm import activate_gates, gate_deltas, split_gates
 
 # Order of the ``ln`` tuple and of the extra gradients backward returns.
 LN_PARAM_NAMES = ("ln_x_gain", "ln_x_bias", "ln_h_gain", "ln_h_bias", "ln_C_gain", "ln_C_bias")
@@ -58,14 +58,9 @@ def lstm_ln_step_forward(p_t, h_prev, C_prev, U, ln):
     """One step from P(t) (B, 4H). Returns (h, C, gates, tanh_C, norm_h, norm_C)."""
     xp = xp_of(p_t)
     _, _, gain_h, bias_h, gain_C, bias_C = ln
-    H = h_prev.shape[-1]
     g_norm, norm_h = layer_norm_forward(h_prev @ U.T, gain_h, bias_h, 4)  # (1)
-    a = p_t + g_norm
-    gates = xp.empty_like(a)
-    gates[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # (2) f, i
-    gates[:, 2 * H : 3 * H] = xp.tanh(a[:, 2 * H : 3 * H])  # (2) C̃
-    gates[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # (2) o
-    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    gates = activate_gates(p_t + g_norm)  # (2)
+    f, i, C_tilde, o = split_gates(gates)
     C = f * C_prev + i * C_tilde  # (3)
     C_norm, norm_C = layer_norm_forward(C, gain_C, bias_C, 1)  # (4)
     tanh_C = xp.tanh(C_norm)
@@ -78,19 +73,13 @@ def lstm_ln_step_backward(dh, dC, gates, C_prev, tanh_C, norm_h, norm_C, U, ln):
 
     δ (B, 4H) is the gradient on a(t), dg (B, 4H) the gradient on h(t-1) · Uᵀ.
     """
-    xp = xp_of(dh)
     _, _, gain_h, _, gain_C, _ = ln
-    H = dh.shape[-1]
-    f, i, C_tilde, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    f, _, _, o = split_gates(gates)
     do = dh * tanh_C  # (4) h = o * tanh(LN_C(C))
     dC_norm = dh * o * (1.0 - tanh_C * tanh_C)
     dC_ln, dgain_C, dbias_C = layer_norm_backward(dC_norm, norm_C, gain_C, 1)  # (4) LN_C
     dC = dC + dC_ln
-    delta = xp.empty_like(gates)
-    delta[:, :H] = dC * C_prev * f * (1.0 - f)  # (3) C = f*C_prev + i*C_tilde, (2) f = σ(a_f)
-    delta[:, H : 2 * H] = dC * C_tilde * i * (1.0 - i)  # (3), (2) i = σ(a_i)
-    delta[:, 2 * H : 3 * H] = dC * i * (1.0 - C_tilde * C_tilde)  # (3), (2) C̃ = tanh(a_c)
-    delta[:, 3 * H :] = do * o * (1.0 - o)  # (2) o = σ(a_o)
+    delta = gate_deltas(dC, do, gates, C_prev)  # (3), (2)
     dC_prev = dC * f  # (3)
     dg, dgain_h, dbias_h = layer_norm_backward(delta, norm_h, gain_h, 4)  # (1) LN_h
     dh_prev = dg @ U  # (1) g = h_prev · Uᵀ
