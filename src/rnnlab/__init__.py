@@ -14,6 +14,7 @@ Quick start::
 from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
+from .grad_mode import is_grad_enabled, no_grad
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
@@ -34,10 +35,12 @@ __all__ = [
     "VanishingGradientWarning",
     "__version__",
     "fit",
+    "is_grad_enabled",
     "load",
     "load_checkpoint",
     "losses",
     "models",
+    "no_grad",
     "optim",
     "save",
     "save_checkpoint",

@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 
+from .params import make_rng
 from .zoneout import check_zoneout, keep_masks
 
 __all__ = ["GatedOptions"]
@@ -64,9 +65,7 @@ class GatedOptions:
         # None here: drawn from the initialisation generator in _initialize.
         self.zoneout_rng = None
         if zoneout_seed is not None:
-            from .layers import _make_rng  # the layers' seed rule; imported late (they import us)
-
-            self.zoneout_rng = _make_rng(zoneout_seed, "zoneout_seed")
+            self.zoneout_rng = make_rng(zoneout_seed, "zoneout_seed")
         super().__init__(input_size, hidden_size, output_size, **kwargs)
 
     def _norm_shapes(self) -> dict:

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..backend import normalize_device, require_cupy, to_device, xp_of
 from ..io import SaveMixin
-from ..layers import ForwardRequiredError, ParamDict, _make_rng, _RecurrentLayer
+from ..params import ParamDict, _make_rng
+from ..recurrent import ForwardRequiredError, _RecurrentLayer
 from ..validation import as_float_array
 
 __all__ = ["Module", "format_summary", "make_rng", "spawn_seeds"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend import to_device, xp_of
 from ..initializers import input_initializer
-from ..layers import ParamDict
+from ..params import ParamDict
 from ..registry import register
 from ..validation import check_dtype, check_size
 from .base import Module, check_float_input, check_gradient, make_rng

@@ -21,9 +21,9 @@ import numbers
 import numpy as np
 
 from ..backend import to_device, xp_of
-from ..layers import _RecurrentLayer
 from ..masks import check_lengths, lengths_to_mask
 from ..masks import reverse_padded as masks_reverse_padded
+from ..recurrent import _RecurrentLayer
 from ..registry import build, describe, register
 from ..validation import from_layout, normalize_input, steps_to_layout, to_layout
 from .base import Module
