@@ -114,8 +114,13 @@ def test_batch_source_arguments_are_checked_before_training():
         fit(model, X, progress=False)
     with pytest.raises(ValueError, match="updates: expected a positive integer"):
         fit(model, _sine_source, updates=0, progress=False)
-    with pytest.raises(ValueError, match="the iterable ended after 2 batches, but updates=3"):
+    with pytest.raises(
+        ValueError, match=r"the iterable ended \(StopIteration\) after 2 batches, but updates=3"
+    ):
         fit(model, [(X, Y), (X, Y)], updates=3, progress=False)
+    draws = iter([(X, Y)])
+    with pytest.raises(ValueError, match=r"the callable ended \(StopIteration\) after 1 batches"):
+        fit(model, lambda rng: next(draws), updates=2, progress=False)
     with pytest.raises(TypeError, match="source batch 1: expected a tuple"):
         fit(model, lambda rng: X, updates=3, progress=False)
     with pytest.raises(ValueError, match="source batch 2 Y: expected 4 samples"):

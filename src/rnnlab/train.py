@@ -37,7 +37,7 @@ from .train_checks import (
     positive_int,
     resolve_targets,
 )
-from .train_source import make_plan
+from .train_source import ArrayPlan, make_plan
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
 
@@ -277,7 +277,7 @@ def fit(
         shuffle=shuffle,
     )
     validation = check_validation(validation)
-    if plan.is_source:
+    if not isinstance(plan, ArrayPlan):
         if targets not in ("auto", "steps", "last"):
             raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
         tbptt = check_tbptt(model, tbptt, has_lengths=False)
@@ -298,7 +298,8 @@ def fit(
     )
     loop.requested_targets = targets
     hooks = collect_hooks(callbacks)
-    history, best = History(), (math.inf, None)
+    history = History()
+    best: tuple[float, dict | None] = (math.inf, None)
     set_mode(model, True)
     for epoch in range(plan.epochs):
         loop.epoch = epoch
@@ -329,7 +330,7 @@ def fit(
             "history": history,
         }
         stop = any([bool(fn(epoch, logs)) for fn in hooks["on_epoch_end"]])
-        if early_stopping is not None and epoch - history.best_epoch >= early_stopping:
+        if early_stopping is not None and epoch - (history.best_epoch or 0) >= early_stopping:
             history.stopped_early = True
             stop = True
         if stop:
@@ -343,7 +344,7 @@ def fit(
 
 
 def _run_epoch(loop, plan, batch_size, rng, progress, history, hooks):
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
     totals = {"loss": 0.0, "weight": 0, "norm": 0.0, "first": 0.0, "last": 0.0, "count": 0}
     measured = True

@@ -22,7 +22,7 @@ def make_rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
+        return np.random.default_rng(None if seed is None else int(seed))
     raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
@@ -87,18 +87,24 @@ def check_validation(validation: Any) -> tuple | None:
     return Xv, Yv, check_lengths("validation lengths", lengths, Xv)
 
 
-def positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
-    """A positive integer (not a bool), or None when ``allow_none``."""
-    if value is None and allow_none:
+def positive_int(name: str, value: Any) -> int:
+    """A positive integer (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def optional_positive_int(name: str, value: Any) -> int | None:
+    """None, or a positive integer (not a bool)."""
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        expected = "None or a positive integer" if allow_none else "a positive integer"
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+        raise ValueError(f"{name}: expected None or a positive integer, got {value!r}")
     return int(value)
 
 
 def check_tbptt(model: Any, tbptt: Any, has_lengths: bool) -> int | None:
-    tbptt = positive_int("tbptt", tbptt, allow_none=True)
+    tbptt = optional_positive_int("tbptt", tbptt)
     if tbptt is None:
         return None
     if not hasattr(type(model), "final_state"):

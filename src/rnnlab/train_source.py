@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .train_checks import check_batch, check_data, check_lengths, positive_int
+from .train_checks import (
+    check_batch,
+    check_data,
+    check_lengths,
+    optional_positive_int,
+    positive_int,
+)
 
 Batch = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
@@ -71,7 +77,7 @@ class SourcePlan:
                 updates = len(source)
             self.iterator = iter(source)
         self.updates = positive_int("updates", updates)
-        every = positive_int("validate_every", validate_every, allow_none=True)
+        every = optional_positive_int("validate_every", validate_every)
         self.every = every if every is not None else max(1, self.updates // 10)
         self.epochs = math.ceil(self.updates / self.every)
         self.drawn = 0
@@ -82,19 +88,21 @@ class SourcePlan:
     def num_batches(self, epoch: int) -> int:
         return min(self.every, self.updates - epoch * self.every)
 
+    def _items(self) -> Iterator[Any]:
+        assert self.iterator is not None  # set in __init__ whenever draw is not
+        return self.iterator
+
     def batches(self, epoch: int, rng: np.random.Generator) -> Iterator[Batch]:
         for _ in range(self.num_batches(epoch)):
-            if self.draw is not None:
-                batch = self.draw(rng)
-            else:
-                assert self.iterator is not None  # set in __init__ when draw is not
-                try:
-                    batch = next(self.iterator)
-                except StopIteration:
-                    raise ValueError(
-                        f"source: the iterable ended after {self.drawn} batches, but "
-                        f"updates={self.updates} asked for {self.updates}"
-                    ) from None
+            try:
+                # inside this generator a StopIteration would become a bare RuntimeError
+                batch = self.draw(rng) if self.draw is not None else next(self._items())
+            except StopIteration:
+                raise ValueError(
+                    f"source: the {'callable' if self.draw else 'iterable'} ended (StopIteration) "
+                    f"after {self.drawn} batches, but updates={self.updates} asked for "
+                    f"{self.updates}"
+                ) from None
             self.drawn += 1
             yield check_batch(batch, self.drawn)
 
