@@ -15,6 +15,7 @@ from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .grad_mode import is_grad_enabled, no_grad
+from .inference import evaluate, predict
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingDivergedError",
     "VanishingGradientWarning",
     "__version__",
+    "evaluate",
     "fit",
     "is_grad_enabled",
     "load",
@@ -42,6 +44,7 @@ __all__ = [
     "models",
     "no_grad",
     "optim",
+    "predict",
     "save",
     "save_checkpoint",
     "schedules",

@@ -28,7 +28,9 @@ from .diagnostics import (
     check_stall,
     diverged_message,
 )
+from .inference import ModelIO, evaluation_pass
 from .optim import Adam, clip_grad_norm, grad_norm
+from .progress import EpochProgress
 from .train_checks import (
     check_tbptt,
     check_validation,
@@ -37,18 +39,18 @@ from .train_checks import (
     positive_int,
     resolve_targets,
 )
-from .train_source import ArrayPlan, make_plan
+from .train_source import ArrayPlan, SourcePlan, make_plan
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
 
 
-class _Loop:
+class _Loop(ModelIO):
     """State of one ``fit`` call; one method per stage so each stays short."""
 
-    def __init__(self, model, loss_fn, optimizer, clip, targets, tbptt, batch_first):
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.clip, self.targets, self.tbptt = clip, targets, tbptt
-        self.time_axis = 1 if batch_first else 0
+    def __init__(self, model, loss_fn, optimizer, clip, targets, tbptt):
+        super().__init__(model, targets)
+        self.loss_fn, self.optimizer = loss_fn, optimizer
+        self.clip, self.tbptt = clip, tbptt
         self.step = 0
         self.epoch = 0
         self.last_norm = float("nan")
@@ -67,35 +69,6 @@ class _Loop:
         if self.tbptt is not None and lengths is not None:
             raise ValueError("tbptt: not supported together with lengths (padded batches)")
 
-    def to_model(self, a, per_step=True):
-        """Samples-first batch -> the model's layout."""
-        if self.time_axis == 1 or not per_step:
-            return a
-        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
-
-    def last_index(self, out, lengths):
-        """Index of each sequence's last valid output: step -1, or lengths - 1 when padded."""
-        if lengths is None:
-            return (-1,) if self.time_axis == 0 else (slice(None), -1)
-        rows, steps = np.arange(len(lengths)), np.asarray(lengths) - 1
-        return (steps, rows) if self.time_axis == 0 else (rows, steps)
-
-    def predict(self, xb, state=None, lengths=None):
-        """Forward; returns (output, what the loss sees, loss keyword arguments)."""
-        options = {} if lengths is None else {"lengths": lengths}
-        if state is None:
-            out = self.model.forward(xb, **options)
-        else:
-            out = self.model.forward(xb, state, **options)
-        if self.targets == "last":
-            return out, out[self.last_index(out, lengths)], {}
-        if lengths is None:
-            return out, out, {}
-        # per-step targets of a padded batch: only the valid steps count (mean over them)
-        num_steps = out.shape[self.time_axis]
-        valid = np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :]  # (T, B)
-        return out, out, {"mask": valid if self.time_axis == 0 else valid.T}
-
     def diverged(self, what, loss_value, norm, when="this step"):
         raise TrainingDivergedError(
             diverged_message(self.step, self.epoch, what, loss_value, norm, when),
@@ -113,7 +86,7 @@ class _Loop:
             return self._train_step(xb, yb, state, lengths)
 
     def _train_step(self, xb, yb, state, lengths):
-        out, pred, options = self.predict(xb, state, lengths)
+        out, pred, options = self.forward(xb, state, lengths)
         loss_value, dpred = self.loss_fn(pred, yb, **options)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
             self.diverged(
@@ -159,21 +132,6 @@ class _Loop:
             state = tuple(s.copy() for s in final) if isinstance(final, tuple) else final.copy()
             results.append((*result, chunk.stop - chunk.start))
         return results
-
-    def evaluate(self, X, Y, lengths, batch_size):
-        """Mean loss over (X, Y) in eval mode, batches weighted by their size."""
-        set_mode(self.model, False)
-        try:
-            total = 0.0
-            for s in range(0, len(X), batch_size):
-                xb = self.to_model(X[s : s + batch_size])
-                yb = self.to_model(Y[s : s + batch_size], self.targets == "steps")
-                lb = None if lengths is None else lengths[s : s + batch_size]
-                _, pred, options = self.predict(xb, None, lb)
-                total += self.loss_fn(pred, yb, **options)[0] * len(X[s : s + batch_size])
-        finally:
-            set_mode(self.model, True)
-        return total / len(X)
 
 
 def set_mode(model: Any, training: bool) -> None:
@@ -287,77 +245,94 @@ def fit(
         resolved = resolve_targets(targets, plan.X, plan.Y, tbptt)
     rng = make_rng(seed)
     optimizer = Adam(model, lr=1e-3) if optimizer is None else optimizer
-    loop = _Loop(
-        model,
-        loss_fn(loss),
-        optimizer,
-        clip,
-        resolved,
-        tbptt,
-        bool(getattr(model, "batch_first", False)),
-    )
+    loop = _Loop(model, loss_fn(loss), optimizer, clip, resolved, tbptt)
     loop.requested_targets = targets
-    hooks = collect_hooks(callbacks)
-    history = History()
-    best: tuple[float, dict | None] = (math.inf, None)
+    run = _Run(plan, validation, batch_size, rng, progress, collect_hooks(callbacks))
+    run.schedule, run.stall_epochs = schedule, stall_epochs
+    run.early_stopping, run.restore_best = early_stopping, restore_best
     set_mode(model, True)
-    for epoch in range(plan.epochs):
-        loop.epoch = epoch
-        _run_epoch(loop, plan, batch_size, rng, progress, history, hooks)
-        if validation is not None:
-            history.val_loss.append(loop.evaluate(*validation, batch_size))
-            history.val_step.append(loop.step)
-        history.lr.append(optimizer.lr)
-        monitored = history.val_loss[-1] if validation is not None else history.loss[-1]
-        message = check_stall(history, stall_epochs, optimizer.lr)
-        if message is not None:
-            warnings.warn(message, VanishingGradientWarning, stacklevel=2)
-            stall_epochs = 0  # once per fit
-        if schedule is not None:
-            schedule.step(monitored)
-        if early_stopping is not None and monitored < best[0]:
-            best = (monitored, {k: np.array(p, copy=True) for k, p in model.params.items()})
-            history.best_epoch = epoch
-        logs = {
-            "loss": history.loss[-1],
-            "val_loss": history.val_loss[-1] if validation else None,
-            "grad_norm": history.grad_norm[-1],
-            "lr": optimizer.lr,
-            "step": loop.step,
-            "model": model,
-            "optimizer": optimizer,
-            "rng": rng,
-            "history": history,
-        }
-        stop = any([bool(fn(epoch, logs)) for fn in hooks["on_epoch_end"]])
-        if early_stopping is not None and epoch - (history.best_epoch or 0) >= early_stopping:
-            history.stopped_early = True
-            stop = True
-        if stop:
-            break
-    if early_stopping is not None and restore_best and best[1] is not None:
-        for name, value in best[1].items():
-            model.params[name][...] = value
-    for fn in hooks["on_train_end"]:
-        fn(history)
-    return history
-
-
-def _run_epoch(loop, plan, batch_size, rng, progress, history, hooks):
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    totals = {"loss": 0.0, "weight": 0, "norm": 0.0, "first": 0.0, "last": 0.0, "count": 0}
-    measured = True
-    began, steps_before = time.perf_counter(), loop.step
-    bar = tqdm(
-        total=plan.num_batches(loop.epoch),
-        desc=plan.describe(loop.epoch),
-        unit="batch",
-        disable=not progress,
-        leave=True,
-    )
     try:
-        for X, Y, lengths in plan.batches(loop.epoch, rng):
+        for epoch in range(plan.epochs):
+            loop.epoch = epoch
+            _run_epoch(loop, run)
+            if _end_of_epoch(loop, run):
+                break
+        if early_stopping is not None and restore_best and run.best[1] is not None:
+            for name, value in run.best[1].items():
+                model.params[name][...] = value
+    finally:
+        set_mode(model, False)  # training is over: the model is left in eval mode
+    for fn in run.hooks["on_train_end"]:
+        fn(run.history)
+    return run.history
+
+
+class _Run:
+    """What one ``fit`` call runs with, and what it has recorded so far."""
+
+    def __init__(
+        self,
+        plan: ArrayPlan | SourcePlan,
+        validation: tuple | None,
+        batch_size: int,
+        rng: np.random.Generator,
+        progress: bool,
+        hooks: dict,
+    ) -> None:
+        self.plan, self.validation, self.batch_size = plan, validation, batch_size
+        self.rng, self.progress, self.hooks = rng, progress, hooks
+        self.history = History()
+        self.best: tuple[float, dict | None] = (math.inf, None)
+        self.schedule: Any = None
+        self.early_stopping: int | None = None
+        self.stall_epochs, self.restore_best = 0, True
+
+
+def _end_of_epoch(loop: _Loop, run: _Run) -> bool:
+    """Validation, diagnostics, schedule, early stopping, callbacks; True stops training."""
+    history, epoch, optimizer = run.history, loop.epoch, loop.optimizer
+    history.lr.append(optimizer.lr)
+    monitored = history.val_loss[-1] if run.validation is not None else history.loss[-1]
+    message = check_stall(history, run.stall_epochs, optimizer.lr)
+    if message is not None:
+        warnings.warn(message, VanishingGradientWarning, stacklevel=3)
+        run.stall_epochs = 0  # once per fit
+    if run.schedule is not None:
+        run.schedule.step(monitored)
+    if run.early_stopping is not None and monitored < run.best[0]:
+        params = {k: np.array(p, copy=True) for k, p in loop.model.params.items()}
+        run.best = (monitored, params)
+        history.best_epoch = epoch
+    logs = {
+        "loss": history.loss[-1],
+        "val_loss": history.val_loss[-1] if run.validation is not None else None,
+        "grad_norm": history.grad_norm[-1],
+        "lr": optimizer.lr,
+        "step": loop.step,
+        "model": loop.model,
+        "optimizer": optimizer,
+        "rng": run.rng,
+        "history": history,
+    }
+    stop = any([bool(fn(epoch, logs)) for fn in run.hooks["on_epoch_end"]])
+    patience = run.early_stopping
+    if patience is not None and epoch - (history.best_epoch or 0) >= patience:
+        history.stopped_early = True
+        stop = True
+    return stop
+
+
+def _run_epoch(loop: _Loop, run: _Run) -> None:
+    """One epoch: its batches, then validation; the history and the progress line get both."""
+    plan, history = run.plan, run.history
+    totals: dict[str, float] = dict.fromkeys(
+        ("loss", "weight", "norm", "first", "last", "count"), 0.0
+    )
+    measured = True
+    began = time.perf_counter()
+    shown = EpochProgress(plan.num_batches(loop.epoch), plan.describe(loop.epoch), run.progress)
+    try:
+        for X, Y, lengths in plan.batches(loop.epoch, run.rng):
             loop.resolve(X, Y, lengths)
             xb = loop.to_model(X)
             yb = loop.to_model(Y, loop.targets == "steps")
@@ -374,22 +349,26 @@ def _run_epoch(loop, plan, batch_size, rng, progress, history, hooks):
                 else:
                     totals["first"] += norms[0]
                     totals["last"] += norms[1]
-                for fn in hooks["on_step_end"]:
+                for fn in run.hooks["on_step_end"]:
                     fn(loop.step, {"loss": loss_value, "grad_norm": norm})
-            rate = (loop.step - steps_before) / max(time.perf_counter() - began, 1e-9)
-            bar.set_postfix(
-                loss=f"{loss_value:.4g}",
-                grad_norm=f"{norm:.3g}",
-                steps_per_s=f"{rate:.1f}",
-                refresh=False,
-            )
-            bar.update(1)
-    finally:
-        bar.close()
-    count = totals["count"]
-    history.loss.append(totals["loss"] / totals["weight"])
-    history.grad_norm.append(totals["norm"] / count)
-    history.grad_first_step.append(totals["first"] / count if measured else None)
-    history.grad_last_step.append(totals["last"] / count if measured else None)
-    history.steps_per_s.append(count / max(time.perf_counter() - began, 1e-9))
-    history.steps += count
+            rate = totals["count"] / max(time.perf_counter() - began, 1e-9)
+            shown.step(loss=f"{loss_value:.4g}", grad_norm=f"{norm:.3g}", steps_per_s=f"{rate:.1f}")
+        count = int(totals["count"])
+        history.loss.append(totals["loss"] / totals["weight"])
+        history.grad_norm.append(totals["norm"] / count)
+        history.grad_first_step.append(totals["first"] / count if measured else None)
+        history.grad_last_step.append(totals["last"] / count if measured else None)
+        history.steps_per_s.append(count / max(time.perf_counter() - began, 1e-9))
+        history.steps += count
+        figures = {"loss": f"{history.loss[-1]:.4g}"}
+        if run.validation is not None:
+            scores = evaluation_pass(loop, loop.loss_fn, run.validation, run.batch_size)
+            history.val_loss.append(scores["loss"])
+            history.val_step.append(loop.step)
+            figures["val_loss"] = f"{scores['loss']:.4g}"
+    except BaseException:
+        shown.abandon()
+        raise
+    figures["grad_norm"] = f"{history.grad_norm[-1]:.3g}"
+    figures["steps_per_s"] = f"{history.steps_per_s[-1]:.1f}"
+    shown.close(**figures)
