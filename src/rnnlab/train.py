@@ -32,10 +32,18 @@ from .inference import ModelIO, evaluation_pass
 from .optim import Adam, clip_grad_norm, grad_norm
 from .progress import EpochProgress
 from .train_checks import (
+    check_callbacks,
+    check_clip,
+    check_count,
+    check_flag,
+    check_model,
+    check_optimizer,
+    check_schedule,
     check_tbptt,
     check_validation,
     loss_fn,
     make_rng,
+    optional_positive_int,
     positive_int,
     resolve_targets,
 )
@@ -224,6 +232,7 @@ def fit(
     ------
     TrainingDivergedError : the loss or a gradient became NaN or inf.
     """
+    check_model(model)
     plan = make_plan(
         X,
         Y,
@@ -244,12 +253,21 @@ def fit(
         tbptt = check_tbptt(model, tbptt, has_lengths=plan.lengths is not None)
         resolved = resolve_targets(targets, plan.X, plan.Y, tbptt)
     rng = make_rng(seed)
-    optimizer = Adam(model, lr=1e-3) if optimizer is None else optimizer
+    if optimizer is None:
+        optimizer = Adam(model, lr=1e-3)
+    check_optimizer(model, optimizer)
+    check_schedule(schedule, optimizer)
+    clip = check_clip(clip)
+    patience = optional_positive_int("early_stopping", early_stopping)
+    stall_epochs = check_count("stall_epochs", stall_epochs, "0 turns the stall check off")
+    hooks = collect_hooks(check_callbacks(callbacks))
+    restore_best = check_flag("restore_best", restore_best)
+    progress = check_flag("progress", progress)
     loop = _Loop(model, loss_fn(loss), optimizer, clip, resolved, tbptt)
     loop.requested_targets = targets
-    run = _Run(plan, validation, batch_size, rng, progress, collect_hooks(callbacks))
+    run = _Run(plan, validation, batch_size, rng, progress, hooks)
     run.schedule, run.stall_epochs = schedule, stall_epochs
-    run.early_stopping, run.restore_best = early_stopping, restore_best
+    run.early_stopping, run.restore_best = patience, restore_best
     set_mode(model, True)
     try:
         for epoch in range(plan.epochs):
@@ -257,7 +275,7 @@ def fit(
             _run_epoch(loop, run)
             if _end_of_epoch(loop, run):
                 break
-        if early_stopping is not None and restore_best and run.best[1] is not None:
+        if patience is not None and restore_best and run.best[1] is not None:
             for name, value in run.best[1].items():
                 model.params[name][...] = value
     finally:

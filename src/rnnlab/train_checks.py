@@ -6,6 +6,7 @@ naming the argument, what was expected and what came, so that a mistake costs no
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -138,3 +139,104 @@ def check_batch(batch: Any, index: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     X, Y = check_data(batch[0], batch[1], name=f"{where} X", y_name=f"{where} Y")
     lengths = batch[2] if len(batch) == 3 else None
     return X, Y, check_lengths(f"{where} lengths", lengths, X)
+
+
+def check_model(model: Any) -> None:
+    """The module protocol ``fit`` trains through."""
+    missing = [
+        name
+        for name in ("forward", "backward", "params", "grads", "zero_grad")
+        if not hasattr(model, name)
+    ]
+    if missing:
+        raise TypeError(
+            f"model: expected a module with forward, backward, params, grads and zero_grad (a "
+            f"layer or a container), got {type(model).__name__} without {', '.join(missing)}"
+        )
+
+
+def _shares(a: Any, arrays: list) -> bool:
+    if any(a is b for b in arrays):
+        return True
+    if not isinstance(a, np.ndarray):
+        return False  # device arrays: identity only
+    return any(isinstance(b, np.ndarray) and np.shares_memory(a, b) for b in arrays)
+
+
+def check_optimizer(model: Any, optimizer: Any) -> None:
+    """An optimiser that updates at least some of ``model``'s parameters (a subset is fine:
+    that freezes the rest); one bound to other parameters would train nothing, silently."""
+    if not callable(getattr(optimizer, "step", None)) or not hasattr(optimizer, "lr"):
+        raise TypeError(
+            "optimizer: expected an rnnlab.optim optimiser (with step() and lr) bound to the "
+            f"model, e.g. rnnlab.optim.Adam(model, lr=1e-3), got {type(optimizer).__name__}"
+        )
+    if getattr(optimizer, "_model", None) is model or not hasattr(optimizer, "_pairs"):
+        return  # bound to this very model, or a custom optimiser we cannot look into
+    theirs = list(optimizer._pairs()[0].values())
+    mine = list(model.params.values())
+    if mine and not any(_shares(a, mine) for a in theirs):
+        raise ValueError(
+            f"optimizer: bound to other parameters: none of the {len(theirs)} arrays that this "
+            f"{type(optimizer).__name__} updates belongs to the model being trained "
+            f"({type(model).__name__}), so training would change nothing. Create it from this "
+            f"model: rnnlab.optim.{type(optimizer).__name__}(model, ...)"
+        )
+
+
+def check_schedule(schedule: Any, optimizer: Any) -> None:
+    if schedule is None:
+        return
+    if not callable(getattr(schedule, "step", None)):
+        raise TypeError(
+            "schedule: expected None or a schedule from rnnlab.schedules (with step()), got "
+            f"{type(schedule).__name__}"
+        )
+    bound = getattr(schedule, "optimizer", optimizer)
+    if bound is not optimizer:
+        raise ValueError(
+            "schedule: bound to another optimiser than the one fit uses, so it would change no "
+            "learning rate; create it from the same optimiser and pass both: "
+            "fit(..., optimizer=opt, schedule=StepLR(opt, ...))"
+        )
+
+
+def check_clip(clip: Any) -> float | None:
+    """None or 0 (no clipping), or a positive finite norm."""
+    if clip is None:
+        return None
+    value = float(clip) if isinstance(clip, numbers.Real) and not isinstance(clip, bool) else -1.0
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"clip: expected None, 0 or a positive finite number, got {clip!r}")
+    return value or None
+
+
+def check_count(name: str, value: Any, what: str) -> int:
+    """A non-negative integer (``what`` says what 0 means)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name}: expected an integer >= 0 ({what}), got {value!r}")
+    return int(value)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def check_callbacks(callbacks: Any) -> list:
+    """A list (or tuple) of callbacks; a bare function is a slip for ``[function]``."""
+    if callbacks is None:
+        return []
+    if (
+        callable(callbacks)
+        or hasattr(callbacks, "on_epoch_end")
+        or hasattr(callbacks, "on_step_end")
+    ):
+        raise TypeError(
+            "callbacks: expected a list of callbacks, got a single "
+            f"{type(callbacks).__name__}; wrap it in a list: callbacks=[...]"
+        )
+    if isinstance(callbacks, str | bytes) or not isinstance(callbacks, list | tuple):
+        raise TypeError(f"callbacks: expected a list of callbacks, got {type(callbacks).__name__}")
+    return list(callbacks)
