@@ -1,5 +1,6 @@
 """fit: learning, determinism, exact resume in a fresh process, tbptt, diagnostics, callbacks."""
 
+import io
 import os
 import subprocess
 import sys
@@ -523,15 +524,42 @@ def test_lengths_are_checked():
         fit(model, X, Y, lengths=lengths, tbptt=4, progress=False)
 
 
-def test_progress_bar_shows_loss_gradient_norm_and_rate(capsys):
+def test_progress_off_a_terminal_is_one_plain_line_per_epoch_with_val_loss(capsys):
     X, Y = sine_data(n=8)
     model = RNNLayer(1, 3, 1, dtype=np.float64, seed=0)
-    fit(model, X, Y, epochs=1, batch_size=4, seed=0, progress=True)
-    err = capsys.readouterr().err
-    assert "epoch 1/1" in err
-    assert "loss=" in err
-    assert "grad_norm=" in err
-    assert "steps_per_s=" in err
+    h = fit(model, X, Y, epochs=2, batch_size=4, seed=0, validation=(X, Y), progress=True)
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2: loss=")
+    assert f"val_loss={h.val_loss[1]:.4g}" in lines[1]
+    for key in ("grad_norm=", "steps_per_s="):
+        assert key in lines[1]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_is_a_bar_with_val_loss(monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    X, Y = sine_data(n=8)
+    model = RNNLayer(1, 3, 1, dtype=np.float64, seed=0)
+    h = fit(model, X, Y, epochs=1, batch_size=4, seed=0, validation=(X, Y), progress=True)
+    out = terminal.getvalue()
+    assert "\r" in out  # tqdm redraws in place
+    assert "epoch 1/1" in out
+    assert f"val_loss={h.val_loss[0]:.4g}" in out
+    assert "grad_norm=" in out
+
+
+def test_no_progress_prints_nothing(capsys):
+    X, Y = sine_data(n=8)
+    fit(RNNLayer(1, 3, 1, seed=0), X, Y, epochs=1, validation=(X, Y), progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_fit_trains_a_sequential_with_embedding_and_dropout():
