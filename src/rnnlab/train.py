@@ -27,6 +27,7 @@ from .diagnostics import (
     VanishingGradientWarning,
     check_stall,
     diverged_message,
+    recurrent_cells,
 )
 from .inference import ModelIO, evaluation_pass
 from .optim import Adam, clip_grad_norm, grad_norm
@@ -268,6 +269,7 @@ def fit(
     run = _Run(plan, validation, batch_size, rng, progress, hooks)
     run.schedule, run.stall_epochs = schedule, stall_epochs
     run.early_stopping, run.restore_best = patience, restore_best
+    run.cells = recurrent_cells(model)
     set_mode(model, True)
     try:
         for epoch in range(plan.epochs):
@@ -304,6 +306,7 @@ class _Run:
         self.schedule: Any = None
         self.early_stopping: int | None = None
         self.stall_epochs, self.restore_best = 0, True
+        self.cells: list[str] = []
 
 
 def _end_of_epoch(loop: _Loop, run: _Run) -> bool:
@@ -311,7 +314,7 @@ def _end_of_epoch(loop: _Loop, run: _Run) -> bool:
     history, epoch, optimizer = run.history, loop.epoch, loop.optimizer
     history.lr.append(optimizer.lr)
     monitored = history.val_loss[-1] if run.validation is not None else history.loss[-1]
-    message = check_stall(history, run.stall_epochs, optimizer.lr)
+    message = check_stall(history, run.stall_epochs, optimizer.lr, run.cells)
     if message is not None:
         warnings.warn(message, VanishingGradientWarning, stacklevel=3)
         run.stall_epochs = 0  # once per fit
