@@ -5,6 +5,11 @@ an embedding), ``Y`` is either per step, (N, T, O) or (N, T) integer labels, or 
 (N, O) or (N,), compared with the model's output at the last step (many-to-one). ``fit`` hands
 the model each batch time-major, (T, B, ...), unless the model has ``batch_first=True``.
 
+Or a batch source: ``fit(model, source, updates=N)`` draws N batches, samples first, from a
+callable ``source(rng)`` or an iterable, one optimiser update each (see :mod:`.train_source`).
+Every argument is checked before the first step (:mod:`.train_checks`); the model is left in
+eval mode.
+
 One step: forward, loss and its gradient, ``zero_grad``, backward, gradient norm and clipping,
 optimiser update. Before the update the loss, the loss gradient and the gradient norm are checked:
 anything non-finite raises :class:`TrainingDivergedError`, leaving the parameters at their last
@@ -227,7 +232,8 @@ def fit(
     Returns
     -------
     History : per epoch ``loss``, ``val_loss``, ``grad_norm``...; per optimiser step
-        ``step_loss`` and ``step_grad_norm``.
+        ``step_loss`` and ``step_grad_norm``. The model is left in eval mode (dropout and
+        zoneout off), also when ``fit`` raises; ``model.train()`` turns training mode back on.
 
     Raises
     ------
