@@ -361,6 +361,10 @@ def test_fit_rejects_bad_arguments():
         fit(model, X, Y, targets="first", progress=False)
     with pytest.raises(TypeError, match="validation"):
         fit(model, X, Y, validation=X, progress=False)
+    with pytest.raises(ValueError, match=r"ambiguous .*write Y\[\.\.\., None\].*targets='last'"):
+        fit(model, X, Y[..., 0], progress=False)  # (N, T) floats: per step, or size T?
+    model = RNNLayer(1, 3, 12, seed=0)  # a per-sequence output of size T is fine when said
+    fit(model, X, Y[..., 0], targets="last", epochs=1, progress=False)
 
 
 class _CountingModel:

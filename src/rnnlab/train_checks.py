@@ -118,6 +118,14 @@ def check_tbptt(model: Any, tbptt: Any, has_lengths: bool) -> int | None:
 def resolve_targets(targets: Any, X: np.ndarray, Y: np.ndarray, tbptt: int | None) -> str:
     """ "steps" (one target per time step) or "last" (one per sequence, read at the last step)."""
     if targets == "auto":
+        if Y.ndim == 2 and Y.shape[1] == X.shape[1] and Y.dtype.kind == "f":
+            # (N, T) floats: one value per step without the output axis, or per-sequence
+            # targets of size T? Guessing either way trains the wrong thing for the other.
+            raise ValueError(
+                f"Y: shape {Y.shape} is ambiguous with X {X.shape}: per-step targets are "
+                f"(N, T, O) (write Y[..., None] for one output per step), per-sequence targets of "
+                f"size {Y.shape[1]} need targets='last'"
+            )
         targets = "steps" if Y.ndim >= 2 and Y.shape[1] == X.shape[1] else "last"
     if targets not in ("steps", "last"):
         raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
