@@ -13,9 +13,9 @@ Quick start::
 
 from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
+from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .grad_mode import is_grad_enabled, no_grad
-from .inference import evaluate, predict
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit

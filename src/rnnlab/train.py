@@ -34,7 +34,7 @@ from .diagnostics import (
     diverged_message,
     recurrent_cells,
 )
-from .inference import ModelIO, evaluation_pass
+from .evaluation import ModelIO, evaluation_pass
 from .optim import Adam, clip_grad_norm, grad_norm
 from .progress import EpochProgress
 from .train_checks import (
