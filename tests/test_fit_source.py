@@ -121,6 +121,8 @@ def test_batch_source_arguments_are_checked_before_training():
     draws = iter([(X, Y)])
     with pytest.raises(ValueError, match=r"the callable ended \(StopIteration\) after 1 batches"):
         fit(model, lambda rng: next(draws), updates=2, progress=False)
+    with pytest.raises(TypeError, match=r"call fit\(model, X, Y\), not fit\(model, \(X, Y\)\)"):
+        fit(model, (X, Y), progress=False)
     with pytest.raises(TypeError, match="source batch 1: expected a tuple"):
         fit(model, lambda rng: X, updates=3, progress=False)
     with pytest.raises(ValueError, match="source batch 2 Y: expected 4 samples"):

@@ -140,9 +140,12 @@ def check_batch(batch: Any, index: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     """One batch from a batch source: (X, Y) or (X, Y, lengths), samples-first."""
     where = f"source batch {index}"
     if not isinstance(batch, tuple | list) or len(batch) not in (2, 3):
+        hint = ""
+        if isinstance(batch, np.ndarray):
+            hint = " (for fixed arrays call fit(model, X, Y), not fit(model, (X, Y)))"
         raise TypeError(
             f"{where}: expected a tuple (X, Y) or (X, Y, lengths) of samples-first arrays, "
-            f"got {type(batch).__name__}"
+            f"got {type(batch).__name__}{hint}"
         )
     X, Y = check_data(batch[0], batch[1], name=f"{where} X", y_name=f"{where} Y")
     lengths = batch[2] if len(batch) == 3 else None
