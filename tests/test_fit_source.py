@@ -127,3 +127,23 @@ def test_batch_source_arguments_are_checked_before_training():
         fit(model, lambda rng: X, updates=3, progress=False)
     with pytest.raises(ValueError, match="source batch 2 Y: expected 4 samples"):
         fit(model, iter([(X, Y), (X, Y[:2])]), updates=2, progress=False)
+
+
+@pytest.mark.parametrize("options", [{"tbptt": 5}, {"batch_first": True}])
+def test_batch_source_equals_arrays_for_tbptt_and_batch_first(options):
+    X, Y = sine_data(n=12)
+    tbptt = options.get("tbptt")
+    batch_first = options.get("batch_first", False)
+
+    def make():
+        return LSTMLayer(1, 4, 1, dtype=np.float64, seed=0, batch_first=batch_first)
+
+    a, b = make(), make()
+    ha = fit(a, X, Y, epochs=2, batch_size=4, shuffle=False, tbptt=tbptt,
+             optimizer=optim.SGD(a, lr=0.1), progress=False)  # fmt: skip
+    batches = [(X[i : i + 4], Y[i : i + 4]) for i in (0, 4, 8)] * 2
+    hb = fit(b, batches, tbptt=tbptt, optimizer=optim.SGD(b, lr=0.1), progress=False)
+    assert ha.step_loss == hb.step_loss
+    assert hb.steps == (6 * 3 if tbptt else 6)  # chunks of 5, 5 and 2 steps per batch
+    for name, p in a.params.items():
+        np.testing.assert_array_equal(b.params[name], p)
