@@ -11,7 +11,7 @@ Quick start::
     C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
 """
 
-from . import losses, models, optim, schedules
+from . import data, losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
 from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
@@ -36,6 +36,7 @@ __all__ = [
     "VanishingGradientWarning",
     "__version__",
     "evaluate",
+    "data",
     "fit",
     "is_grad_enabled",
     "load",
