@@ -1,0 +1,307 @@
+"""The state of one pass over an ONNX graph (:mod:`rnnlab.interop.onnx_import`): the values
+known so far, the logical axis sizes, the recurrent layers found, and the checks that tie them
+together (sequence inputs, initial states, lengths, the head, the graph outputs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._onnx_spec import GraphSpec, RecurrentSpec
+from .onnx_eval import Data, GraphError, _int_list
+
+
+def _where(node) -> str:
+    return f"node {node.name!r} ({node.op_type})"
+
+
+def feature_atoms(walk: Walk, k: int) -> tuple[str, ...]:
+    """Layer k's output features: its directions concatenated, forward first ([D, H] merged)."""
+    return (f"D{k}", f"H{k}") if walk.sizes[f"D{k}"] == 2 else (f"H{k}",)
+
+
+def _is_float(elem_type: int) -> bool:
+    from onnx import TensorProto
+
+    return elem_type in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)
+
+
+class Walk:
+    """What one evaluation of a graph has learnt, node by node."""
+
+    def __init__(self, graph, probe: tuple[int, ...]):
+        from onnx import numpy_helper
+
+        self.graph = graph
+        self.values: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.sizes: dict[str, int] = {}
+        self.layers: list[RecurrentSpec] = []
+        self.time = self.batch = ""
+        self.lengths_used: list[bool] = []
+        self.state_used: dict[str, set[int]] = {"h": set(), "c": set()}
+        self.head: tuple[np.ndarray, np.ndarray] | None = None
+        self.head_layer = -1
+        self.masked = False
+        self._inputs(probe)
+
+    @staticmethod
+    def has_symbolic_dims(graph) -> bool:
+        names = {t.name for t in graph.initializer}
+        return any(
+            not dim.dim_value
+            for value in graph.input
+            if value.name not in names
+            for dim in value.type.tensor_type.shape.dim
+        )
+
+    def _inputs(self, probe) -> None:
+        symbols: dict[str, int] = {}
+        inputs = [v for v in self.graph.input if v.name not in self.values]
+        if not inputs:
+            raise ValueError("model: has no graph input")
+        for index, value in enumerate(inputs):
+            tensor = value.type.tensor_type
+            dims = []
+            for dim in tensor.shape.dim:
+                if dim.dim_value > 0:
+                    dims.append(int(dim.dim_value))
+                else:  # symbolic: one probe size per distinct name
+                    key = dim.dim_param or f"?{len(symbols)}"
+                    if key not in symbols:
+                        symbols[key] = probe[len(symbols) % len(probe)] + len(symbols) // 3
+                    dims.append(symbols[key])
+            if index == 0:
+                if len(dims) != 3 or not _is_float(tensor.elem_type):
+                    raise ValueError(
+                        f"model: graph input {value.name!r} must be a float [T, B, I] or "
+                        f"[B, T, I] sequence, got rank {len(dims)}"
+                    )
+                atoms: tuple[str, ...] = ("x0", "x1", "x2")
+                tag: tuple[Any, ...] = ("x",)
+            elif not _is_float(tensor.elem_type) and len(dims) == 1:
+                atoms, tag = ("len",), ("lengths",)
+            else:
+                atoms = tuple(f"{value.name}:{i}" for i in range(len(dims)))
+                tag = ("state", value.name, 0, dims[0] if dims else 0)
+            self.sizes.update(zip(atoms, dims, strict=True))
+            self.values[value.name] = Data(tag, tuple((a,) for a in atoms))
+
+    # ------------------------------------------------------------------------- recurrent inputs
+    def check_sequence_input(self, node, X, k: int, input_size: int) -> None:
+        if k == 0:
+            ok = (
+                isinstance(X, Data)
+                and X.tag == ("x",)
+                and len(X.axes) == 3
+                and all(len(a) == 1 for a in X.axes)
+                and X.axes[2] == ("x2",)
+            )
+            if not ok:
+                raise GraphError(
+                    f"{_where(node)}: its input must be the graph input as [T, B, I] (possibly "
+                    f"transposed from [B, T, I]), got {X.axes if isinstance(X, Data) else X}"
+                )
+            self.time, self.batch = X.axes[0][0], X.axes[1][0]
+        else:
+            expected = ((self.time,), (self.batch,), feature_atoms(self, k - 1))
+            if not isinstance(X, Data) or X.tag != ("seq", k - 1) or X.axes != expected:
+                raise GraphError(
+                    f"{_where(node)}: its input must be the previous recurrent node's output "
+                    "sequence as [T, B, D·H] (directions concatenated, forward first), got "
+                    f"{X.tag if isinstance(X, Data) else 'a constant'} laid out as "
+                    f"{X.axes if isinstance(X, Data) else np.shape(X)}"
+                )
+        features = X.shape(self.sizes)[2]
+        if features != input_size:
+            raise GraphError(
+                f"{_where(node)}: W expects {input_size} input features, its input has {features}"
+            )
+
+    def check_lengths(self, node, name: str) -> None:
+        value = self.values.get(name) if name else None
+        if name and not (isinstance(value, Data) and value.tag == ("lengths",)):
+            raise GraphError(
+                f"{_where(node)}: sequence_lens must be the graph's integer lengths input "
+                "(passed to rnnlab as forward(x, lengths=...)); constant or computed lengths "
+                "have no rnnlab counterpart"
+            )
+        self.lengths_used.append(bool(name))
+
+    def check_initial_state(self, node, name: str, which: str, k: int, D: int, H: int) -> None:
+        if not name or (which == "c" and node.op_type != "LSTM"):
+            return
+        value = self.values[name]
+        if isinstance(value, np.ndarray):
+            if np.any(value):
+                raise GraphError(
+                    f"{_where(node)}: a constant non-zero initial state ({name!r}) has no "
+                    "rnnlab counterpart (rnnlab starts from zeros or from the state passed in)"
+                )
+            return  # zeros: rnnlab's default
+        start = sum(self.sizes[f"D{j}"] for j in range(k))
+        if not (value.tag[0] == "state" and value.tag[2:] == (start, start + D)):
+            raise GraphError(
+                f"{_where(node)}: its initial state must be zeros or rows {start}:{start + D} "
+                f"of a graph state input [L·D, B, H], got {value.tag}"
+            )
+        self.state_used[which].add(k)
+
+    def split_state(self, node, data: Data, args, attrs) -> list[Data]:
+        if attrs.get("axis", 0) != 0:
+            raise GraphError(f"{_where(node)}: states split along an axis other than 0")
+        total = data.tag[3] - data.tag[2]
+        if len(args) > 1 and args[1] is not None:
+            sizes = _int_list(args[1])
+        else:
+            count = attrs.get("num_outputs", len(node.output))
+            sizes = [total // count] * count
+        pieces, start = [], data.tag[2]
+        for size in sizes:
+            atom = f"{data.tag[1]}:{start}:{start + size}"
+            self.sizes[atom] = size
+            tag = ("state", data.tag[1], start, start + size)
+            pieces.append(Data(tag, ((atom,), *data.axes[1:])))
+            start += size
+        return pieces
+
+    # ------------------------------------------------------------------------- the end
+    def finish(self) -> GraphSpec:
+        if not self.layers:
+            raise ValueError("model: contains no RNN, LSTM or GRU node")
+        last = len(self.layers) - 1
+        if any(self.lengths_used) and not all(self.lengths_used):
+            raise ValueError(
+                "model: some recurrent nodes use the lengths input and others do not; rnnlab "
+                "applies lengths to every layer"
+            )
+        for which, used in self.state_used.items():
+            if used and len(used) != len(self.layers):
+                raise ValueError(
+                    f"model: initial states ({which}) come from a graph input for some layers "
+                    "only; rnnlab's initial state covers every layer"
+                )
+        if self.head is not None and self.head_layer != last:
+            raise ValueError("model: the output head is applied to a layer that is not the last")
+        if any(self.lengths_used) and self.head is not None and not self.masked:
+            raise ValueError(
+                "model: its head is applied at padded steps too (no padding mask), where rnnlab "
+                "outputs zeros; an rnnlab model computes something else there"
+            )
+        batch_first = self.batch == "x0"
+        self._check_outputs(last, batch_first)
+        return GraphSpec(self.layers, self.head, batch_first)
+
+    def _check_outputs(self, last: int, batch_first: bool) -> None:
+        main = {("head",)} if self.head is not None else {("seq", last)}
+        for output in self.graph.output:
+            value = self.values.get(output.name)
+            if isinstance(value, Data) and value.tag in main:
+                self._check_main_layout(output.name, value, last, batch_first)
+            elif not (isinstance(value, Data) and value.tag[0] in ("final", "finals")):
+                role = value.tag if isinstance(value, Data) else "a constant"
+                raise ValueError(
+                    f"model: graph output {output.name!r} is an intermediate value ({role}); "
+                    "rnnlab models return the last layer's sequence (through the head, if any) "
+                    "and the final states"
+                )
+
+    def _check_main_layout(self, name, value: Data, last: int, batch_first: bool) -> None:
+        features = ("O",) if self.head is not None else feature_atoms(self, last)
+        T, B = (self.time,), (self.batch,)
+        expected = (B, T, features) if batch_first else (T, B, features)
+        if value.axes != expected:
+            layout = "[B, T, I]" if batch_first else "[T, B, I]"
+            raise ValueError(
+                f"model: graph output {name!r} is laid out as {value.axes}, not like its input "
+                f"{layout} (expected {expected}); an rnnlab model has one layout (batch_first) "
+                "for its input and output"
+            )
+
+
+# ----------------------------------------------------------------------------- head and mask
+def head_node(node, walk: Walk, args) -> Data:
+    """MatMul of the last sequence by a constant [F, O], then Add of a constant [O]."""
+    data = next(a for a in args if isinstance(a, Data))
+    const = [a for a in args if isinstance(a, np.ndarray)]
+    op = node.op_type
+    if op == "MatMul" and args[0] is data and len(const) == 1 and data.tag[0] == "seq":
+        k = data.tag[1]
+        kernel = const[0]
+        features = feature_atoms(walk, k)
+        width = data.shape(walk.sizes)[-1]
+        if walk.head is not None or data.axes[-1] != features or len(data.axes) != 3:
+            raise GraphError(f"{_where(node)}: a second head, or a head on a reshaped sequence")
+        if kernel.ndim != 2 or kernel.shape[0] != width:
+            raise GraphError(
+                f"{_where(node)}: expected a [{width}, O] head matrix (the layer's features "
+                f"first), got {list(kernel.shape)}"
+            )
+        walk.sizes["O"] = kernel.shape[1]
+        walk.head = (kernel.T, np.zeros(kernel.shape[1], kernel.dtype))
+        walk.head_layer = k
+        return Data(("mm",), (*data.axes[:-1], ("O",)))
+    if op == "Add" and data.tag == ("mm",) and len(const) == 1 and walk.head is not None:
+        bias = const[0]
+        shape = data.shape(walk.sizes)
+        O = walk.sizes["O"]
+        if bias.size != O or np.broadcast_shapes(shape, bias.shape) != shape or bias.shape[-1] != O:
+            raise GraphError(f"{_where(node)}: expected a bias of {O} values, got {bias.shape}")
+        walk.head = (walk.head[0], bias.ravel())
+        return Data(("head",), data.axes)
+    raise GraphError(
+        f"{_where(node)}: expected the output head MatMul(last layer output, constant) followed "
+        f"by Add(constant); {op} of {[a.tag if isinstance(a, Data) else 'constant' for a in args]}"
+        " has no rnnlab counterpart"
+    )
+
+
+def mask_node(node, walk: Walk, args, attrs) -> Data:
+    """rnnlab's padding mask m[t, b] = t < lengths[b], and the head's output times it."""
+    op = node.op_type
+    data = [a for a in args if isinstance(a, Data)]
+    if op == "Cast":
+        return data[0]
+    if op == "Less" and isinstance(args[0], np.ndarray) and data[0].tag == ("lengths",):
+        steps = args[0]
+        T = walk.sizes.get(walk.time, -1)
+        is_steps = steps.shape == (T, 1) and np.array_equal(steps.ravel(), np.arange(T))
+        if data[0].axes == ((), ("len",)) and is_steps:
+            return Data(("mask",), ((walk.time,), ("len",)))
+    if op == "Mul" and len(data) == 2:
+        head, mask = sorted(data, key=lambda d: d.tag == ("mask",))
+        if head.tag == ("head",) and mask.tag == ("mask",) and len(mask.axes) == len(head.axes):
+            renamed = [tuple(walk.batch if a == "len" else a for a in axis) for axis in mask.axes]
+            fits = all(m in ((), h) for m, h in zip(renamed, head.axes, strict=True))
+            if fits and {(walk.time,), (walk.batch,)} <= set(renamed):
+                walk.masked = True
+                return head
+    raise GraphError(
+        f"{_where(node)}: the only use of the lengths rnnlab understands is the padding mask "
+        "(t < lengths) that to_onnx multiplies the head's output by"
+    )
+
+
+def finals_concat(node, walk: Walk, args, attrs) -> Data:
+    """Final states of several layers stacked along axis 0, as PyTorch's h_n [L·D, B, H]."""
+    parts = [a for a in args if isinstance(a, Data)]
+    kinds = {p.tag[0] for p in parts} | ({"constant"} if len(parts) != len(args) else set())
+    axis = attrs.get("axis", 0)
+    if (
+        kinds <= {"final", "finals"}
+        and len({p.tag[-1] if p.tag[0] == "final" else p.tag[1] for p in parts}) == 1
+    ):
+        rank = len(parts[0].axes)
+        tails = {(p.axes[1:-1], p.shape(walk.sizes)[1:]) for p in parts}
+        if axis in (0, -rank) and len(tails) == 1:
+            which = parts[0].tag[2] if parts[0].tag[0] == "final" else parts[0].tag[1]
+            layers = tuple(
+                j for p in parts for j in ((p.tag[1],) if p.tag[0] == "final" else p.tag[2])
+            )
+            atom = f"S:{which}:{layers}"
+            walk.sizes[atom] = sum(p.shape(walk.sizes)[0] for p in parts)
+            return Data(("finals", which, layers), ((atom,), *parts[0].axes[1:]))
+    tags = [a.tag if isinstance(a, Data) else "constant" for a in args]
+    raise GraphError(
+        f"{_where(node)}: concatenates {tags}; rnnlab understands only final states stacked along axis 0"
+    )
