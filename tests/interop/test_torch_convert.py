@@ -152,9 +152,9 @@ def test_to_torch_rejects_the_guides_gru():
 
 
 def test_to_torch_rejects_other_objects():
-    with pytest.raises(TypeError, match="model: expected an rnnlab RNNLayer.*got Thing"):
+    with pytest.raises(TypeError, match=r"model: expected an rnnlab RNNLayer.*got Thing"):
         to_torch(object.__new__(type("Thing", (), {"output_size": None})))
-    with pytest.raises(TypeError, match="model: expected an rnnlab .*got dict"):
+    with pytest.raises(TypeError, match=r"model: expected an rnnlab .*got dict"):
         to_torch({"W": np.zeros((3, 2))})
 
 

@@ -20,11 +20,12 @@ Parameters are written in float32 (ONNX Runtime implements these operators for f
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from ..io import atomic_write_bytes
-from ._common import host, inverse, layer_kind, reorder
+from ._common import host, inverse, layer_kind, reorder, require
 from ._onnx_spec import ONNX_BLOCK, OP_TYPE, GraphSpec, RecurrentSpec
 from ._stacks import levels_of
 from .onnx_import import from_onnx
@@ -36,13 +37,13 @@ _OPSET_IR = {14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 
 
 # ----------------------------------------------------------------------------- rnnlab -> spec
-def model_spec(model) -> GraphSpec:
+def model_spec(model: Any) -> GraphSpec:
     """Describe an rnnlab model (layer, Bidirectional, stack, Sequential) as a GraphSpec."""
     levels, head, _ = levels_of(model)
     return GraphSpec([RecurrentSpec(layer_kind(level[0]), level) for level in levels], head)
 
 
-def onnx_weights(spec: RecurrentSpec):
+def onnx_weights(spec: RecurrentSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(W, R, B) initializers, float32, ONNX's gate order, one slice per direction."""
     H = spec.hidden_size
     blocks = inverse(ONNX_BLOCK[spec.kind])
@@ -153,7 +154,7 @@ def _final_outputs(b, name, finals, layers):
     return outputs
 
 
-def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool = False):
+def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool = False) -> Any:
     """The onnx GraphProto for ``spec``."""
     from onnx import TensorProto, helper
 
@@ -208,8 +209,14 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool 
 
 
 def to_onnx(
-    model, path, *, initial_states=False, lengths=False, opset=DEFAULT_OPSET, name="rnnlab"
-):
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    initial_states: bool = False,
+    lengths: bool = False,
+    opset: int = DEFAULT_OPSET,
+    name: str = "rnnlab",
+) -> Any:
     """Write ``model`` as an ONNX file and return the ``onnx.ModelProto``.
 
     Parameters
@@ -228,8 +235,7 @@ def to_onnx(
     -----
     Input ``x`` is time-major [T, B, I] float32 whatever the model's ``batch_first``.
     """
-    import onnx
-
+    onnx = require("onnx", "to_onnx")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in _OPSET_IR:
         raise ValueError(f"opset: expected an integer from 14 to 21, got {opset!r}")
     for flag, value in (("initial_states", initial_states), ("lengths", lengths)):

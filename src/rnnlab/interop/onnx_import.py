@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import new_layer, reorder, set_params
+from ._common import new_layer, reorder, require, set_params
 from ._onnx_spec import KIND, ONNX_BLOCK, GraphSpec, RecurrentSpec
 from ._stacks import model_from_levels
 from .onnx_eval import (
@@ -53,7 +53,7 @@ _PROBES = ((7, 3, 5), (11, 2, 13))
 
 
 def _load(source) -> tuple[Any, str | None]:
-    import onnx
+    onnx = require("onnx", "from_onnx")
 
     if isinstance(source, onnx.ModelProto):
         return source, None

@@ -303,5 +303,6 @@ def finals_concat(node, walk: Walk, args, attrs) -> Data:
             return Data(("finals", which, layers), ((atom,), *parts[0].axes[1:]))
     tags = [a.tag if isinstance(a, Data) else "constant" for a in args]
     raise GraphError(
-        f"{_where(node)}: concatenates {tags}; rnnlab understands only final states stacked along axis 0"
+        f"{_where(node)}: concatenates {tags}; rnnlab understands only final states stacked "
+        "along axis 0"
     )

@@ -70,9 +70,11 @@ def to_torch(model: Any) -> Any:
             "model: expected an rnnlab RNNLayer, LSTMLayer, GRULayer, Bidirectional, "
             f"RNN/LSTM/GRU stack or Sequential, got {type(model).__name__}"
         )
-    if type(model) not in LAYER_KINDS and getattr(model, "head", None) is None:
-        if type(model).__name__ != "Sequential":
-            return to_torch_stack(model)
+    from .. import models
+
+    stack_types = models.RNN | models.LSTM | models.GRU | models.Bidirectional
+    if isinstance(model, stack_types) and getattr(model, "head", None) is None:
+        return to_torch_stack(model)  # (a Bidirectional has no head)
     module, linear = to_torch_with_head(model)
     if linear is None:
         return module
