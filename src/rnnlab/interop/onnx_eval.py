@@ -49,6 +49,7 @@ KNOWN_ATTRIBUTES: dict[str, set[str]] = {
     "Mul": set(),
     "Div": set(),
     "MatMul": set(),
+    "Tanh": set(),
     "RNN": {"activation_alpha", "activation_beta", "activations", "clip", "direction"}
     | {"hidden_size", "layout"},
     "LSTM": {"activation_alpha", "activation_beta", "activations", "clip", "direction"}
@@ -97,7 +98,7 @@ def _axes(node, args, attrs, index: int):
     return None if attrs.get("axes") is None else _int_list(attrs["axes"])
 
 
-def _slice(node, data_shape, args):
+def slice_ranges(node, data_shape, args):
     """The per-axis (start, stop, step) of a Slice, normalised the way ONNX clamps them."""
     starts, ends = _int_list(args[1]), _int_list(args[2])
     rank = len(data_shape)
@@ -189,7 +190,7 @@ def _evaluate(node, args, attrs):
     if op == "Gather":
         return [np.take(x, np.asarray(args[1]), axis=attrs.get("axis", 0))]
     if op == "Slice":
-        ranges = _slice(node, np.shape(x), args)
+        ranges = slice_ranges(node, np.shape(x), args)
         index = tuple(slice(*ranges[a]) if a in ranges else slice(None) for a in range(x.ndim))
         return [np.asarray(x)[index]]
     if op == "Concat":
@@ -271,7 +272,7 @@ def layout_op(node, data: Data, args: list, attrs: dict, sizes: dict[str, int]) 
         return _reshape_data(node, data, args, attrs, sizes)
     if op == "Slice":
         shape = data.shape(sizes)
-        for axis, (start, stop, step) in _slice(node, shape, args).items():
+        for axis, (start, stop, step) in slice_ranges(node, shape, args).items():
             if (start, stop, step) != (0, shape[axis], 1):
                 raise GraphError(
                     f"{_where(node)}: takes part of axis {axis} ({start}:{stop}:{step} of "

@@ -32,6 +32,7 @@ import numpy as np
 from ._common import new_layer, reorder, require, set_params
 from ._onnx_spec import KIND, ONNX_BLOCK, GraphSpec, RecurrentSpec
 from ._stacks import model_from_levels
+from .onnx_affine import affine_node, step_slice, steps_concat
 from .onnx_eval import (
     KNOWN_ATTRIBUTES,
     MAX_OPSET,
@@ -40,8 +41,9 @@ from .onnx_eval import (
     GraphError,
     evaluate,
     layout_op,
+    slice_ranges,
 )
-from .onnx_walk import Walk, feature_atoms, finals_concat, head_node, mask_node
+from .onnx_walk import Walk, feature_atoms, finals_concat, mask_node
 
 _DEFAULT_ACTIVATIONS = {
     "rnn": ["tanh"],
@@ -227,14 +229,27 @@ def _node_values(node, walk: Walk, dtype) -> list:
     if op in ("Shape", "Size"):
         shape = np.array(data[0].shape(walk.sizes), np.int64)
         return evaluate(node, [np.zeros(shape, np.int8)], attrs)
-    if op in ("MatMul", "Add"):
-        return [head_node(node, walk, args)]
     if op in ("Less", "Cast", "Mul") and any(d.tag[0] in ("lengths", "mask") for d in data):
         return [mask_node(node, walk, args, attrs)]
-    if op == "Mul":
-        return [head_node(node, walk, args)]
+    if op in ("MatMul", "Add", "Mul", "Tanh"):
+        return [affine_node(node, walk, args)]
     if op == "Concat":
+        keys = {d.tag[1] if d.tag[0] == "h" else None for d in data}
+        if len(data) == len(args) and None not in keys and len(keys) == 1:
+            loop = walk.unrolled[keys.pop()]
+            if loop["layer"] is None:
+                axis = attrs.get("axis", 0) % len(data[0].axes)
+                return [steps_concat(node, walk, data, axis)]
         return [finals_concat(node, walk, args, attrs)]
+    if op == "Slice" and args[0] is data[0] and data[0].tag[0] == "affine":
+        shape = data[0].shape(walk.sizes)
+        ranges = {
+            axis: r
+            for axis, r in slice_ranges(node, shape, args).items()
+            if r != (0, shape[axis], 1)
+        }
+        if ranges:
+            return [step_slice(node, walk, data[0], ranges)]
     if op == "Split" and data[0].tag[0] == "state" and args[0] is data[0]:
         return walk.split_state(node, data[0], args, attrs)
     if args[0] is data[0] and len(data) == 1:
@@ -246,7 +261,7 @@ def _node_values(node, walk: Walk, dtype) -> list:
 
 
 def _walk(model, dtype, probe) -> GraphSpec:
-    walk = Walk(model.graph, probe)
+    walk = Walk(model.graph, probe, dtype)
     for node in model.graph.node:
         outputs = _node_values(node, walk, dtype)
         for name, value in zip(node.output, outputs, strict=False):

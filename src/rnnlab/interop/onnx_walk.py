@@ -30,19 +30,19 @@ def _is_float(elem_type: int) -> bool:
 class Walk:
     """What one evaluation of a graph has learnt, node by node."""
 
-    def __init__(self, graph, probe: tuple[int, ...]):
+    def __init__(self, graph, probe: tuple[int, ...], dtype: Any):
         from onnx import numpy_helper
 
         self.graph = graph
+        self.dtype = dtype
         self.values: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.sizes: dict[str, int] = {}
         self.layers: list[RecurrentSpec] = []
         self.time = self.batch = ""
         self.lengths_used: list[bool] = []
         self.state_used: dict[str, set[int]] = {"h": set(), "c": set()}
-        self.head: tuple[np.ndarray, np.ndarray] | None = None
-        self.head_layer = -1
-        self.masked = False
+        self.affine: dict[int, dict[str, Any]] = {}  # MatMul/Add by constants (heads, ...)
+        self.unrolled: dict[int, dict[str, Any]] = {}  # RNN loops written out step by step
         self._inputs(probe)
 
     @staticmethod
@@ -181,33 +181,51 @@ class Walk:
                     f"model: initial states ({which}) come from a graph input for some layers "
                     "only; rnnlab's initial state covers every layer"
                 )
-        if self.head is not None and self.head_layer != last:
-            raise ValueError("model: the output head is applied to a layer that is not the last")
-        if any(self.lengths_used) and self.head is not None and not self.masked:
-            raise ValueError(
-                "model: its head is applied at padded steps too (no padding mask), where rnnlab "
-                "outputs zeros; an rnnlab model computes something else there"
-            )
         batch_first = self.batch == "x0"
-        self._check_outputs(last, batch_first)
-        return GraphSpec(self.layers, self.head, batch_first)
+        head = self._check_outputs(last, batch_first)
+        return GraphSpec(self.layers, head, batch_first)
 
-    def _check_outputs(self, last: int, batch_first: bool) -> None:
-        main = {("head",)} if self.head is not None else {("seq", last)}
+    def final_of(self, value: Any) -> tuple | None:
+        """The final-state tag of ``value``, or None when it is not a final state."""
+        if not isinstance(value, Data):
+            return None
+        if value.tag[0] in ("final", "finals"):
+            return value.tag
+        if value.tag[0] == "h":  # a state of an unrolled RNN, final if after the last step
+            record = self.unrolled[value.tag[1]]
+            if record.get("layer") is not None and value.tag[2] == self.sizes[self.time]:
+                return ("final", record["layer"], "h")
+        return None
+
+    def _check_outputs(self, last: int, batch_first: bool):
+        """Check every graph output; returns the head (W_hy, b_y) or None."""
+        sequences = []
         for output in self.graph.output:
             value = self.values.get(output.name)
-            if isinstance(value, Data) and value.tag in main:
-                self._check_main_layout(output.name, value, last, batch_first)
-            elif not (isinstance(value, Data) and value.tag[0] in ("final", "finals")):
+            if self.final_of(value) is not None:
+                continue
+            if isinstance(value, Data) and value.tag[0] in ("seq", "affine", "masked"):
+                sequences.append((output.name, value))
+            else:
                 role = value.tag if isinstance(value, Data) else "a constant"
                 raise ValueError(
                     f"model: graph output {output.name!r} is an intermediate value ({role}); "
                     "rnnlab models return the last layer's sequence (through the head, if any) "
                     "and the final states"
                 )
-
-    def _check_main_layout(self, name, value: Data, last: int, batch_first: bool) -> None:
-        features = ("O",) if self.head is not None else feature_atoms(self, last)
+        order = {"masked": 0, "affine": 1, "seq": 2}
+        sequences.sort(key=lambda item: order[item[1].tag[0]])
+        for name, value in sequences[1:]:
+            raise ValueError(
+                f"model: graph output {name!r} is an intermediate value ({value.tag}); rnnlab "
+                "models return the last layer's sequence (through the head, if any) and the "
+                "final states"
+            )
+        if not sequences:
+            return None
+        name, value = sequences[0]
+        head = self._head(value, last)
+        features = (f"A{value.tag[1]}",) if head is not None else feature_atoms(self, last)
         T, B = (self.time,), (self.batch,)
         expected = (B, T, features) if batch_first else (T, B, features)
         if value.axes != expected:
@@ -217,45 +235,30 @@ class Walk:
                 f"{layout} (expected {expected}); an rnnlab model has one layout (batch_first) "
                 "for its input and output"
             )
+        return head
+
+    def _head(self, value: Data, last: int):
+        if value.tag[0] == "seq":
+            if value.tag[1] != last:
+                raise ValueError(f"model: its output is layer {value.tag[1]}'s, not the last's")
+            return None
+        record = self.affine[value.tag[1]]
+        source = record["src"]
+        if source.tag != ("seq", last) or source.axes[-1] != feature_atoms(self, last):
+            raise ValueError(
+                "model: its output is a product by a constant matrix of something else than the "
+                f"last layer's output features ({source.tag}, {source.axes}); only that is an "
+                "rnnlab output head"
+            )
+        if any(self.lengths_used) and value.tag[0] != "masked":
+            raise ValueError(
+                "model: its head is applied at padded steps too (no padding mask), where rnnlab "
+                "outputs zeros; an rnnlab model computes something else there"
+            )
+        return record["K"].T, record["b"]
 
 
 # ----------------------------------------------------------------------------- head and mask
-def head_node(node, walk: Walk, args) -> Data:
-    """MatMul of the last sequence by a constant [F, O], then Add of a constant [O]."""
-    data = next(a for a in args if isinstance(a, Data))
-    const = [a for a in args if isinstance(a, np.ndarray)]
-    op = node.op_type
-    if op == "MatMul" and args[0] is data and len(const) == 1 and data.tag[0] == "seq":
-        k = data.tag[1]
-        kernel = const[0]
-        features = feature_atoms(walk, k)
-        width = data.shape(walk.sizes)[-1]
-        if walk.head is not None or data.axes[-1] != features or len(data.axes) != 3:
-            raise GraphError(f"{_where(node)}: a second head, or a head on a reshaped sequence")
-        if kernel.ndim != 2 or kernel.shape[0] != width:
-            raise GraphError(
-                f"{_where(node)}: expected a [{width}, O] head matrix (the layer's features "
-                f"first), got {list(kernel.shape)}"
-            )
-        walk.sizes["O"] = kernel.shape[1]
-        walk.head = (kernel.T, np.zeros(kernel.shape[1], kernel.dtype))
-        walk.head_layer = k
-        return Data(("mm",), (*data.axes[:-1], ("O",)))
-    if op == "Add" and data.tag == ("mm",) and len(const) == 1 and walk.head is not None:
-        bias = const[0]
-        shape = data.shape(walk.sizes)
-        O = walk.sizes["O"]
-        if bias.size != O or np.broadcast_shapes(shape, bias.shape) != shape or bias.shape[-1] != O:
-            raise GraphError(f"{_where(node)}: expected a bias of {O} values, got {bias.shape}")
-        walk.head = (walk.head[0], bias.ravel())
-        return Data(("head",), data.axes)
-    raise GraphError(
-        f"{_where(node)}: expected the output head MatMul(last layer output, constant) followed "
-        f"by Add(constant); {op} of {[a.tag if isinstance(a, Data) else 'constant' for a in args]}"
-        " has no rnnlab counterpart"
-    )
-
-
 def mask_node(node, walk: Walk, args, attrs) -> Data:
     """rnnlab's padding mask m[t, b] = t < lengths[b], and the head's output times it."""
     op = node.op_type
@@ -270,12 +273,11 @@ def mask_node(node, walk: Walk, args, attrs) -> Data:
             return Data(("mask",), ((walk.time,), ("len",)))
     if op == "Mul" and len(data) == 2:
         head, mask = sorted(data, key=lambda d: d.tag == ("mask",))
-        if head.tag == ("head",) and mask.tag == ("mask",) and len(mask.axes) == len(head.axes):
+        if head.tag[0] == "affine" and mask.tag == ("mask",) and len(mask.axes) == len(head.axes):
             renamed = [tuple(walk.batch if a == "len" else a for a in axis) for axis in mask.axes]
             fits = all(m in ((), h) for m, h in zip(renamed, head.axes, strict=True))
             if fits and {(walk.time,), (walk.batch,)} <= set(renamed):
-                walk.masked = True
-                return head
+                return Data(("masked", head.tag[1]), head.axes)
     raise GraphError(
         f"{_where(node)}: the only use of the lengths rnnlab understands is the padding mask "
         "(t < lengths) that to_onnx multiplies the head's output by"
@@ -285,6 +287,7 @@ def mask_node(node, walk: Walk, args, attrs) -> Data:
 def finals_concat(node, walk: Walk, args, attrs) -> Data:
     """Final states of several layers stacked along axis 0, as PyTorch's h_n [L·D, B, H]."""
     parts = [a for a in args if isinstance(a, Data)]
+    parts = [Data(walk.final_of(p) or p.tag, p.axes) for p in parts]
     kinds = {p.tag[0] for p in parts} | ({"constant"} if len(parts) != len(args) else set())
     axis = attrs.get("axis", 0)
     if (
