@@ -88,3 +88,86 @@ def test_torch_export_imports_with_equal_outputs(exported, exporter, cell, num_l
     model = from_onnx(path)
     assert model.batch_first is batch_first
     assert_same_output(net, model, sample(batch_first, seed=1))
+
+
+@pytest.mark.parametrize(
+    ("exporter", "cell", "num_layers", "batch_first"),
+    [
+        ("torchscript", "lstm", 2, True),
+        ("dynamo", "lstm", 2, True),
+        ("torchscript", "gru", 1, False),
+    ],
+)
+def test_dynamic_axes_export_imports_and_runs_at_other_sizes(
+    exported, exporter, cell, num_layers, batch_first
+):
+    """Symbolic T and B: the glue (Shape, Gather, Concat, Expand or ConstantOfShape, Slice) is
+    evaluated at two sizes; the model then runs at any size."""
+    net, path = exported(exporter, cell, num_layers, batch_first, dynamic=True)
+    graph_input = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
+    assert sum(bool(dim.dim_param) for dim in graph_input) == 2  # really dynamic
+    model = from_onnx(path)
+    for time, batch in ((1, 1), (9, 4)):
+        assert_same_output(net, model, sample(batch_first, time, batch, seed=time))
+
+
+def test_export_that_runs_only_at_its_export_size_is_read_at_that_size(exported):
+    """dynamo, time-major, dynamic T: the file declares T symbolic but reshapes to a fixed
+    T=5 (ONNX Runtime fails at any other T). Without the size the import names that node and
+    asks for it; with it the model is read, and is the GRU itself, at any T."""
+    net, path = exported("dynamo", "gru", 1, False, dynamic=True)
+    with pytest.raises(ValueError, match=r"node '.*' \(Reshape\): .*input_shape="):
+        from_onnx(path)
+    model = from_onnx(path, input_shape=(T, B, INPUT))
+    for time, batch in ((T, B), (9, 4)):
+        assert_same_output(net, model, sample(False, time, batch, seed=time))
+    with pytest.raises(ValueError, match=r"input_shape: axis 2 .* fixed at 3, got 4"):
+        from_onnx(path, input_shape=(T, B, 4))
+    with pytest.raises(ValueError, match="input_shape: expected three positive integers"):
+        from_onnx(path, input_shape=(T, 0, INPUT))
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_bidirectional_stack_export_imports(exported, exporter):
+    net, path = exported(exporter, "gru", 2, True, bidirectional=True)
+    model = from_onnx(path)
+    assert model.bidirectional
+    assert model.num_layers == 2
+    assert_same_output(net, model, sample(True, seed=2))
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_final_states_of_the_imported_stack_are_torchs(exported, exporter):
+    net, path = exported(exporter, "lstm", 2, False)
+    model = from_onnx(path)
+    x = sample(False, seed=3)
+    model.forward(x.numpy())
+    with torch.no_grad():
+        _, (h_n, c_n) = net.rnn(x)
+    np.testing.assert_allclose(model.final_state[0], h_n.numpy(), rtol=0, atol=TOL)
+    np.testing.assert_allclose(model.final_state[1], c_n.numpy(), rtol=0, atol=TOL)
+
+
+def test_unrolled_rnn_from_dynamo_is_a_real_rnn_at_any_length(exported):
+    """The dynamo exporter writes nn.RNN as T=5 explicit steps; the imported layer is the RNN
+    itself, so it also matches PyTorch at lengths the file cannot run."""
+    net, path = exported("dynamo", "rnn", 2, True)
+    assert "RNN" not in {node.op_type for node in onnx.load(path).graph.node}
+    model = from_onnx(path)
+    assert_same_output(net, model, sample(True, time=11, batch=3, seed=4))
+
+
+def test_unrolled_loop_with_mixed_recurrent_weights_is_refused(exported, tmp_path):
+    """Steps that do not share W_hh are not an RNN: changing one step's matrix is refused."""
+    _, path = exported("dynamo", "rnn", 1, False)
+    model = onnx.load(path)
+    matmuls = [n for n in model.graph.node if n.op_type == "MatMul"]
+    recurrent = matmuls[2]  # [0] is x·W_ihᵀ, [1] the first h·W_hhᵀ, [2] the second
+    weights = {t.name: t for t in model.graph.initializer}[recurrent.input[1]]
+    changed = onnx.numpy_helper.to_array(weights) * 1.5
+    model.graph.initializer.append(onnx.numpy_helper.from_array(changed, "other_W_hh"))
+    recurrent.input[1] = "other_W_hh"
+    with pytest.raises(
+        ValueError, match=rf"step 2 uses other recurrent weights \(from node '{recurrent.name}'\)"
+    ):
+        from_onnx(model)

@@ -48,9 +48,9 @@ def _row(node, values: np.ndarray) -> np.ndarray:
     return rows[0].copy()
 
 
-def _new_affine(walk, source: Data, kernel: np.ndarray, bias: np.ndarray, axes) -> Data:
+def _new_affine(node, walk, source: Data, kernel, bias, axes, matmul: str = "") -> Data:
     key = len(walk.affine)
-    walk.affine[key] = {"src": source, "K": kernel, "b": bias}
+    walk.affine[key] = {"src": source, "K": kernel, "b": bias, "node": matmul or node.name}
     walk.sizes[f"A{key}"] = kernel.shape[1]
     return Data(("affine", key), (*axes[:-1], (f"A{key}",)))
 
@@ -67,12 +67,14 @@ def affine_node(node, walk, args) -> Data:
         if source.shape(walk.sizes)[-1] != const[0].shape[0]:
             raise GraphError(f"{_where(node)}: matrix {const[0].shape} does not fit the data")
         zeros = np.zeros(const[0].shape[1], const[0].dtype)
-        return _new_affine(walk, source, const[0], zeros, source.axes)
+        return _new_affine(node, walk, source, const[0], zeros, source.axes)
     if op == "Add" and len(const) == 1 and data[0].tag[0] == "affine":
         padded, values = _broadcast(node, data[0], const[0], walk.sizes)
         record = walk.affine[data[0].tag[1]]
         bias = record["b"] + _row(node, values)
-        return _new_affine(walk, record["src"], record["K"], bias, padded.axes)
+        return _new_affine(
+            node, walk, record["src"], record["K"], bias, padded.axes, record["node"]
+        )
     if op == "Add" and len(const) == 1 and data[0].tag[0] == "step":
         return _first_step(node, walk, data[0], const[0])
     if op == "Add" and len(data) == 2:
@@ -116,9 +118,15 @@ def _later_step(node, walk, data: list[Data]) -> Data:
     if loop["U"] is None and np.array_equal(loop["c"], record["b"]):
         loop["U"] = record["K"]
     if loop["U"] is None or not np.array_equal(loop["U"], record["K"]):
-        raise GraphError(f"{_where(node)}: step {t} uses other recurrent weights than step 0")
+        raise GraphError(
+            f"{_where(node)}: step {t} uses other recurrent weights (from node "
+            f"{record['node']!r}) than the steps before it; an RNN has one W_hh"
+        )
     if not np.array_equal(loop["c"], record["b"]):
-        raise GraphError(f"{_where(node)}: step {t} uses another recurrent bias than step 0")
+        raise GraphError(
+            f"{_where(node)}: step {t} uses another recurrent bias (node {record['node']!r}) "
+            "than step 0 (an RNN has one b_hh; a non-zero initial state also shows this way)"
+        )
     long, short = sorted((recurrent[0], steps[0]), key=lambda d: -len(d.axes))
     pad = len(long.axes) - len(short.axes)
     same = long.axes[pad:-1] == short.axes[:-1] and not any(long.axes[:pad])

@@ -260,8 +260,8 @@ def _node_values(node, walk: Walk, dtype) -> list:
     )
 
 
-def _walk(model, dtype, probe) -> GraphSpec:
-    walk = Walk(model.graph, probe, dtype)
+def _walk(model, dtype, probe, input_shape=None) -> GraphSpec:
+    walk = Walk(model.graph, probe, dtype, input_shape)
     for node in model.graph.node:
         outputs = _node_values(node, walk, dtype)
         for name, value in zip(node.output, outputs, strict=False):
@@ -286,10 +286,21 @@ def _same(a: GraphSpec, b: GraphSpec) -> bool:
     return len(a.layers[0].directions) == len(b.layers[0].directions)
 
 
-def parse_graph(model, dtype) -> GraphSpec:
+def parse_graph(model: Any, dtype: Any, input_shape: Any = None) -> GraphSpec:
     """The GraphSpec of an ONNX model (ValueError naming the node for anything unsupported)."""
     _check_opset(model)
-    first = _walk(model, dtype, _PROBES[0])
+    if input_shape is not None:
+        return _walk(model, dtype, _PROBES[0], _check_input_shape(input_shape))
+    try:
+        first = _walk(model, dtype, _PROBES[0])
+    except GraphError as exc:
+        if not Walk.has_symbolic_dims(model.graph):
+            raise
+        raise GraphError(
+            f"{exc}. The graph input has symbolic dimensions, which rnnlab evaluated at sizes "
+            f"{_PROBES[0][:2]}; some exports run only at the size they were exported with (ONNX "
+            "Runtime fails there too): pass that size, from_onnx(..., input_shape=(...))"
+        ) from exc
     if Walk.has_symbolic_dims(model.graph):
         second = _walk(model, dtype, _PROBES[1])
         if not _same(first, second):
@@ -301,7 +312,19 @@ def parse_graph(model, dtype) -> GraphSpec:
     return first
 
 
-def from_onnx(source: Any, *, dtype: Any = np.float32) -> Any:
+def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:
+    ok = isinstance(input_shape, tuple | list) and len(input_shape) == 3
+    if not ok or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in input_shape
+    ):
+        raise ValueError(
+            f"input_shape: expected three positive integers (the graph input's shape), got "
+            f"{input_shape!r}"
+        )
+    return tuple(input_shape)
+
+
+def from_onnx(source: Any, *, dtype: Any = np.float32, input_shape: Any = None) -> Any:
     """Build the rnnlab model equivalent to an ONNX graph of RNN/LSTM/GRU nodes.
 
     Parameters
@@ -310,6 +333,10 @@ def from_onnx(source: Any, *, dtype: Any = np.float32) -> Any:
         :func:`rnnlab.interop.to_onnx`, by hand, or by ``torch.onnx.export`` (either exporter)
         of ``nn.RNN``/``nn.LSTM``/``nn.GRU`` modules, optionally followed by an ``nn.Linear``.
     dtype : float32 (default) or float64 for the rnnlab parameters.
+    input_shape : the shape of an actual input (3 integers, in the graph input's layout), at
+        which the exporter's glue is evaluated. By default symbolic dimensions are evaluated
+        at two made-up sizes, which must give the same model; give the export-time shape for a
+        graph that runs only at that size.
 
     Returns
     -------
@@ -326,7 +353,7 @@ def from_onnx(source: Any, *, dtype: Any = np.float32) -> Any:
     """
     model, path = _load(source)
     try:
-        spec = parse_graph(model, dtype)
+        spec = parse_graph(model, dtype, input_shape)
     except ValueError as exc:
         if path is None:
             raise

@@ -30,7 +30,7 @@ def _is_float(elem_type: int) -> bool:
 class Walk:
     """What one evaluation of a graph has learnt, node by node."""
 
-    def __init__(self, graph, probe: tuple[int, ...], dtype: Any):
+    def __init__(self, graph, probe: tuple[int, ...], dtype: Any, input_shape=None):
         from onnx import numpy_helper
 
         self.graph = graph
@@ -43,7 +43,7 @@ class Walk:
         self.state_used: dict[str, set[int]] = {"h": set(), "c": set()}
         self.affine: dict[int, dict[str, Any]] = {}  # MatMul/Add by constants (heads, ...)
         self.unrolled: dict[int, dict[str, Any]] = {}  # RNN loops written out step by step
-        self._inputs(probe)
+        self._inputs(probe, input_shape)
 
     @staticmethod
     def has_symbolic_dims(graph) -> bool:
@@ -55,7 +55,7 @@ class Walk:
             for dim in value.type.tensor_type.shape.dim
         )
 
-    def _inputs(self, probe) -> None:
+    def _inputs(self, probe, input_shape) -> None:
         symbols: dict[str, int] = {}
         inputs = [v for v in self.graph.input if v.name not in self.values]
         if not inputs:
@@ -63,9 +63,18 @@ class Walk:
         for index, value in enumerate(inputs):
             tensor = value.type.tensor_type
             dims = []
-            for dim in tensor.shape.dim:
+            for axis, dim in enumerate(tensor.shape.dim):
+                given = input_shape[axis] if index == 0 and input_shape is not None else None
                 if dim.dim_value > 0:
+                    if given is not None and given != dim.dim_value:
+                        raise ValueError(
+                            f"input_shape: axis {axis} of graph input {value.name!r} is fixed at "
+                            f"{dim.dim_value}, got {given}"
+                        )
                     dims.append(int(dim.dim_value))
+                elif given is not None:  # the caller's actual input size
+                    symbols[dim.dim_param or f"?{len(symbols)}"] = given
+                    dims.append(given)
                 else:  # symbolic: one probe size per distinct name
                     key = dim.dim_param or f"?{len(symbols)}"
                     if key not in symbols:
