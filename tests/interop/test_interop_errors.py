@@ -89,6 +89,36 @@ def test_operator_of_another_domain_is_refused_with_the_node_named():
         from_onnx(one_node_graph(domain="com.microsoft"))
 
 
+def test_weights_that_depend_on_the_input_size_are_refused():
+    """W chosen by whether T < 10: one rnnlab model cannot compute that, and evaluating the
+    glue at two sizes finds it."""
+    model = one_node_graph()
+    rng = np.random.default_rng(1)
+    both = numpy_helper.from_array(rng.normal(size=(2, 1, 3, 2)).astype(np.float32), "W_both")
+    model.graph.initializer.extend(
+        [
+            both,
+            numpy_helper.from_array(np.array(0), "zero"),
+            numpy_helper.from_array(np.array(10), "ten"),
+        ]
+    )
+    model.graph.node.insert(
+        0, helper.make_node("Gather", ["W_both", "index"], ["W_chosen"], name="choose", axis=0)
+    )
+    for node in reversed(
+        [
+            helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+            helper.make_node("Gather", ["shape", "zero"], ["T"], name="T"),
+            helper.make_node("Less", ["T", "ten"], ["short"], name="short"),
+            helper.make_node("Cast", ["short"], ["index"], name="index", to=TensorProto.INT64),
+        ]
+    ):
+        model.graph.node.insert(0, node)
+    model.graph.node[-2].input[1] = "W_chosen"
+    with pytest.raises(ValueError, match=r"evaluated at two input sizes.*two different rnnlab"):
+        from_onnx(model)
+
+
 def test_nonzero_constant_initial_state_is_refused():
     model = one_node_graph()
     h0 = numpy_helper.from_array(np.ones((1, 1, 3), np.float32), "h0")
@@ -98,7 +128,7 @@ def test_nonzero_constant_initial_state_is_refused():
         from_onnx(model)
 
 
-@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore")  # the TorchScript exporter's deprecation and tracer notes
 def test_last_step_selection_from_torch_is_refused_with_the_node_named(tmp_path):
     class LastStep(torch.nn.Module):
         def __init__(self):
@@ -261,3 +291,25 @@ def test_missing_optional_dependency_says_what_to_install(package, call, install
         with pytest.raises(ImportError, match=rf"needs the {package} package.*{install}"):
             call(tmp_path)
     assert not list(tmp_path.iterdir())  # nothing written on the way
+
+
+def test_a_framework_whose_own_dependency_is_missing_says_which():
+    """Keras runs on the torch backend here: without torch, say torch is missing, not keras.
+    (keras is imported already in this process, so its backend's failure is simulated.)"""
+    from rnnlab.interop._common import require
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "rnnlab_fake_framework", None)
+        with pytest.raises(ImportError, match="needs the rnnlab_fake_framework package, which"):
+            require("rnnlab_fake_framework", "caller")
+
+    def broken_import(name, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("importlib.import_module", broken_import)
+        with pytest.raises(
+            ImportError,
+            match=r"keras package, whose import failed because 'torch'.*pip install torch",
+        ):
+            require("keras", "to_keras")

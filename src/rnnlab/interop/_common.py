@@ -107,6 +107,15 @@ def require(name: str, caller: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
+        missing = getattr(exc, "name", None) or name
+        if missing.split(".")[0] == name:
+            raise ImportError(
+                f"{caller} needs the {name} package, which is not installed: "
+                f"{_INSTALL.get(name, f'pip install {name}')}"
+            ) from exc
+        # the package is there but one of its own dependencies is not (Keras' backend, ...)
+        hint = _INSTALL.get(missing.split(".")[0], f"pip install {missing.split('.')[0]}")
         raise ImportError(
-            f"{caller} needs the {name} package, which is not installed: {_INSTALL[name]}"
+            f"{caller} needs the {name} package, whose import failed because {missing!r} is "
+            f"missing ({exc}): {hint}"
         ) from exc
