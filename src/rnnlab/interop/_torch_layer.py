@@ -107,6 +107,7 @@ def layer_from_torch(module: Any, *, dtype: Any = None) -> Any:
         dtype = w_ih.dtype
     common = {"dtype": dtype, "batch_first": bool(module.batch_first)}
     blocks = TORCH_BLOCK[kind]
+    layer: RNNLayer | LSTMLayer | GRULayer
     if kind == "rnn":
         layer = RNNLayer(module.input_size, H, **common)
     elif kind == "lstm":

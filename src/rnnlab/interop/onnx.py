@@ -58,7 +58,11 @@ def onnx_weights(spec: RecurrentSpec) -> tuple[np.ndarray, np.ndarray, np.ndarra
         Ws.append(W)
         Rs.append(R)
         Bs.append(np.concatenate([Wb, Rb]))
-    return tuple(np.stack(a).astype(np.float32) for a in (Ws, Rs, Bs))
+    return (
+        np.stack(Ws).astype(np.float32),
+        np.stack(Rs).astype(np.float32),
+        np.stack(Bs).astype(np.float32),
+    )
 
 
 # ----------------------------------------------------------------------------- graph

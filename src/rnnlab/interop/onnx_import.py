@@ -234,8 +234,8 @@ def _node_values(node, walk: Walk, dtype) -> list:
     if op in ("MatMul", "Add", "Mul", "Tanh"):
         return [affine_node(node, walk, args)]
     if op == "Concat":
-        keys = {d.tag[1] if d.tag[0] == "h" else None for d in data}
-        if len(data) == len(args) and None not in keys and len(keys) == 1:
+        keys = {d.tag[1] if d.tag[0] == "h" else -1 for d in data}
+        if len(data) == len(args) and -1 not in keys and len(keys) == 1:
             loop = walk.unrolled[keys.pop()]
             if loop["layer"] is None:
                 axis = attrs.get("axis", 0) % len(data[0].axes)
