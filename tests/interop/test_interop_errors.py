@@ -89,6 +89,19 @@ def test_operator_of_another_domain_is_refused_with_the_node_named():
         from_onnx(one_node_graph(domain="com.microsoft"))
 
 
+def test_half_precision_onnx_graph_is_refused():
+    model = one_node_graph()
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    with pytest.raises(ValueError, match="graph input 'x' is half precision"):
+        from_onnx(model)
+    model = one_node_graph()
+    for index, tensor in enumerate(model.graph.initializer[:2]):
+        half = numpy_helper.to_array(tensor).astype(np.float16)
+        model.graph.initializer[index].CopyFrom(numpy_helper.from_array(half, tensor.name))
+    with pytest.raises(ValueError, match=r"node 'rnn' \(RNN\): weights in float16"):
+        from_onnx(model)
+
+
 def test_weights_that_depend_on_the_input_size_are_refused():
     """W chosen by whether T < 10: one rnnlab model cannot compute that, and evaluating the
     glue at two sizes finds it."""

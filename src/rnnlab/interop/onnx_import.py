@@ -173,6 +173,11 @@ def _recurrent(node, walk: Walk, attrs, dtype) -> list:
     R = _weight(walk, inputs[2], node, "R")
     if W.ndim != 3:
         raise GraphError(f"node {node.name!r}: expected W [D, G·H, I], got {list(W.shape)}")
+    if W.dtype not in (np.float32, np.float64):
+        raise GraphError(
+            f"node {node.name!r} ({node.op_type}): weights in {W.dtype}; rnnlab computes in "
+            "float32 or float64, so the outputs would differ. Export the model in float32"
+        )
     num_dirs, width, _ = W.shape
     direction = _check_recurrent_attributes(node, kind, attrs, num_dirs)
     G = len(ONNX_BLOCK[kind])

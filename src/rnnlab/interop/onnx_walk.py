@@ -24,7 +24,18 @@ def feature_atoms(walk: Walk, k: int) -> tuple[str, ...]:
 def _is_float(elem_type: int) -> bool:
     from onnx import TensorProto
 
-    return elem_type in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)
+    return elem_type in (
+        TensorProto.FLOAT,
+        TensorProto.DOUBLE,
+        TensorProto.FLOAT16,
+        TensorProto.BFLOAT16,
+    )
+
+
+def _half(elem_type: int) -> bool:
+    from onnx import TensorProto
+
+    return elem_type in (TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 
 class Walk:
@@ -85,6 +96,12 @@ class Walk:
                     raise ValueError(
                         f"model: graph input {value.name!r} must be a float [T, B, I] or "
                         f"[B, T, I] sequence, got rank {len(dims)}"
+                    )
+                if _half(tensor.elem_type):
+                    raise ValueError(
+                        f"model: graph input {value.name!r} is half precision (float16 or "
+                        "bfloat16); the graph computes in it, rnnlab in float32 or float64, so "
+                        "the outputs would differ. Export the model in float32"
                     )
                 atoms: tuple[str, ...] = ("x0", "x1", "x2")
                 tag: tuple[Any, ...] = ("x",)
