@@ -43,7 +43,7 @@ from .onnx_eval import (
     layout_op,
     slice_ranges,
 )
-from .onnx_walk import Walk, feature_atoms, finals_concat, mask_node
+from .onnx_walk import Walk, finals_concat, mask_node
 
 _DEFAULT_ACTIVATIONS = {
     "rnn": ["tanh"],
@@ -276,19 +276,18 @@ def _walk(model, dtype, probe, input_shape=None) -> GraphSpec:
 
 
 def _same(a: GraphSpec, b: GraphSpec) -> bool:
-    if (len(a.layers), a.batch_first, a.head is None) != (
-        len(b.layers),
-        b.batch_first,
-        b.head is None,
-    ):
+    """Whether two evaluations of one graph describe the same rnnlab model."""
+    shape_a = [len(spec.directions) for spec in a.layers], a.batch_first, a.head is None
+    shape_b = [len(spec.directions) for spec in b.layers], b.batch_first, b.head is None
+    if shape_a != shape_b:
         return False
     for x, y in zip(a.layers, b.layers, strict=True):
         for u, v in zip(x.directions, y.directions, strict=True):
             if u.get_config() != v.get_config() or not np.array_equal(u._flat, v._flat):
                 return False
-    if a.head is not None and b.head is not None:
-        return all(np.array_equal(u, v) for u, v in zip(a.head, b.head, strict=True))
-    return len(a.layers[0].directions) == len(b.layers[0].directions)
+    if a.head is None or b.head is None:
+        return True
+    return all(np.array_equal(u, v) for u, v in zip(a.head, b.head, strict=True))
 
 
 def parse_graph(model: Any, dtype: Any, input_shape: Any = None) -> GraphSpec:
@@ -367,4 +366,4 @@ def from_onnx(source: Any, *, dtype: Any = np.float32, input_shape: Any = None) 
     return model_from_levels(levels, spec.head, batch_first=spec.batch_first)
 
 
-__all__ = ["feature_atoms", "from_onnx", "parse_graph"]
+__all__ = ["from_onnx", "parse_graph"]
