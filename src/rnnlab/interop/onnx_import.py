@@ -257,6 +257,8 @@ def _node_values(node, walk: Walk, dtype) -> list:
             return [step_slice(node, walk, data[0], ranges)]
     if op == "Split" and data[0].tag[0] == "state" and args[0] is data[0]:
         return walk.split_state(node, data[0], args, attrs)
+    if op in ("Slice", "Gather") and data[0].tag[0] == "state" and args[0] is data[0]:
+        return [walk.state_rows(node, data[0], args, attrs)]
     if args[0] is data[0] and len(data) == 1:
         return [layout_op(node, data[0], args, attrs, walk.sizes)]
     raise GraphError(

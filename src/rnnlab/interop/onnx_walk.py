@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._onnx_spec import GraphSpec, RecurrentSpec
-from .onnx_eval import Data, GraphError, _int_list
+from .onnx_eval import Data, GraphError, _int_list, slice_ranges
 
 
 def _where(node) -> str:
@@ -190,6 +190,24 @@ class Walk:
             pieces.append(Data(tag, ((atom,), *data.axes[1:])))
             start += size
         return pieces
+
+    def state_rows(self, node, data: Data, args, attrs) -> Data:
+        """Slice or Gather of a graph state input along axis 0: the rows of some layers."""
+        first, total = data.tag[2], data.tag[3] - data.tag[2]
+        if node.op_type == "Gather":
+            index = np.asarray(args[1])
+            if attrs.get("axis", 0) != 0 or index.ndim != 0 or not -total <= index < total:
+                raise GraphError(f"{_where(node)}: takes something else than one row of a state")
+            start = int(index) % total
+            return Data(("state", data.tag[1], first + start, first + start + 1), data.axes[1:])
+        ranges = slice_ranges(node, data.shape(self.sizes), args)
+        (start, stop, step) = ranges.pop(0, (0, total, 1))
+        if ranges or step != 1 or stop <= start:
+            raise GraphError(f"{_where(node)}: takes something else than rows of a state")
+        atom = f"{data.tag[1]}:{first + start}:{first + stop}"
+        self.sizes[atom] = stop - start
+        tag = ("state", data.tag[1], first + start, first + stop)
+        return Data(tag, ((atom,), *data.axes[1:]))
 
     # ------------------------------------------------------------------------- the end
     def finish(self) -> GraphSpec:
