@@ -6,10 +6,12 @@ each ``figure_*`` function writes one PNG and returns its file name.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_write_bytes
 from .longmem import FAILED
 from .training import CELL_NAMES
 
@@ -28,9 +30,10 @@ def _pyplot():
 
 def _save(fig, out_dir, name):
     path = Path(out_dir) / name
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": "matplotlib (rnnlab)"})
-    tmp.replace(path)  # atomic: a reader never sees half a PNG
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight",
+                metadata={"Software": "matplotlib (rnnlab)"})  # fmt: skip
+    atomic_write_bytes(path, buffer.getvalue())  # a reader never sees half a PNG
     _pyplot().close(fig)
     return name
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_write_bytes
 from . import apps, figures, gpu, gradflow, longmem, memory, params, report, sweep, timing
 from .config import CompareConfig
 
@@ -28,10 +29,8 @@ def _json_default(value):
 
 
 def write_json(path, data):
-    path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1, default=_json_default)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _cpu_seconds() -> float:

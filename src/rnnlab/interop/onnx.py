@@ -20,7 +20,6 @@ Parameters are written in float32 (ONNX Runtime implements these operators for f
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -275,16 +274,9 @@ def to_onnx(
 
 
 def _write_atomically(data: bytes, path: str):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rnnlab-", suffix=".onnx.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..io import atomic_write_bytes  # regular files only, umask kept, errors name path
+
+    atomic_write_bytes(path, data)
 
 
 def from_onnx(source, *, dtype=np.float32):
