@@ -58,6 +58,12 @@ class ParamDict(dict):
     def __copy__(self):
         return ParamDict(self)  # the same live views
 
+    def __reduce__(self):
+        # pickle would rebuild a dict subclass key by key through __setitem__, which refuses
+        # new names; build it in one go instead. A module re-creates its views after unpickling
+        # (a view pickled on its own is a copy), see _RecurrentLayer.__setstate__.
+        return (ParamDict, (dict(self),))
+
     def __deepcopy__(self, memo):
         # A snapshot (e.g. the best parameters so far): the same names over copies of the
         # arrays, detached from the layer. dict's constructor bypasses __setitem__ on purpose.
