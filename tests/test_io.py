@@ -266,21 +266,31 @@ def test_header_length_that_resembles_a_pickle_opcode_still_loads(tmp_path):
     np.testing.assert_array_equal(loaded.params["W_hh"], layer.params["W_hh"])
 
 
-def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
-    import torch
-
+def _docs_blocks(section_title):
     docs = Path(__file__).resolve().parents[1] / "docs" / "training.md"
     text = docs.read_text()
-    section = text[text.index("### Loading the weights into PyTorch") :]
-    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
-    layer = LSTMLayer(3, 5, 2, dtype=np.float64, seed=7)
+    start = text.index(section_title)
+    section = text[start : text.index("\n## ", start + 1)]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
+    (snippet,) = _docs_blocks("### Loading the weights into PyTorch")
     monkeypatch.chdir(tmp_path)
-    layer.save("lstm.safetensors")
-    x = np.random.default_rng(1).normal(size=(6, 2, 3))
-    namespace = {"input_size": 3, "x": torch.tensor(x)}
+    namespace = {}
     exec(snippet, namespace)
+    layer, x = namespace["layer"], namespace["x"].numpy()
     y = namespace["y"].detach().numpy()
     np.testing.assert_allclose(y, layer.forward(x), rtol=1e-12, atol=1e-14)
+
+
+def test_the_file_section_examples_in_the_docs_run(tmp_path, monkeypatch):
+    blocks = _docs_blocks("## Files: `save`, `load`, checkpoints")
+    assert len(blocks) == 3  # save/load/resume, pickling, PyTorch
+    monkeypatch.chdir(tmp_path)
+    for block in blocks[:2]:
+        exec(block, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.safetensors", "m.safetensors"]
 
 
 def _dropout_stack():
