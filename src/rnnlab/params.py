@@ -46,7 +46,7 @@ class ParamDict(dict):
         for key, value in (*items, *kwargs.items()):
             self[key] = value
 
-    def __ior__(self, other):
+    def __ior__(self, other):  # type: ignore[misc]  # dict | merges; here it assigns
         self.update(other)
         return self
 

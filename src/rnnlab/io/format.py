@@ -27,7 +27,7 @@ import math
 import os
 import re
 import struct
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -38,7 +38,7 @@ FORMAT_VERSION = 2
 DIGEST_KEY = "rnnlab_sha256"
 MAX_HEADER = 100 * 2**20  # safetensors' own limit on the JSON header
 MAX_NDIM = 8
-DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 _PLACEHOLDER = "0" * 64
 _DIGEST_FIELD = re.compile(rb'"' + DIGEST_KEY.encode() + rb'":"([0-9a-f]{64})"')
@@ -52,7 +52,7 @@ class CheckpointWarning(UserWarning):
     """A file that loads, with a caveat (an older format whose header has no checksum)."""
 
 
-def fail(path, why: str):
+def fail(path, why: str) -> NoReturn:
     raise CheckpointError(f"{os.fspath(path)}: {why}")
 
 

@@ -9,6 +9,7 @@ hidden size of a million is refused in microseconds, not after an orthogonal ini
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 import numpy as np
 
@@ -25,7 +26,7 @@ _OPTIMIZER_KEYS = frozenset({"type", "hyper", "step"})
 _MAX_DEPTH = 16  # containers inside containers in a model description
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -76,13 +77,15 @@ def check_description(path, info) -> int:
 
 
 # ------------------------------------------------------------------ shapes from a description
-def _size(path, config: dict, key: str, *, optional: bool = False) -> int | None:
+def _size(path, config: dict, key: str) -> int:
     value = config.get(key)
-    if value is None and optional:
-        return None
     if not _is_int(value) or value < 1:
         fail(path, f"model config: {key} expected a positive integer, got {value!r}")
     return value
+
+
+def _optional_size(path, config: dict, key: str) -> int | None:
+    return None if config.get(key) is None else _size(path, config, key)
 
 
 def _flag(path, config: dict, key: str) -> bool:
@@ -104,7 +107,7 @@ def _recurrent(path, cls, config: dict, input_size=None) -> dict:
     skeleton = cls.__new__(cls)
     skeleton.input_size = input_size or _size(path, config, "input_size")
     skeleton.hidden_size = _size(path, config, "hidden_size")
-    skeleton.output_size = _size(path, config, "output_size", optional=True)
+    skeleton.output_size = _optional_size(path, config, "output_size")
     skeleton.layer_norm = _flag(path, config, "layer_norm")
     skeleton.reset_after = _flag(path, config, "reset_after")
     dtype = _dtype(path, config)
@@ -133,14 +136,14 @@ def _stack(path, cls, config: dict) -> dict:
     directions = 2 if _flag(path, config, "bidirectional") else 1
     if num_layers > 4096:
         fail(path, f"model config: num_layers {num_layers} is beyond any file rnnlab writes")
-    shapes = {}
+    shapes: dict = {}
     for layer in range(num_layers):
         layer_input = None if layer == 0 else directions * hidden
         one = _recurrent(path, cls.layer_class, config | {"output_size": None}, layer_input)
         if directions == 2:
             one = _prefixed("forward", one) | _prefixed("reverse", one)
         shapes |= _prefixed(str(layer), one)
-    output = _size(path, config, "output_size", optional=True)
+    output = _optional_size(path, config, "output_size")
     if output is not None:
         dtype = _dtype(path, config)
         shapes |= {"W_hy": ((output, directions * hidden), dtype), "b_y": ((output,), dtype)}
