@@ -244,3 +244,18 @@ def test_every_writer_in_the_library_refuses_a_fifo(tmp_path, monkeypatch):
         to_onnx(RNNLayer(2, 3, seed=0), pipe)
     assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
     assert os.listdir(tmp_path) == ["pipe"]
+
+
+def test_bytes_paths_work_and_non_bytes_data_is_refused(tmp_path):
+    atomic_write_bytes(os.fsencode(tmp_path / "b.bin"), b"abc")
+    assert (tmp_path / "b.bin").read_bytes() == b"abc"
+    with pytest.raises(TypeError, match="data: expected bytes, got str"):
+        atomic_write_bytes(tmp_path / "s.bin", "text")
+    assert sorted(os.listdir(tmp_path)) == ["b.bin"]
+
+
+def test_a_temp_name_with_an_impossible_process_id_is_stale(tmp_path):
+    stale = tmp_path / f".m.bin.{10**30}.0123456789abcdef.rnnlab-tmp"
+    stale.write_bytes(b"left by nobody")
+    atomic_write_bytes(tmp_path / "m.bin", b"new")
+    assert sorted(os.listdir(tmp_path)) == ["m.bin"]

@@ -384,3 +384,13 @@ def test_the_shape_rules_agree_with_every_model_class(tmp_path, model):
     loaded = rnnlab.load(tmp_path / "m.safetensors")
     for name, p in model.params.items():
         np.testing.assert_array_equal(loaded.params[name], p)
+
+
+def test_a_version_1_file_without_its_digest_is_refused_with_the_key_named(tmp_path):
+    from safetensors.numpy import save as st_save
+
+    info, tensors = _parts(V1_FILE)
+    del info["sha256"]
+    bad = tmp_path / "v1.safetensors"
+    bad.write_bytes(st_save(tensors, {"rnnlab": json.dumps(info)}))
+    _load_fails(bad, r"lacks the key\(s\) \['sha256'\]")

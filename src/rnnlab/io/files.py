@@ -93,7 +93,7 @@ def _owner_alive(name: str) -> bool:
         return False  # this process: alive, but the in-progress set says what it still writes
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no process could have that id
         return False
     except OSError:
         return True  # exists, owned by someone else
@@ -168,7 +168,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         The write failed (no directory, no permission, disk full); the message names ``path``
         and the previous file, if any, is intact.
     """
-    user_path = os.fspath(path)
+    user_path = os.fsdecode(os.fspath(path))
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
     target, existing = _target(user_path)
     directory, base = os.path.split(target)
     _remove_stale_temps(directory, base)

@@ -240,10 +240,10 @@ def read_tensors(path, f: IO[bytes], layout: Layout, version: int) -> dict[str, 
     data = _read_exact(f, layout.data_size)
     if len(data) != layout.data_size or _read_exact(f, 1):
         fail(path, "the file changed size while it was read")
-    tensors = {
+    tensors = {  # views of ``data`` (no copy on a little-endian machine); callers copy them
         name: np.frombuffer(data, e.dtype, math.prod(e.shape), e.start)
         .reshape(e.shape)
-        .astype(e.dtype.newbyteorder("="))
+        .astype(e.dtype.newbyteorder("="), copy=False)
         for name, e in layout.table.items()
     }
     if version >= 2:
@@ -257,7 +257,10 @@ def _check_file_digest(path, layout: Layout, data: bytes) -> None:
     if not isinstance(stored, str) or fields != [stored.encode()]:
         fail(path, "corrupt: the header's checksum field is missing or malformed")
     blank = layout.header.replace(fields[0], _PLACEHOLDER.encode())
-    digest = hashlib.sha256(layout.prefix + blank + data).hexdigest()
+    h = hashlib.sha256(layout.prefix)
+    h.update(blank)
+    h.update(data)  # no concatenated copy of a large file
+    digest = h.hexdigest()
     if digest != stored:
         fail(path, "corrupt: the file's bytes do not match the checksum in its header")
 

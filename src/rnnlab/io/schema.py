@@ -50,7 +50,8 @@ def check_description(path, info) -> int:
             "(a newer file needs a newer rnnlab)",
         )
     allowed = KEYS if version == 2 else _V1_KEYS
-    required = KEYS - {"model_rng"} if version == 1 else KEYS
+    # version 1 files of the earliest writers have no model_rng; their digest is "sha256"
+    required = (KEYS - {"model_rng"}) | {"sha256"} if version == 1 else KEYS
     missing, unknown = sorted(required - set(info)), sorted(set(info) - allowed)
     if missing:
         fail(path, f"the description lacks the key(s) {missing}")
