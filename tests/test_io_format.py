@@ -394,3 +394,28 @@ def test_a_version_1_file_without_its_digest_is_refused_with_the_key_named(tmp_p
     bad = tmp_path / "v1.safetensors"
     bad.write_bytes(st_save(tensors, {"rnnlab": json.dumps(info)}))
     _load_fails(bad, r"lacks the key\(s\) \['sha256'\]")
+
+
+def test_a_class_without_a_shape_rule_is_bounded_by_the_stored_values(tmp_path):
+    from rnnlab.models import Dense
+    from rnnlab.registry import register
+
+    built = []
+
+    @register
+    class ToyAffine(Dense):  # a class io has no shape rule for (as an app might register)
+        def __init__(self, in_features, out_features, **kwargs):
+            built.append((in_features, out_features))
+            super().__init__(in_features, out_features, **kwargs)
+
+    toy = ToyAffine(3, 2, dtype=np.float64, seed=0)
+    toy.save(tmp_path / "toy.safetensors")
+    built.clear()
+    loaded = rnnlab.load(tmp_path / "toy.safetensors")
+    np.testing.assert_array_equal(loaded.params["W"], toy.params["W"])
+    assert built == [(3, 2)]
+    info, tensors = _parts(tmp_path / "toy.safetensors")
+    info["model"]["config"]["out_features"] = 10**9
+    built.clear()
+    _load_fails(_craft(tmp_path / "big.safetensors", info, tensors), "more than the 8 values")
+    assert built == []

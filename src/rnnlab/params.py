@@ -58,7 +58,7 @@ class ParamDict(dict):
     def __copy__(self):
         return ParamDict(self)  # the same live views
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         # pickle would rebuild a dict subclass key by key through __setitem__, which refuses
         # new names; build it in one go instead. A module re-creates its views after unpickling
         # (a view pickled on its own is a copy), see _RecurrentLayer.__setstate__.

@@ -307,7 +307,7 @@ def _set_model_rng_state(path, model, state) -> None:
         fail(path, f"cannot restore the model's random streams: {exc}")
 
 
-def load(path: PathLike, *, device: str = "cpu"):
+def load(path: PathLike, *, device: str = "cpu") -> Any:
     """Load a model saved by :func:`save` (or :func:`save_checkpoint`), in training mode.
 
     ``device`` ("cpu" or "cuda") is where the model is placed; files are device-independent

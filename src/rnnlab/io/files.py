@@ -24,6 +24,7 @@ import re
 import secrets
 import stat
 import threading
+from typing import BinaryIO
 
 __all__ = ["atomic_write_bytes", "open_regular"]
 
@@ -200,7 +201,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     _fsync_directory(directory)
 
 
-def open_regular(path: str | os.PathLike[str], error: type[Exception] = ValueError):
+def open_regular(path: str | os.PathLike[str], error: type[Exception] = ValueError) -> BinaryIO:
     """Open a regular file for reading in binary mode; anything else raises ``error``.
 
     Never blocks on a FIFO: the file is opened non-blocking and checked with ``fstat``.

@@ -230,7 +230,7 @@ class Module(SaveMixin):
             state["_cache"] = None
         return state
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict) -> Module:
         """An independent module with everything copied, its forward cache included."""
         new = type(self).__new__(type(self))
         memo[id(self)] = new
