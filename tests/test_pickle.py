@@ -173,3 +173,30 @@ def test_loading_a_file_still_never_unpickles(tmp_path):
     path.write_bytes(pickle.dumps(GRULayer(2, 3, seed=0)))
     with pytest.raises(rnnlab.CheckpointError, match="pickle"):
         rnnlab.load(path)
+
+
+def test_a_model_and_its_optimizer_pickled_together_stay_bound():
+    from rnnlab import optim
+
+    x = FACTORIES[0][2]
+    model = _exercised(lambda: LSTM(3, 4, 2, output_size=1, seed=0, dtype=np.float64), x)
+    opt = optim.Adam(model, lr=0.01)
+    opt.step()
+    model2, opt2 = pickle.loads(pickle.dumps((model, opt)))
+    for m, o in ((model, opt), (model2, opt2)):
+        o.zero_grad()
+        m.backward(np.ones_like(m.forward(x)))
+        o.step()
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(model2.params[name], p)
+    assert opt2.step_count == 2
+
+
+def test_a_params_dict_pickles_to_a_detached_snapshot_with_fixed_names():
+    layer = GRULayer(3, 4, seed=0)
+    snapshot = pickle.loads(pickle.dumps(layer.params))
+    assert list(snapshot) == list(layer.params)
+    snapshot["W_z"][...] = 7.0
+    assert not np.any(layer.params["W_z"] == 7.0)
+    with pytest.raises(KeyError, match="no parameter named 'W_q'"):
+        snapshot["W_q"] = np.zeros((4, 3))
