@@ -200,3 +200,14 @@ def test_a_params_dict_pickles_to_a_detached_snapshot_with_fixed_names():
     assert not np.any(layer.params["W_z"] == 7.0)
     with pytest.raises(KeyError, match="no parameter named 'W_q'"):
         snapshot["W_q"] = np.zeros((4, 3))
+
+
+def test_per_process_bookkeeping_about_the_cache_is_not_pickled():
+    # what a guard records about a forward (thread ids, stamps) means nothing in another process
+    x = FACTORIES[0][2]
+    for model in (GRULayer(3, 4, seed=0), Sequential(GRULayer(3, 4, seed=0), Dense(4, 1))):
+        model.forward(x)
+        model.__dict__["_guard_stamp"] = 41
+        model.__dict__["_guard_threads"] = {1: 41}
+        twin = pickle.loads(pickle.dumps(model))
+        assert not [k for k in vars(twin) if k.startswith("_guard_")]

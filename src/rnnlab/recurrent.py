@@ -106,13 +106,18 @@ class _RecurrentLayer(SaveMixin):
         return new
 
     # pickle: the buffers, config, mode, grads and RNG streams travel; the views are rebuilt on
-    # arrival and what a forward keeps for its backward stays behind, so an unpickled layer has
-    # no forward cache (backward needs a new forward).
-    _unpickled = ("_w", "_g", "params", "grads", "_cache", "_valid", "_layout", "_impl", "_options")
+    # arrival and what a forward keeps for its backward stays behind (with the per-process
+    # bookkeeping about it, "_guard_*"), so an unpickled layer has no forward cache.
+    _unpickled = ("_w", "_g", "params", "grads", "_cache", "_valid", "_layout", "_impl", "_options",
+                  "_input_plan")  # fmt: skip
 
     def __getstate__(self) -> dict:
         """Pickle the buffers, config, mode and RNG streams; views and caches are rebuilt."""
-        return {k: v for k, v in self.__dict__.items() if k not in self._unpickled}
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in self._unpickled and not k.startswith("_guard_")
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

@@ -224,8 +224,9 @@ class Module(SaveMixin):
         self._cache = None
 
     def __getstate__(self) -> dict:
-        """Pickle everything but the forward cache: an unpickled module starts with none."""
-        state = dict(self.__dict__)
+        """Pickle everything but the forward cache (and the per-process bookkeeping about it,
+        ``_guard_*``): an unpickled module starts with none."""
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_guard_")}
         if "_cache" in state:
             state["_cache"] = None
         return state
