@@ -111,7 +111,7 @@ def _model_rng_state(model) -> dict:
 
 
 def _encode(model, optimizer=None, step=None, rng=None, extra=None) -> bytes:
-    from .. import __version__
+    from .._version import __version__
 
     if extra is not None and not isinstance(extra, dict):
         raise TypeError(f"extra: expected a dict or None, got {type(extra).__name__}")

@@ -13,6 +13,7 @@ from typing import TypeGuard
 
 import numpy as np
 
+from ..registry import known_classes
 from .format import FORMAT, FORMAT_VERSION, fail
 
 __all__ = ["KEYS", "check_description", "expected_tensors"]
@@ -153,10 +154,11 @@ def _stack(path, cls, config: dict) -> dict:
 
 def expected_tensors(path, description, depth: int = 0) -> dict | None:
     """name -> (shape, dtype) of every parameter ``description`` implies, or None for a class
-    this module does not know (the caller then builds it and compares)."""
-    from ..layers import GRULayer, LSTMLayer, RNNLayer
-    from ..models.stacks import GRU, LSTM, RNN
+    this module has no rule for (the caller then bounds its config, builds it and compares).
 
+    Classes come from the registry (io imports no layer or model module): a recurrent layer is
+    recognised by its layout methods, a stack by its ``layer_class``, the rest by name.
+    """
     if depth > _MAX_DEPTH:
         fail(path, f"model description nested deeper than {_MAX_DEPTH} containers")
     if not isinstance(description, dict) or set(description) - {"class", "config"}:
@@ -164,11 +166,13 @@ def expected_tensors(path, description, depth: int = 0) -> dict | None:
     name, config = description.get("class"), description.get("config", {})
     if not isinstance(config, dict):
         fail(path, f"model config: expected a JSON object, got {type(config).__name__}")
-    if name in ("RNNLayer", "LSTMLayer", "GRULayer"):
-        cls = {"RNNLayer": RNNLayer, "LSTMLayer": LSTMLayer, "GRULayer": GRULayer}[name]
+    cls = known_classes().get(name) if isinstance(name, str) else None
+    if cls is None:
+        return None
+    if hasattr(cls, "_stacked_shapes") and hasattr(cls, "_named_views"):
         return _recurrent(path, cls, config)
-    if name in ("RNN", "LSTM", "GRU"):
-        return _stack(path, {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}[name], config)
+    if hasattr(cls, "layer_class") and name in ("RNN", "LSTM", "GRU"):
+        return _stack(path, cls, config)
     if name == "Dense":
         out, dtype = _size(path, config, "out_features"), _dtype(path, config)
         return {"W": ((out, _size(path, config, "in_features")), dtype), "b": ((out,), dtype)}
@@ -181,17 +185,21 @@ def expected_tensors(path, description, depth: int = 0) -> dict | None:
         inner = expected_tensors(path, config.get("layer"), depth + 1)
         return None if inner is None else _prefixed("forward", inner) | _prefixed("reverse", inner)
     if name == "Sequential":
-        modules = config.get("modules")
-        if not isinstance(modules, list) or len(modules) > 4096:
-            fail(path, "model config: Sequential expects a list of module descriptions")
-        shapes: dict = {}
-        for index, child in enumerate(modules):
-            inner = expected_tensors(path, child, depth + 1)
-            if inner is None:
-                return None
-            shapes |= _prefixed(str(index), inner)
-        return shapes
+        return _sequential(path, config, depth)
     return None
+
+
+def _sequential(path, config: dict, depth: int) -> dict | None:
+    modules = config.get("modules")
+    if not isinstance(modules, list) or len(modules) > 4096:
+        fail(path, "model config: Sequential expects a list of module descriptions")
+    shapes: dict = {}
+    for index, child in enumerate(modules):
+        inner = expected_tensors(path, child, depth + 1)
+        if inner is None:
+            return None
+        shapes |= _prefixed(str(index), inner)
+    return shapes
 
 
 def check_tensors(path, expected: dict, stored: dict) -> None:
