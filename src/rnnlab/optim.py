@@ -289,6 +289,9 @@ class SGD(Optimizer):
     hyper_names = ("momentum", "dampening", "nesterov", "weight_decay")
     state_names = ("momentum_buffer",)
 
+    def _required_state(self):
+        return self.state_names if self.momentum != 0.0 else ()
+
     def __init__(
         self,
         params,
@@ -309,9 +312,6 @@ class SGD(Optimizer):
         if nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov: requires momentum > 0 and dampening = 0")
         self.nesterov = nesterov
-
-    def _required_state(self):
-        return self.state_names if self.momentum != 0.0 else ()
 
     def _update(self, name, p, g):
         if self.weight_decay != 0.0:
