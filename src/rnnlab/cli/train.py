@@ -44,7 +44,6 @@ def _column(text):
 def run(args) -> int:
     from rnnlab.compare import checkpoint, figures
     from rnnlab.compare.tasks import train_task
-    from rnnlab.io import atomic_write_bytes
 
     if not args.lr > 0:
         raise ValueError(f"--lr: expected a positive learning rate, got {args.lr}")
@@ -71,7 +70,7 @@ def run(args) -> int:
     checkpoint.save(out / "model.safetensors", layer, info)
     figures.figure_training(info, out / "validation.png")
     metrics = {k: v for k, v in info.items() if k not in ("plot", "context", "vocab")}
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     _print_summary(info)
     print(f"wrote {out}/model.safetensors, validation.png, metrics.json")
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ..io import atomic_write_bytes
 from .training import CELL_NAMES
 
@@ -232,4 +235,5 @@ def render(results) -> str:
 
 
 def write(results, path):
-    atomic_write_bytes(path, render(results).encode("utf-8"))
+    path = Path(path)
+    atomic_write_bytes(os.fspath(path), render(results).encode("utf-8"))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
 from . import apps, figures, gpu, gradflow, longmem, memory, params, report, sweep, timing
 from .config import CompareConfig
 
@@ -29,8 +28,11 @@ def _json_default(value):
 
 
 def write_json(path, data):
+    path = Path(path)
+    from ..io import atomic_write_bytes  # regular files only, atomic, umask kept
+
     text = json.dumps(data, indent=1, default=_json_default)
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(os.fspath(path), text.encode("utf-8"))
 
 
 def _cpu_seconds() -> float:

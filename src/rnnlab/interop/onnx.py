@@ -20,6 +20,7 @@ Parameters are written in float32 (ONNX Runtime implements these operators for f
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,9 +275,16 @@ def to_onnx(
 
 
 def _write_atomically(data: bytes, path: str):
-    from ..io import atomic_write_bytes  # regular files only, umask kept, errors name path
-
-    atomic_write_bytes(path, data)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rnnlab-", suffix=".onnx.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def from_onnx(source, *, dtype=np.float32):
