@@ -6,12 +6,10 @@ each ``figure_*`` function writes one PNG and returns its file name.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
 from .longmem import FAILED
 from .training import CELL_NAMES
 
@@ -30,7 +28,11 @@ def _pyplot():
 
 def _save(fig, out_dir, name):
     path = Path(out_dir) / name
-    buffer = io.BytesIO()
+    from io import BytesIO
+
+    from ..io import atomic_write_bytes  # regular files only, atomic, umask kept
+
+    buffer = BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight",
                 metadata={"Software": "matplotlib (rnnlab)"})  # fmt: skip
     atomic_write_bytes(path, buffer.getvalue())  # a reader never sees half a PNG
