@@ -255,3 +255,18 @@ def test_a_temp_name_with_an_impossible_process_id_is_stale(tmp_path):
     stale.write_bytes(b"left by nobody")
     atomic_write_bytes(tmp_path / "m.bin", b"new")
     assert sorted(os.listdir(tmp_path)) == ["m.bin"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_directory_names_the_users_path(tmp_path):
+    # as root this is meaningless; test_a_failed_write_names_the_users_path_not_the_temp_file
+    # makes the same write fail another way, and runs everywhere
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=r"locked/m\.safetensors"):
+            _layer().save(locked / "m.safetensors")
+        assert os.listdir(locked) == []
+    finally:
+        locked.chmod(0o755)
