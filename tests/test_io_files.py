@@ -270,3 +270,13 @@ def test_a_read_only_directory_names_the_users_path(tmp_path):
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o755)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_replacing_a_file_keeps_its_owner(tmp_path):
+    path = tmp_path / "m.safetensors"
+    _layer().save(path)
+    os.chown(path, 1234, 5678)
+    _layer(1).save(path)
+    info = os.stat(path)
+    assert (info.st_uid, info.st_gid) == (1234, 5678)

@@ -5,7 +5,8 @@ target (``os.replace``), so a reader sees the old file or the new one, never hal
 is at the path decides what happens:
 
 - nothing, or a regular file: replaced atomically. A new file gets the process umask
-  (``0o666 & ~umask``, as ``open(path, "w")`` would); a replaced file keeps its permission bits.
+  (``0o666 & ~umask``, as ``open(path, "w")`` would); a replaced file keeps its permission bits
+  and, where the process may set them, its owner and group.
 - a symlink (or a chain of them): the file it points to is replaced atomically, the link stays
   (as editors do); a link to anything but a regular file is refused like that thing.
 - a directory, FIFO, character or block device, socket: refused, nothing is touched.
@@ -134,6 +135,15 @@ def _create_temp(directory: str, base: str) -> tuple[int, str]:
             continue
 
 
+def _keep_owner_and_mode(tmp: str, existing: os.stat_result) -> None:
+    """The replacement keeps the replaced file's permission bits and, where the process may
+    set them (root, or a group it belongs to), its owner and group."""
+    if (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
+        with contextlib.suppress(OSError):
+            os.chown(tmp, existing.st_uid, existing.st_gid)
+    os.chmod(tmp, stat.S_IMODE(existing.st_mode) & 0o777)
+
+
 def _write_all(f, data: bytes) -> None:
     f.write(data)
 
@@ -185,7 +195,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         if existing is not None:
-            os.chmod(tmp, stat.S_IMODE(existing.st_mode) & 0o777)
+            _keep_owner_and_mode(tmp, existing)
         _target(user_path)  # what is at the path may have changed while we wrote
         os.replace(tmp, target)
         replaced = True
