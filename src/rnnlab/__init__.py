@@ -12,6 +12,7 @@ Quick start::
 """
 
 from . import data, losses, models, optim, schedules
+from ._version import __version__
 from .backend import DeviceUnavailableError, to_device
 from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
@@ -19,8 +20,6 @@ from .grad_mode import is_grad_enabled, no_grad
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
