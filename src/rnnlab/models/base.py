@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import guards
 from ..backend import normalize_device, require_cupy, to_device, xp_of
 from ..io import SaveMixin
 from ..params import ParamDict, _make_rng
@@ -235,4 +236,5 @@ class Module(SaveMixin):
                 f"{what}: not available before forward on {type(self).__name__}; "
                 "run forward(x) first"
             )
+        guards.check_owner(self, what)
         return cache

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .. import guards
 from ..backend import to_device, xp_of
 from ..initializers import input_initializer
 from ..params import ParamDict
@@ -56,13 +57,15 @@ class Dense(Module):
             "init": self.init,
         }
 
+    @guards.forward_guard
     def forward(self, x):
         """x (..., in_features) -> (..., out_features)."""
-        x = check_float_input("x", x, self.dtype, self.device, self.in_features)
+        x = guards.own(check_float_input("x", x, self.dtype, self.device, self.in_features), x)
         y = x @ self._params["W"].T + self._params["b"]
         self._cache = x
         return y
 
+    @guards.backward_guard
     def backward(self, dy):
         """Accumulate dW, db; return dx (..., in_features)."""
         x = self._require_forward()
@@ -126,12 +129,14 @@ class Embedding(Module):
             )
         return arr
 
+    @guards.forward_guard
     def forward(self, ids):
         """ids (...) integer -> (..., dim)."""
-        ids = self._check_ids(ids)
+        ids = guards.own(self._check_ids(ids), ids)  # the cache keeps them
         self._cache = ids
         return self._params["W"][ids]
 
+    @guards.backward_guard
     def backward(self, dy):
         """Accumulate dW (rows of repeated ids add up); return None."""
         ids = self._require_forward()
@@ -177,6 +182,7 @@ class Dropout(Module):
     def _own_generators(self) -> dict:
         return {"rng": self.rng}
 
+    @guards.forward_guard
     def forward(self, x):
         x = check_float_input("x", x, _float_dtype(x), self.device)
         if not self.training or self.p == 0.0:
@@ -187,6 +193,7 @@ class Dropout(Module):
         self._cache = (x.shape, mask)
         return x * mask
 
+    @guards.backward_guard
     def backward(self, dy):
         shape, mask = self._require_forward()
         dy = check_gradient("dy", dy, shape, _float_dtype(dy), self.device, "the forward output")
@@ -195,7 +202,7 @@ class Dropout(Module):
     @property
     def mask(self):
         """The scaled mask m / (1 - p) of the last training forward (None in eval mode)."""
-        return self._require_forward()[1]
+        return guards.read_only(self._require_forward()[1])
 
 
 def _float_dtype(x):
@@ -210,12 +217,14 @@ class _Elementwise(Module):
     def get_config(self) -> dict:
         return {}
 
+    @guards.forward_guard
     def forward(self, x):
-        x = check_float_input("x", x, _float_dtype(x), self.device)
+        x = guards.own(check_float_input("x", x, _float_dtype(x), self.device), x)
         y = self._f(x)
         self._cache = (x, y)
-        return y
+        return guards.read_only(y)  # backward reads y
 
+    @guards.backward_guard
     def backward(self, dy):
         x, y = self._require_forward()
         dy = check_gradient("dy", dy, y.shape, y.dtype, self.device, "the forward output")

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from .. import guards
 from ..backend import to_device, xp_of
 from ..masks import check_lengths, lengths_to_mask
 from ..masks import reverse_padded as masks_reverse_padded
@@ -179,6 +180,7 @@ class Bidirectional(Module):
         self._cache = None
 
     # ------------------------------------------------------------ forward / backward
+    @guards.forward_guard
     def forward(self, x, state=None, lengths=None):
         """x (T, B, I) (or (B, T, I), (T, I), a list of steps) -> y (T, B, 2H) in x's layout.
 
@@ -201,6 +203,7 @@ class Bidirectional(Module):
         self.grad_initial_state = None
         return to_layout(y, layout)
 
+    @guards.backward_guard
     def backward(self, dy, d_final_state=None):
         """Split dy into the two directions, run each one's BPTT, and add their dx."""
         layout, lengths, num_steps, batch_size = self._require_forward()

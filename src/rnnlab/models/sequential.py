@@ -13,6 +13,7 @@ import inspect
 
 import numpy as np
 
+from .. import guards
 from ..backend import xp_of
 from ..registry import build, describe, register
 from .base import (
@@ -100,6 +101,7 @@ class Sequential(Module):
                     f"modules[{index}]: expected an rnnlab module instance (forward, backward, "
                     f"params, grads, get_config), got {module!r}"
                 )
+        guards.check_distinct(modules)  # one module twice would mix its forward caches
         _check_chain(modules)
         self.batch_first = _common_batch_first(modules)
         self.modules = list(modules)
@@ -148,6 +150,7 @@ class Sequential(Module):
             )
         return format_summary("Sequential", self.params, rows)
 
+    @guards.forward_guard
     def forward(self, x, lengths=None):
         """Run every module; ``lengths`` (B,) goes to recurrent modules when not None.
 
@@ -184,6 +187,7 @@ class Sequential(Module):
         valid = valid.T if self.batch_first else valid
         return valid.reshape(valid.shape + (1,) * (y.ndim - 2))
 
+    @guards.backward_guard
     def backward(self, dy):
         """Backward through every module in reverse; returns dx (None after an Embedding)."""
         self._require_forward()

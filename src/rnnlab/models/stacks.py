@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 
+from .. import guards
 from ..backend import xp_of
 from ..layers import GRULayer, LSTMLayer, RNNLayer
 from ..registry import register
@@ -225,6 +226,7 @@ class _Stack(Module):
         return self._stack_states([layer.final_state for layer in self.layers], layout.single)
 
     # ------------------------------------------------------------ forward / backward
+    @guards.forward_guard
     def forward(self, x, state=None, lengths=None):
         """Run all layers over x.
 
@@ -266,6 +268,7 @@ class _Stack(Module):
         self.grad_initial_state = None
         return to_layout(y, layout)
 
+    @guards.backward_guard
     def backward(self, dy, d_final_state=None):
         """BPTT through every layer, last to first; accumulates into ``grads``; returns dx.
 

@@ -1,0 +1,257 @@
+"""Guards at the module boundary: misuses that would give a silently wrong gradient are refused.
+
+A module keeps what backward needs (its *cache*) between ``forward`` and ``backward``. Four ways
+of disturbing that cache used to give wrong gradients without any error; each is closed here, and
+the modules call these helpers from one or two lines each:
+
+- **In-place changes** (:func:`read_only`, :func:`own`). Arrays handed out that share memory with
+  the cache (a head-less layer's output, ``hidden_states``, ``final_state``, ``cell_states``,
+  Tanh/ReLU outputs) are read-only views: writing to one raises NumPy's
+  ``ValueError: assignment destination is read-only`` at the write (docs/sequences.md explains
+  it). Inputs the cache would share with the caller (``x``, the initial state, ``lengths``) are
+  copied, so the caller may reuse its arrays freely. A copy, not a fingerprint: a checksum is
+  either slow or can miss a change, and a copy of the input costs O(T·B·I) against the
+  forward's O(T·B·(I+H)·G·H).
+- **Concurrent use** (:func:`forward_guard`, :func:`backward_guard`, :func:`check_owner`). A
+  second thread entering forward or backward while another thread is inside one of them raises
+  :class:`ConcurrentUseError`; so does a backward (or a state read) whose thread ran a forward
+  that another thread's forward has since replaced. One thread may still hand a forward over to
+  another for backward, as long as no second forward came in between.
+- **A module in two places** (:func:`check_distinct`, the stamps). ``Sequential(l, l)`` is
+  refused at construction; a module shared by two containers raises :class:`StaleForwardError`
+  at the backward of the container whose forward it no longer holds.
+- **Ctrl-C inside an optimiser step** (:func:`deferred_interrupts`): the commit of a step runs
+  with SIGINT held back, so a step is applied wholly or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "ConcurrentUseError",
+    "StaleForwardError",
+    "backward_guard",
+    "check_distinct",
+    "check_owner",
+    "deferred_interrupts",
+    "forward_guard",
+    "own",
+    "read_only",
+    "read_only_states",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_BUSY = "_guard_busy"  # thread id inside forward/backward right now (present only meanwhile)
+_STAMP = "_guard_stamp"  # stamp of the forward whose cache the module holds
+_THREADS = "_guard_threads"  # thread id -> stamp of that thread's last forward on the module
+_SEEN = "_guard_children"  # the children's stamps right after the container's forward
+_stamps = itertools.count(1)  # next() on a count is atomic in CPython
+
+
+class ConcurrentUseError(RuntimeError):
+    """One module used by several threads at once (its forward cache would be mixed up)."""
+
+
+class StaleForwardError(RuntimeError, ValueError):
+    """A container's backward after one of its children ran another forward elsewhere."""
+
+
+# ------------------------------------------------------------------ arrays handed out / kept
+def read_only(arr: Any) -> Any:
+    """A read-only view of a NumPy array (writes raise ValueError); other arrays are copied.
+
+    CuPy arrays have no read-only flag, so a device array that shares the cache is handed out as
+    a copy instead: changing it is then harmless.
+    """
+    if isinstance(arr, np.ndarray):
+        view = arr.view()
+        view.flags.writeable = False
+        return view
+    return arr.copy() if hasattr(arr, "copy") else arr
+
+
+def read_only_states(cache: Any) -> Any:
+    """``cache`` (a NamedTuple) with its state fields ``h`` and ``C`` as read-only views."""
+    fields = {name: read_only(getattr(cache, name)) for name in ("h", "C") if hasattr(cache, name)}
+    return cache._replace(**fields)
+
+
+def own(arr: Any, given: Any = None) -> Any:
+    """``arr`` (validated from the caller's ``given``) as an array nothing outside can write.
+
+    Validation returns the caller's own array, or a view of it, when no conversion was needed;
+    a cache holding it would change with the caller's next in-place write. Such an array is
+    copied; a fresh one (converted, stacked, transposed) is kept as is. None and tuples of arrays
+    (an LSTM state) are handled too.
+    """
+    if arr is None:
+        return None
+    if isinstance(arr, tuple):
+        parts = given if isinstance(given, tuple | list) and len(given) == len(arr) else ()
+        return tuple(own(part, parts[k] if parts else None) for k, part in enumerate(arr))
+    if arr is given or getattr(arr, "base", None) is not None:
+        return arr.copy()
+    return arr
+
+
+# ------------------------------------------------------------------ threads and stamps
+def _thread_name(ident: int | None) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return repr(thread.name)
+    return f"id {ident} (finished)"
+
+
+def _enter(module: Any, what: str) -> bool:
+    """Mark ``module`` busy in this thread; False when this thread already holds it (nested)."""
+    state = module.__dict__
+    me = threading.get_ident()
+    if state.get(_BUSY) == me:  # only this thread ever writes its own id: no race here
+        return False
+    holder = state.setdefault(_BUSY, me)  # atomic test-and-set: dict operations hold the GIL
+    if holder != me:
+        raise ConcurrentUseError(
+            f"{type(module).__name__}.{what}: the module is in use by thread "
+            f"{_thread_name(holder)} right now (called from thread {_thread_name(me)}); a module "
+            "keeps one forward cache, so give each thread its own copy (copy.deepcopy(model)) "
+            "or hold a lock around forward and backward (docs/models.md, threads)"
+        )
+    return True
+
+
+def check_owner(module: Any, what: str) -> None:
+    """Raise :class:`ConcurrentUseError` when this thread's own forward was replaced by another
+    thread's (backward or ``final_state`` would read the other thread's cache)."""
+    state = module.__dict__
+    me = threading.get_ident()
+    mine = state.get(_THREADS, {}).get(me)
+    current = state.get(_STAMP)
+    if mine is not None and mine != current:
+        last = next((t for t, s in state[_THREADS].items() if s == current), None)
+        raise ConcurrentUseError(
+            f"{type(module).__name__}.{what}: thread {_thread_name(last)} ran forward on this "
+            f"module after thread {_thread_name(me)} did, so the cache is no longer this "
+            "thread's; give each thread its own copy (copy.deepcopy(model)) or hold a lock "
+            "around forward and backward (docs/models.md, threads)"
+        )
+    holder = state.get(_BUSY)
+    if holder is not None and holder != me:
+        _enter(module, what)  # raises with the busy message
+
+
+def _child_stamps(module: Any) -> tuple:
+    children = module.children() if hasattr(module, "children") else ()
+    return tuple(child.__dict__.get(_STAMP) for _, child in children)
+
+
+def _check_children(module: Any) -> None:
+    seen = module.__dict__.get(_SEEN)
+    if seen is None or seen == _child_stamps(module):
+        return
+    for (prefix, child), stamp in zip(module.children(), seen, strict=True):
+        if child.__dict__.get(_STAMP) != stamp:
+            raise StaleForwardError(
+                f"{type(module).__name__}.backward: its child {prefix} ({type(child).__name__}) "
+                "ran another forward since this module's forward (it is used elsewhere too, "
+                "or was called directly), so its cache belongs to that call; run this module's "
+                "forward again before backward, or give each container its own copy "
+                "(copy.deepcopy(module))"
+            )
+
+
+def forward_guard(method: F) -> F:
+    """Decorate a module's ``forward``: refuse concurrent entry, stamp the cache it leaves."""
+
+    @functools.wraps(method)
+    def forward(self, *args, **kwargs):
+        entered = _enter(self, "forward")
+        try:
+            result = method(self, *args, **kwargs)
+            stamp = next(_stamps)
+            state = self.__dict__
+            state[_STAMP] = stamp
+            state.setdefault(_THREADS, {})[threading.get_ident()] = stamp
+            if hasattr(self, "children"):
+                state[_SEEN] = _child_stamps(self)
+            return result
+        finally:
+            if entered:
+                self.__dict__.pop(_BUSY, None)
+
+    return forward  # type: ignore[return-value]
+
+
+def backward_guard(method: F) -> F:
+    """Decorate a module's ``backward``: the cache must be this thread's and still whole."""
+
+    @functools.wraps(method)
+    def backward(self, *args, **kwargs):
+        entered = _enter(self, "backward")
+        try:
+            check_owner(self, "backward")
+            _check_children(self)
+            return method(self, *args, **kwargs)
+        finally:
+            if entered:
+                self.__dict__.pop(_BUSY, None)
+
+    return backward  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ one module, one place
+def check_distinct(modules: Sequence[Any], name: str = "modules") -> None:
+    """Refuse a module that appears twice in ``modules`` or anywhere inside them.
+
+    A module keeps one forward cache and one set of gradients: used twice in one model, the
+    second forward overwrites the first one's cache and backward mixes them (the gradients were
+    off by ~1.9), and ``num_parameters`` counts it twice. Sharing weights is not supported.
+    """
+    seen: dict[int, str] = {}
+
+    def walk(module: Any, path: str) -> None:
+        if id(module) in seen:
+            raise ValueError(
+                f"{path}: the same {type(module).__name__} object as {seen[id(module)]}; a "
+                "module can appear only once in a model (it keeps one forward cache, so a "
+                "second use would give wrong gradients). For a second layer with the same "
+                "initial weights use copy.deepcopy(module); shared weights are not supported"
+            )
+        seen[id(module)] = path
+        for prefix, child in module.children() if hasattr(module, "children") else ():
+            walk(child, f"{path}.{prefix}")
+
+    for index, module in enumerate(modules):
+        walk(module, f"{name}[{index}]")
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT back inside the block; deliver it, to the previous handler, at its end.
+
+    Only the main thread receives signals in Python, and only there can a handler be set; in
+    other threads the block runs as is (a KeyboardInterrupt cannot arrive there).
+    """
+    if threading.current_thread() is not threading.main_thread() or not callable(
+        signal.getsignal(signal.SIGINT)
+    ):  # not the main thread, or a handler installed outside Python: leave it alone
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # now handled as it would have been
