@@ -51,7 +51,10 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_BUSY = "_guard_busy"  # thread id inside forward/backward right now (present only meanwhile)
+# id(module) -> the thread inside its forward/backward right now. Kept outside the module, so
+# that a copy or a pickle taken meanwhile never carries it; an entry lives only during a call,
+# while the module is alive, so its id cannot be reused meanwhile.
+_busy: dict[int, int] = {}
 _STAMP = "_guard_stamp"  # stamp of the forward whose cache the module holds
 _THREADS = "_guard_threads"  # thread id -> stamp of that thread's last forward on the module
 _SEEN = "_guard_children"  # the children's stamps right after the container's forward
@@ -114,11 +117,10 @@ def _thread_name(ident: int | None) -> str:
 
 def _enter(module: Any, what: str) -> bool:
     """Mark ``module`` busy in this thread; False when this thread already holds it (nested)."""
-    state = module.__dict__
-    me = threading.get_ident()
-    if state.get(_BUSY) == me:  # only this thread ever writes its own id: no race here
+    key, me = id(module), threading.get_ident()
+    if _busy.get(key) == me:  # only this thread ever writes its own id: no race here
         return False
-    holder = state.setdefault(_BUSY, me)  # atomic test-and-set: dict operations hold the GIL
+    holder = _busy.setdefault(key, me)  # atomic test-and-set: dict operations hold the GIL
     if holder != me:
         raise ConcurrentUseError(
             f"{type(module).__name__}.{what}: the module is in use by thread "
@@ -144,7 +146,7 @@ def check_owner(module: Any, what: str) -> None:
             "thread's; give each thread its own copy (copy.deepcopy(model)) or hold a lock "
             "around forward and backward (docs/models.md, threads)"
         )
-    holder = state.get(_BUSY)
+    holder = _busy.get(id(module))
     if holder is not None and holder != me:
         _enter(module, what)  # raises with the busy message
 
@@ -186,7 +188,7 @@ def forward_guard(method: F) -> F:
             return result
         finally:
             if entered:
-                self.__dict__.pop(_BUSY, None)
+                _busy.pop(id(self), None)
 
     return forward  # type: ignore[return-value]
 
@@ -203,7 +205,7 @@ def backward_guard(method: F) -> F:
             return method(self, *args, **kwargs)
         finally:
             if entered:
-                self.__dict__.pop(_BUSY, None)
+                _busy.pop(id(self), None)
 
     return backward  # type: ignore[return-value]
 

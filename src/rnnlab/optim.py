@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +195,7 @@ class Optimizer:
             self._commit(params, updates)
             self.step_count = step
 
-    def _commit(self, params, updates) -> None:
+    def _commit(self, params: dict, updates: dict[str, tuple[Any, dict[str, Any]]]) -> None:
         for name, (new_p, new_state) in updates.items():
             params[name][...] = new_p
             for kind, buffer in new_state.items():
@@ -212,7 +213,7 @@ class Optimizer:
                 if array_device(buffer) != device:
                     buffers[name] = to_device(buffer, device)
 
-    def _compute(self, name, p, g, step):
+    def _compute(self, name: str, p: Any, g: Any, step: int) -> tuple[Any, dict[str, Any]]:
         """(new value of p, {state kind: new buffer}) for step number ``step``; no side effect."""
         raise NotImplementedError
 
@@ -257,7 +258,7 @@ class Optimizer:
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"state_dict['step']: expected a non-negative integer, got {step!r}")
         self.step_count = int(step)
-        state = {}
+        state: dict[str, dict] = {}
         for kind in self.state_names:
             buffers = state_dict["state"].get(kind, {})
             state[kind] = {}
@@ -315,7 +316,7 @@ class SGD(Optimizer):
     def _compute(self, name, p, g, step):
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
-        state = {}
+        state: dict[str, Any] = {}
         if self.momentum != 0.0:
             b = self.state["momentum_buffer"].get(name)
             if b is None:
