@@ -303,3 +303,33 @@ def test_bidirectional_keeps_its_own_copy_of_the_wrapped_layer():
     clean = Bidirectional(GRULayer(3, 4, dtype=np.float64, seed=0))
     clean(x)
     np.testing.assert_array_equal(dx, clean.backward(dy))
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: LSTMLayer(3, 4, dtype=np.float64, seed=0),
+        lambda: GRU(3, 4, num_layers=2, output_size=2, dtype=np.float64, seed=0),
+        lambda: Sequential(RNNLayer(3, 4, dtype=np.float64, seed=0), Dense(4, 2, seed=1)),
+    ],
+    ids=["layer", "stack_head", "sequential"],
+)
+def test_an_optimizer_step_between_forward_and_backward_is_refused(factory):
+    """The weights changed after forward: backward would mix old activations and new weights."""
+    from rnnlab.optim import SGD
+
+    model = factory()
+    opt = SGD(model, lr=0.1)
+    x = np.random.default_rng(9).standard_normal((4, 2, 3))
+    y = model(x)
+    model.backward(np.ones_like(y))
+    opt.step()  # the right order: forward, backward, step
+    y = model(x)
+    opt.step()
+    before = _grads(model)
+    with pytest.raises(StaleForwardError, match=r"call backward before optimizer\.step\(\)"):
+        model.backward(np.ones_like(y))
+    for key, grad in _grads(model).items():  # refused before anything accumulated
+        np.testing.assert_array_equal(grad, before[key])
+    y = model(x)  # a fresh forward is fine
+    model.backward(np.ones_like(y))

@@ -21,7 +21,8 @@ the modules call these helpers from one or two lines each:
   refused at construction; a module shared by two containers raises :class:`StaleForwardError`
   at the backward of the container whose forward it no longer holds.
 - **Ctrl-C inside an optimiser step** (:func:`deferred_interrupts`): the commit of a step runs
-  with SIGINT held back, so a step is applied wholly or not at all.
+  with SIGINT held back, so a step is applied wholly or not at all. A step between forward and
+  backward (:func:`mark_stepped`) makes that backward raise :class:`StaleForwardError`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "check_owner",
     "deferred_interrupts",
     "forward_guard",
+    "mark_stepped",
     "own",
     "read_only",
     "read_only_states",
@@ -58,6 +60,7 @@ _busy: dict[int, int] = {}
 _STAMP = "_guard_stamp"  # stamp of the forward whose cache the module holds
 _THREADS = "_guard_threads"  # thread id -> stamp of that thread's last forward on the module
 _SEEN = "_guard_children"  # the children's stamps right after the container's forward
+_STEPPED = "_guard_stepped"  # stamp of the last optimiser step that changed the parameters
 _stamps = itertools.count(1)  # next() on a count is atomic in CPython
 
 
@@ -193,6 +196,30 @@ def forward_guard(method: F) -> F:
     return forward  # type: ignore[return-value]
 
 
+def mark_stepped(model: Any) -> None:
+    """Record that an optimiser step changed ``model``'s parameters (every module in it)."""
+    stamp = next(_stamps)
+
+    def walk(module: Any) -> None:
+        module.__dict__[_STEPPED] = stamp
+        for _, child in module.children() if hasattr(module, "children") else ():
+            walk(child)
+
+    walk(model)
+
+
+def _check_not_stepped(module: Any) -> None:
+    state = module.__dict__
+    stepped = state.get(_STEPPED)
+    if stepped is not None and stepped > state.get(_STAMP, stepped):
+        raise StaleForwardError(
+            f"{type(module).__name__}.backward: an optimiser step changed the parameters after "
+            "this forward, so backward would mix the old activations with the new weights; "
+            "call backward before optimizer.step() (forward, backward, step), or run forward "
+            "again"
+        )
+
+
 def backward_guard(method: F) -> F:
     """Decorate a module's ``backward``: the cache must be this thread's and still whole."""
 
@@ -202,6 +229,7 @@ def backward_guard(method: F) -> F:
         try:
             check_owner(self, "backward")
             _check_children(self)
+            _check_not_stepped(self)
             return method(self, *args, **kwargs)
         finally:
             if entered:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .backend import array_device, to_device, xp_of
-from .guards import deferred_interrupts
+from .guards import deferred_interrupts, mark_stepped
 from .schedules import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 
 __all__ = [
@@ -194,6 +194,8 @@ class Optimizer:
         with deferred_interrupts():
             self._commit(params, updates)
             self.step_count = step
+        if self._model is not None:
+            mark_stepped(self._model)  # a backward of an older forward would now be wrong
 
     def _commit(self, params: dict, updates: dict[str, tuple[Any, dict[str, Any]]]) -> None:
         for name, (new_p, new_state) in updates.items():
