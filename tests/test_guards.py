@@ -333,3 +333,16 @@ def test_an_optimizer_step_between_forward_and_backward_is_refused(factory):
         np.testing.assert_array_equal(grad, before[key])
     y = model(x)  # a fresh forward is fine
     model.backward(np.ones_like(y))
+
+
+def test_no_copy_under_no_grad():
+    """Inference keeps no cache for backward: the caller's x is not copied there."""
+    from rnnlab import no_grad
+    from rnnlab.guards import own
+
+    x = np.ones((4, 2, 3))
+    with no_grad():
+        assert own(x, x) is x
+    assert own(x, x) is not x
+    assert own(x[1:], x) is not None
+    assert not np.shares_memory(own(x[1:], x), x)

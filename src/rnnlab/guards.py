@@ -37,6 +37,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .grad_mode import is_grad_enabled
+
 __all__ = [
     "ConcurrentUseError",
     "StaleForwardError",
@@ -98,10 +100,11 @@ def own(arr: Any, given: Any = None) -> Any:
     Validation returns the caller's own array, or a view of it, when no conversion was needed;
     a cache holding it would change with the caller's next in-place write. Such an array is
     copied; a fresh one (converted, stacked, transposed) is kept as is. None and tuples of arrays
-    (an LSTM state) are handled too.
+    (an LSTM state) are handled too. Under :func:`rnnlab.no_grad` nothing is kept for backward,
+    so nothing is copied.
     """
-    if arr is None:
-        return None
+    if arr is None or not is_grad_enabled():
+        return arr
     if isinstance(arr, tuple):
         parts = given if isinstance(given, tuple | list) and len(given) == len(arr) else ()
         return tuple(own(part, parts[k] if parts else None) for k, part in enumerate(arr))
