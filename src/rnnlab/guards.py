@@ -64,6 +64,7 @@ _THREADS = "_guard_threads"  # thread id -> stamp of that thread's last forward 
 _SEEN = "_guard_children"  # the children's stamps right after the container's forward
 _STEPPED = "_guard_stepped"  # stamp of the last optimiser step that changed the parameters
 _stamps = itertools.count(1)  # next() on a count is atomic in CPython
+_containers: dict[type, bool] = {}  # class -> has children() (a lookup, not hasattr, per call)
 
 
 class ConcurrentUseError(RuntimeError):
@@ -83,7 +84,7 @@ def read_only(arr: Any) -> Any:
     """
     if isinstance(arr, np.ndarray):
         view = arr.view()
-        view.flags.writeable = False
+        view.setflags(write=False)
         return view
     return arr.copy() if hasattr(arr, "copy") else arr
 
@@ -121,50 +122,55 @@ def _thread_name(ident: int | None) -> str:
     return f"id {ident} (finished)"
 
 
-def _enter(module: Any, what: str) -> bool:
-    """Mark ``module`` busy in this thread; False when this thread already holds it (nested)."""
-    key, me = id(module), threading.get_ident()
-    if _busy.get(key) == me:  # only this thread ever writes its own id: no race here
-        return False
-    holder = _busy.setdefault(key, me)  # atomic test-and-set: dict operations hold the GIL
-    if holder != me:
-        raise ConcurrentUseError(
-            f"{type(module).__name__}.{what}: the module is in use by thread "
-            f"{_thread_name(holder)} right now (called from thread {_thread_name(me)}); a module "
-            "keeps one forward cache, so give each thread its own copy (copy.deepcopy(model)) "
-            "or hold a lock around forward and backward (docs/models.md, threads)"
-        )
-    return True
+def _refuse_busy(module: Any, what: str, holder: int) -> None:
+    me = threading.get_ident()
+    raise ConcurrentUseError(
+        f"{type(module).__name__}.{what}: the module is in use by thread "
+        f"{_thread_name(holder)} right now (called from thread {_thread_name(me)}); a module "
+        "keeps one forward cache, so give each thread its own copy (copy.deepcopy(model)) "
+        "or hold a lock around forward and backward (docs/models.md, threads)"
+    )
+
+
+def _refuse_replaced(module: Any, what: str) -> None:
+    state = module.__dict__
+    last = next((t for t, s in state[_THREADS].items() if s == state[_STAMP]), None)
+    raise ConcurrentUseError(
+        f"{type(module).__name__}.{what}: thread {_thread_name(last)} ran forward on this "
+        f"module after thread {_thread_name(threading.get_ident())} did, so the cache is no "
+        "longer this thread's; give each thread its own copy (copy.deepcopy(model)) or hold a "
+        "lock around forward and backward (docs/models.md, threads)"
+    )
+
+
+def _refuse_stepped(module: Any) -> None:
+    raise StaleForwardError(
+        f"{type(module).__name__}.backward: an optimiser step changed the parameters after "
+        "this forward, so backward would mix the old activations with the new weights; "
+        "call backward before optimizer.step() (forward, backward, step), or run forward again"
+    )
 
 
 def check_owner(module: Any, what: str) -> None:
-    """Raise :class:`ConcurrentUseError` when this thread's own forward was replaced by another
-    thread's (backward or ``final_state`` would read the other thread's cache)."""
+    """Raise :class:`ConcurrentUseError` when another thread is inside ``module`` now, or when
+    this thread's own forward was replaced by another thread's (backward or ``final_state``
+    would read the other thread's cache)."""
     state = module.__dict__
     me = threading.get_ident()
+    holder = _busy.get(id(module), me)
+    if holder != me:
+        _refuse_busy(module, what, holder)
     mine = state.get(_THREADS, {}).get(me)
-    current = state.get(_STAMP)
-    if mine is not None and mine != current:
-        last = next((t for t, s in state[_THREADS].items() if s == current), None)
-        raise ConcurrentUseError(
-            f"{type(module).__name__}.{what}: thread {_thread_name(last)} ran forward on this "
-            f"module after thread {_thread_name(me)} did, so the cache is no longer this "
-            "thread's; give each thread its own copy (copy.deepcopy(model)) or hold a lock "
-            "around forward and backward (docs/models.md, threads)"
-        )
-    holder = _busy.get(id(module))
-    if holder is not None and holder != me:
-        _enter(module, what)  # raises with the busy message
+    if mine is not None and mine != state.get(_STAMP):
+        _refuse_replaced(module, what)
 
 
 def _child_stamps(module: Any) -> tuple:
-    children = module.children() if hasattr(module, "children") else ()
-    return tuple(child.__dict__.get(_STAMP) for _, child in children)
+    return tuple(child.__dict__.get(_STAMP) for _, child in module.children())
 
 
-def _check_children(module: Any) -> None:
-    seen = module.__dict__.get(_SEEN)
-    if seen is None or seen == _child_stamps(module):
+def _check_children(module: Any, seen: tuple) -> None:
+    if seen == _child_stamps(module):
         return
     for (prefix, child), stamp in zip(module.children(), seen, strict=True):
         if child.__dict__.get(_STAMP) != stamp:
@@ -177,24 +183,40 @@ def _check_children(module: Any) -> None:
             )
 
 
+# These wrappers run on every call of every module, so they do only dict operations (atomic
+# under the GIL) and no function calls on the normal path. The busy entry is a test-and-set:
+# setdefault inserts this call's thread id unless an entry exists. get_ident() returns a new int
+# object on every call (thread ids are large), so `holder is me` tells that this call inserted
+# it; an equal id from an earlier object is the same thread re-entering (a nested call).
+
+
 def forward_guard(method: F) -> F:
     """Decorate a module's ``forward``: refuse concurrent entry, stamp the cache it leaves."""
 
     @functools.wraps(method)
     def forward(self, *args, **kwargs):
-        entered = _enter(self, "forward")
+        key, me = id(self), threading.get_ident()
+        holder = _busy.setdefault(key, me)
+        if holder is not me:
+            if holder != me:
+                _refuse_busy(self, "forward", holder)
+            return method(self, *args, **kwargs)
         try:
             result = method(self, *args, **kwargs)
-            stamp = next(_stamps)
             state = self.__dict__
-            state[_STAMP] = stamp
-            state.setdefault(_THREADS, {})[threading.get_ident()] = stamp
-            if hasattr(self, "children"):
+            stamp = state[_STAMP] = next(_stamps)
+            threads = state.get(_THREADS)
+            if threads is None:
+                threads = state[_THREADS] = {}
+            threads[me] = stamp
+            container = _containers.get(type(self))
+            if container is None:
+                container = _containers[type(self)] = hasattr(type(self), "children")
+            if container:
                 state[_SEEN] = _child_stamps(self)
             return result
         finally:
-            if entered:
-                _busy.pop(id(self), None)
+            del _busy[key]
 
     return forward  # type: ignore[return-value]
 
@@ -211,32 +233,34 @@ def mark_stepped(model: Any) -> None:
     walk(model)
 
 
-def _check_not_stepped(module: Any) -> None:
-    state = module.__dict__
-    stepped = state.get(_STEPPED)
-    if stepped is not None and stepped > state.get(_STAMP, stepped):
-        raise StaleForwardError(
-            f"{type(module).__name__}.backward: an optimiser step changed the parameters after "
-            "this forward, so backward would mix the old activations with the new weights; "
-            "call backward before optimizer.step() (forward, backward, step), or run forward "
-            "again"
-        )
-
-
 def backward_guard(method: F) -> F:
-    """Decorate a module's ``backward``: the cache must be this thread's and still whole."""
+    """Decorate a module's ``backward``: the cache must be this thread's, whole, and made with
+    the current weights."""
 
     @functools.wraps(method)
     def backward(self, *args, **kwargs):
-        entered = _enter(self, "backward")
+        key, me = id(self), threading.get_ident()
+        holder = _busy.setdefault(key, me)
+        if holder is not me:
+            if holder != me:
+                _refuse_busy(self, "backward", holder)
+            return method(self, *args, **kwargs)
         try:
-            check_owner(self, "backward")
-            _check_children(self)
-            _check_not_stepped(self)
+            state = self.__dict__
+            stamp = state.get(_STAMP)
+            if stamp is not None:  # else: no forward yet, and the method says so
+                mine = state[_THREADS].get(me)
+                if mine is not None and mine != stamp:
+                    _refuse_replaced(self, "backward")
+                stepped = state.get(_STEPPED)
+                if stepped is not None and stepped > stamp:
+                    _refuse_stepped(self)
+                seen = state.get(_SEEN)
+                if seen:
+                    _check_children(self, seen)
             return method(self, *args, **kwargs)
         finally:
-            if entered:
-                _busy.pop(id(self), None)
+            del _busy[key]
 
     return backward  # type: ignore[return-value]
 
