@@ -8,6 +8,7 @@ the single-threaded dx or raises ConcurrentUseError.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import time
@@ -111,6 +112,12 @@ def test_overlapping_calls_are_refused_while_the_first_runs():
             layer.forward(x_other)
         with pytest.raises(ConcurrentUseError, match="in use by thread 'first'"):
             layer.backward(np.ones((6, 2, 4)))
+        with pytest.raises(ConcurrentUseError, match=r"hidden_states: the module is in use"):
+            _ = layer.hidden_states
+        twin = copy.deepcopy(layer)  # a copy taken meanwhile is free to use
+        del twin._run_forward
+        twin.forward(x_other)
+        twin.backward(np.ones((6, 2, 4)))
     finally:
         release.set()
         first.join()

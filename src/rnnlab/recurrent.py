@@ -367,9 +367,9 @@ class _RecurrentLayer(SaveMixin):
         )
 
     def _require_forward(self, what):
+        guards.check_owner(self, what)  # another thread's cache, or one being built, is not ours
         if self._cache is None:
             raise ForwardRequiredError(
                 f"{what}: not available before forward; run forward(x) first"
             )
-        guards.check_owner(self, what)
         return guards.read_only_states(self._cache)  # what the state properties hand out

@@ -230,11 +230,11 @@ class Module(SaveMixin):
         return self.forward(*args, **kwargs)
 
     def _require_forward(self, what: str = "backward"):
+        guards.check_owner(self, what)  # another thread's cache, or one being built, is not ours
         cache = getattr(self, "_cache", None)
         if cache is None:
             raise ForwardRequiredError(
                 f"{what}: not available before forward on {type(self).__name__}; "
                 "run forward(x) first"
             )
-        guards.check_owner(self, what)
         return cache
