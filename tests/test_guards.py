@@ -346,3 +346,31 @@ def test_no_copy_under_no_grad():
     assert own(x, x) is not x
     assert own(x[1:], x) is not None
     assert not np.shares_memory(own(x[1:], x), x)
+
+
+def test_a_copy_used_where_stamps_start_afresh_raises_nothing(monkeypatch):
+    """A model trained, stepped and copied (pickled to a worker process, whose stamp counter
+    starts elsewhere) must train there without a false StaleForwardError."""
+    import itertools
+
+    from rnnlab import guards
+    from rnnlab.optim import SGD
+
+    model = Sequential(LSTMLayer(3, 4, dtype=np.float64, seed=0), Dense(4, 2, seed=1))
+    opt = SGD(model, lr=0.1)
+    x = np.ones((4, 2, 3))
+    for _ in range(2):
+        y = model(x)
+        model.backward(np.ones_like(y))
+        opt.step()
+    twin = copy.deepcopy(model)
+    monkeypatch.setattr(guards, "_stamps", itertools.count(1))  # as in a fresh process
+    twin_opt = SGD(twin, lr=0.1)
+    for _ in range(3):
+        y = twin(x)
+        twin.backward(np.ones_like(y))
+        twin_opt.step()
+    y = twin(x)
+    twin_opt.step()
+    with pytest.raises(StaleForwardError):  # still detected there
+        twin.backward(np.ones_like(y))

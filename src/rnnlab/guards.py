@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,11 @@ _STAMP = "_guard_stamp"  # stamp of the forward whose cache the module holds
 _THREADS = "_guard_threads"  # thread id -> stamp of that thread's last forward on the module
 _SEEN = "_guard_children"  # the children's stamps right after the container's forward
 _STEPPED = "_guard_stepped"  # stamp of the last optimiser step that changed the parameters
-_stamps = itertools.count(1)  # next() on a count is atomic in CPython
+_STEP_SEEN = "_guard_step_seen"  # the _STEPPED value when the cached forward ran
+# Stamps are only compared for equality, and start at a random point in each process, so that
+# a module copied or pickled into another process never mistakes one of its stamps for a new
+# one there. next() on a count is atomic in CPython.
+_stamps = itertools.count(int.from_bytes(os.urandom(7), "little") << 8)
 _containers: dict[type, bool] = {}  # class -> has children() (a lookup, not hasattr, per call)
 
 
@@ -209,6 +214,7 @@ def forward_guard(method: F) -> F:
             if threads is None:
                 threads = state[_THREADS] = {}
             threads[me] = stamp
+            state[_STEP_SEEN] = state.get(_STEPPED)
             container = _containers.get(type(self))
             if container is None:
                 container = _containers[type(self)] = hasattr(type(self), "children")
@@ -252,8 +258,7 @@ def backward_guard(method: F) -> F:
                 mine = state[_THREADS].get(me)
                 if mine is not None and mine != stamp:
                     _refuse_replaced(self, "backward")
-                stepped = state.get(_STEPPED)
-                if stepped is not None and stepped > stamp:
+                if state.get(_STEPPED) != state.get(_STEP_SEEN):
                     _refuse_stepped(self)
                 seen = state.get(_SEEN)
                 if seen:
