@@ -9,6 +9,7 @@ layers themselves, which name their cell and its state, are in :mod:`rnnlab.laye
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -286,7 +287,7 @@ class _RecurrentLayer(SaveMixin):
         return {} if lengths is None else {"lengths": lengths}
 
     @guards.backward_guard
-    def backward(self, dy, d_final_state=None):
+    def backward(self, dy: Any, d_final_state: Any = None) -> Any:
         """Backpropagation through time; accumulates into ``grads``.
 
         Parameters

@@ -7,6 +7,7 @@ the same on time-major (T, B, F), batch-first (B, T, F) and single-sequence (T, 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Dense(Module):
         }
 
     @guards.forward_guard
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         """x (..., in_features) -> (..., out_features)."""
         x = guards.own(check_float_input("x", x, self.dtype, self.device, self.in_features), x)
         y = x @ self._params["W"].T + self._params["b"]
@@ -66,7 +67,7 @@ class Dense(Module):
         return y
 
     @guards.backward_guard
-    def backward(self, dy):
+    def backward(self, dy: Any) -> Any:
         """Accumulate dW, db; return dx (..., in_features)."""
         x = self._require_forward()
         expected = (*x.shape[:-1], self.out_features)
@@ -130,14 +131,14 @@ class Embedding(Module):
         return arr
 
     @guards.forward_guard
-    def forward(self, ids):
+    def forward(self, ids: Any) -> Any:
         """ids (...) integer -> (..., dim)."""
         ids = guards.own(self._check_ids(ids), ids)  # the cache keeps them
         self._cache = ids
         return self._params["W"][ids]
 
     @guards.backward_guard
-    def backward(self, dy):
+    def backward(self, dy: Any) -> Any:
         """Accumulate dW (rows of repeated ids add up); return None."""
         ids = self._require_forward()
         expected = (*ids.shape, self.dim)
@@ -183,7 +184,7 @@ class Dropout(Module):
         return {"rng": self.rng}
 
     @guards.forward_guard
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         x = check_float_input("x", x, _float_dtype(x), self.device)
         if not self.training or self.p == 0.0:
             self._cache = (x.shape, None)
@@ -194,7 +195,7 @@ class Dropout(Module):
         return x * mask
 
     @guards.backward_guard
-    def backward(self, dy):
+    def backward(self, dy: Any) -> Any:
         shape, mask = self._require_forward()
         dy = check_gradient("dy", dy, shape, _float_dtype(dy), self.device, "the forward output")
         return dy if mask is None else dy * mask
@@ -217,15 +218,21 @@ class _Elementwise(Module):
     def get_config(self) -> dict:
         return {}
 
+    def _f(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _df(self, x: Any, y: Any) -> Any:
+        raise NotImplementedError
+
     @guards.forward_guard
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         x = guards.own(check_float_input("x", x, _float_dtype(x), self.device), x)
         y = self._f(x)
         self._cache = (x, y)
         return guards.read_only(y)  # backward reads y
 
     @guards.backward_guard
-    def backward(self, dy):
+    def backward(self, dy: Any) -> Any:
         x, y = self._require_forward()
         dy = check_gradient("dy", dy, y.shape, y.dtype, self.device, "the forward output")
         return dy * self._df(x, y)

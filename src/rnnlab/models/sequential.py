@@ -10,6 +10,7 @@ time-major, (B, T, H) batch-first, (T, H) for one sequence.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Sequential(Module):
     ``"2.W"``. ``forward(x, lengths=None)`` passes ``lengths`` to the recurrent modules only.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Any) -> None:
         if len(modules) == 1 and isinstance(modules[0], list | tuple):
             modules = tuple(modules[0])
         if not modules:
@@ -151,7 +152,7 @@ class Sequential(Module):
         return format_summary("Sequential", self.params, rows)
 
     @guards.forward_guard
-    def forward(self, x, lengths=None):
+    def forward(self, x: Any, lengths: Any = None) -> Any:
         """Run every module; ``lengths`` (B,) goes to recurrent modules when not None.
 
         With ``lengths``, the Sequential's output is zero at padded steps (whatever the last
@@ -188,7 +189,7 @@ class Sequential(Module):
         return valid.reshape(valid.shape + (1,) * (y.ndim - 2))
 
     @guards.backward_guard
-    def backward(self, dy):
+    def backward(self, dy: Any) -> Any:
         """Backward through every module in reverse; returns dx (None after an Embedding)."""
         self._require_forward()
         if self._valid is not None:

@@ -16,6 +16,7 @@ pairs (h, C) of such arrays.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -227,7 +228,7 @@ class _Stack(Module):
 
     # ------------------------------------------------------------ forward / backward
     @guards.forward_guard
-    def forward(self, x, state=None, lengths=None):
+    def forward(self, x: Any, state: Any = None, lengths: Any = None) -> Any:
         """Run all layers over x.
 
         Parameters
@@ -269,7 +270,7 @@ class _Stack(Module):
         return to_layout(y, layout)
 
     @guards.backward_guard
-    def backward(self, dy, d_final_state=None):
+    def backward(self, dy: Any, d_final_state: Any = None) -> Any:
         """BPTT through every layer, last to first; accumulates into ``grads``; returns dx.
 
         ``d_final_state`` is None or the gradient on :attr:`final_state`, same layout (for
