@@ -109,14 +109,12 @@ def own(arr: Any, given: Any = None) -> Any:
     (an LSTM state) are handled too. Under :func:`rnnlab.no_grad` nothing is kept for backward,
     so nothing is copied.
     """
-    if arr is None or not is_grad_enabled():
-        return arr
     if isinstance(arr, tuple):
         parts = given if isinstance(given, tuple | list) and len(given) == len(arr) else ()
         return tuple(own(part, parts[k] if parts else None) for k, part in enumerate(arr))
-    if arr is given or getattr(arr, "base", None) is not None:
-        return arr.copy()
-    return arr
+    if arr is None or (arr is not given and arr.base is None) or not is_grad_enabled():
+        return arr  # fresh already, or nothing will be kept
+    return arr.copy()
 
 
 # ------------------------------------------------------------------ threads and stamps
