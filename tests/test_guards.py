@@ -11,6 +11,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer, StaleForwardError
 from rnnlab.models import (
@@ -24,6 +26,7 @@ from rnnlab.models import (
     Sequential,
     Tanh,
 )
+from tests.conftest import HYPOTHESIS_SETTINGS
 
 READ_ONLY = "read-only"
 
@@ -374,3 +377,45 @@ def test_a_copy_used_where_stamps_start_afresh_raises_nothing(monkeypatch):
     twin_opt.step()
     with pytest.raises(StaleForwardError):  # still detected there
         twin.backward(np.ones_like(y))
+
+
+@HYPOTHESIS_SETTINGS
+@given(
+    cell=st.sampled_from([RNNLayer, LSTMLayer, GRULayer]),
+    num_steps=st.integers(1, 5),
+    batch_size=st.integers(1, 3),
+    batch_first=st.booleans(),
+    padded=st.booleans(),
+    changes=st.sets(st.sampled_from(["x", "state", "lengths"]), min_size=1),
+    seed=st.integers(0, 2**16),
+)
+def test_fuzz_caller_arrays_changed_before_backward(
+    cell, num_steps, batch_size, batch_first, padded, changes, seed
+):
+    """Any shape, layout and padding; any set of the caller's arrays rewritten in place."""
+    rng = np.random.default_rng(seed)
+    shape = (batch_size, num_steps, 2) if batch_first else (num_steps, batch_size, 2)
+    x = rng.standard_normal(shape)
+    dy = rng.standard_normal((*shape[:2], 3))
+    h0 = rng.standard_normal((batch_size, 3))
+    lengths = rng.integers(1, num_steps + 1, batch_size) if padded else None
+
+    def run(change):
+        layer = cell(2, 3, batch_first=batch_first, dtype=np.float64, seed=seed)
+        state = (h0.copy(), h0.copy() * 0.5) if layer.has_cell_state else h0.copy()
+        given_x = x.copy()
+        given_lengths = None if lengths is None else lengths.copy()
+        layer.forward(given_x, state, lengths=given_lengths)
+        if change:
+            given_x[...] = 0.0 if "x" in changes else given_x
+            for part in state if isinstance(state, tuple) else (state,):
+                part *= 2.0 if "state" in changes else 1.0
+            if given_lengths is not None and "lengths" in changes:
+                given_lengths[...] = num_steps
+        dx = layer.backward(dy)
+        return dx, _grads(layer)
+
+    changed, clean = run(True), run(False)
+    np.testing.assert_array_equal(changed[0], clean[0])
+    for name in clean[1]:
+        np.testing.assert_array_equal(changed[1][name], clean[1][name], err_msg=name)
