@@ -7,11 +7,11 @@ the modules call these helpers from one or two lines each:
 - **In-place changes** (:func:`read_only`, :func:`own`). Arrays handed out that share memory with
   the cache (a head-less layer's output, ``hidden_states``, ``final_state``, ``cell_states``,
   Tanh/ReLU outputs) are read-only views: writing to one raises NumPy's
-  ``ValueError: assignment destination is read-only`` at the write (docs/sequences.md explains
-  it). Inputs the cache would share with the caller (``x``, the initial state, ``lengths``) are
-  copied, so the caller may reuse its arrays freely. A copy, not a fingerprint: a checksum is
-  either slow or can miss a change, and a copy of the input costs O(T·B·I) against the
-  forward's O(T·B·(I+H)·G·H).
+  ``ValueError: assignment destination is read-only`` at the write (docs/models.md, "Safe
+  use", explains it). Inputs the cache would share with the caller (``x``, the initial state,
+  ``lengths``) are copied, so the caller may reuse its arrays freely. A copy, not a
+  fingerprint: a checksum is either slow or can miss a change, and a copy of the input costs
+  O(T·B·I) against the forward's O(T·B·(I+H)·G·H).
 - **Concurrent use** (:func:`forward_guard`, :func:`backward_guard`, :func:`check_owner`). A
   second thread entering forward or backward while another thread is inside one of them raises
   :class:`ConcurrentUseError`; so does a backward (or a state read) whose thread ran a forward
@@ -68,7 +68,7 @@ _STEP_SEEN = "_guard_step_seen"  # the _STEPPED value when the cached forward ra
 # Stamps are only compared for equality, and start at a random point in each process, so that
 # a module copied or pickled into another process never mistakes one of its stamps for a new
 # one there. next() on a count is atomic in CPython.
-_stamps = itertools.count(int.from_bytes(os.urandom(7), "little") << 8)
+_stamps = itertools.count(int.from_bytes(os.urandom(8), "little"))
 _containers: dict[type, bool] = {}  # class -> has children() (a lookup, not hasattr, per call)
 
 
@@ -77,7 +77,8 @@ class ConcurrentUseError(RuntimeError):
 
 
 class StaleForwardError(RuntimeError, ValueError):
-    """A container's backward after one of its children ran another forward elsewhere."""
+    """A backward whose forward cache no longer matches the model: a child of the container ran
+    another forward elsewhere, or an optimiser step changed the weights since the forward."""
 
 
 # ------------------------------------------------------------------ arrays handed out / kept
