@@ -153,3 +153,45 @@ def test_bad_zoneout_seed():
         TypeError, match="zoneout_seed: expected None, an integer or a numpy Generator"
     ):
         GRULayer(2, 3, zoneout=0.1, zoneout_seed="x")
+
+
+def _final_state_loss_terms(layer, rng):
+    """Random weights on every part of the final state (h, and C for the LSTM)."""
+    shapes = [(3, 3)] * (2 if layer.has_cell_state else 1)
+    return [rng.standard_normal(shape) for shape in shapes]
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("cls", [LSTMLayer, GRULayer])
+def test_gradcheck_padded_steps_with_a_final_state_gradient(cls, layer_norm):
+    """Padding ends in the middle of the batch's lengths (several padded steps per sequence) and
+    the loss has a final-state term, so the gradient that flows back through padded steps is
+    non-zero: a wrong factor on a padded step (zoneout's K applied there, say) changes dx, the
+    initial-state gradient and every parameter gradient."""
+    rng = np.random.default_rng(12)
+    layer = cls(2, 3, zoneout=0.4, layer_norm=layer_norm, dtype=np.float64, seed=2)
+    x, R = rng.standard_normal((6, 3, 2)), rng.standard_normal((6, 3, 3))
+    finals = _final_state_loss_terms(layer, rng)
+    h0 = rng.standard_normal((3, 3))
+    lengths = [5, 2, 4]  # padded steps: 1, 4 and 2; the longest sequence is not the last
+
+    def run():
+        layer.zoneout_rng = np.random.default_rng(13)
+        return layer.forward(x, h0 if cls is GRULayer else (h0, np.zeros((3, 3))), lengths=lengths)
+
+    def loss():
+        y = run()
+        final = layer.final_state
+        parts = final if isinstance(final, tuple) else (final,)
+        return float((y * R).sum() + sum((p * w).sum() for p, w in zip(parts, finals, strict=True)))
+
+    layer.zero_grad()
+    run()
+    dx = layer.backward(R, tuple(finals) if layer.has_cell_state else finals[0])
+    d_initial = layer.grad_initial_state
+    dh0 = d_initial[0] if isinstance(d_initial, tuple) else d_initial
+    assert rel_error(dx, numeric_gradient(loss, x)) < GRADCHECK_RTOL
+    assert rel_error(dh0, numeric_gradient(loss, h0)) < GRADCHECK_RTOL
+    for name, p in layer.params.items():
+        err = rel_error(layer.grads[name], numeric_gradient(loss, p))
+        assert err < GRADCHECK_RTOL, f"{name}: {err:.2e}"

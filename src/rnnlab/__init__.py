@@ -17,12 +17,15 @@ from .backend import DeviceUnavailableError, to_device
 from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .grad_mode import is_grad_enabled, no_grad
+from .guards import ConcurrentUseError, StaleForwardError
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
+from .memory import free_workspaces
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
 
 __all__ = [
     "CheckpointError",
+    "ConcurrentUseError",
     "DeviceUnavailableError",
     "GRULayer",
     "GRULayerCUDA",
@@ -31,12 +34,14 @@ __all__ = [
     "LSTMLayerCUDA",
     "RNNLayer",
     "RNNLayerCUDA",
+    "StaleForwardError",
     "TrainingDivergedError",
     "VanishingGradientWarning",
     "__version__",
     "evaluate",
     "data",
     "fit",
+    "free_workspaces",
     "is_grad_enabled",
     "load",
     "load_checkpoint",

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from .backend import array_device, to_device, xp_of
+from .guards import deferred_interrupts, mark_stepped
 from .schedules import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 
 __all__ = [
@@ -177,13 +179,29 @@ class Optimizer:
         for g in self._pairs()[1].values():
             g[...] = 0
 
-    def step(self):
-        """Apply one update to every parameter, in place."""
+    def step(self) -> None:
+        """Apply one update to every parameter, in place: wholly or not at all.
+
+        Every new value (parameters and state) is computed first, into new arrays; only then
+        are they committed, with Ctrl-C held back until the commit is done. An exception or a
+        KeyboardInterrupt therefore leaves parameters, state and ``step_count`` all as they
+        were, or (an interrupt during the commit) all updated.
+        """
         params, grads = self._pairs()
         self._follow_devices(params)
-        self.step_count += 1
-        for name, p in params.items():
-            self._update(name, p, grads[name])
+        step = self.step_count + 1
+        updates = {name: self._compute(name, p, grads[name], step) for name, p in params.items()}
+        with deferred_interrupts():
+            self._commit(params, updates)
+            self.step_count = step
+        if self._model is not None:
+            mark_stepped(self._model)  # a backward of an older forward would now be wrong
+
+    def _commit(self, params: dict, updates: dict[str, tuple[Any, dict[str, Any]]]) -> None:
+        for name, (new_p, new_state) in updates.items():
+            params[name][...] = new_p
+            for kind, buffer in new_state.items():
+                self.state[kind][name] = buffer
 
     def _follow_devices(self, params):
         """Move state buffers to their parameter's device (the model was moved by ``.to()``).
@@ -197,14 +215,14 @@ class Optimizer:
                 if array_device(buffer) != device:
                     buffers[name] = to_device(buffer, device)
 
-    def _update(self, name, p, g):
+    def _compute(self, name: str, p: Any, g: Any, step: int) -> tuple[Any, dict[str, Any]]:
+        """(new value of p, {state kind: new buffer}) for step number ``step``; no side effect."""
         raise NotImplementedError
 
     def _buffer(self, kind, name, like):
-        buffers = self.state[kind]
-        if name not in buffers:
-            buffers[name] = xp_of(like).zeros_like(like)
-        return buffers[name]
+        """The state buffer, zeros before the first step; never written in place."""
+        buffer = self.state[kind].get(name)
+        return xp_of(like).zeros_like(like) if buffer is None else buffer
 
     # ----------------------------------------------------------------- serialisation
     def hyperparameters(self) -> dict:
@@ -242,7 +260,7 @@ class Optimizer:
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"state_dict['step']: expected a non-negative integer, got {step!r}")
         self.step_count = int(step)
-        state = {}
+        state: dict[str, dict] = {}
         for kind in self.state_names:
             buffers = state_dict["state"].get(kind, {})
             state[kind] = {}
@@ -313,20 +331,20 @@ class SGD(Optimizer):
             raise ValueError("nesterov: requires momentum > 0 and dampening = 0")
         self.nesterov = nesterov
 
-    def _update(self, name, p, g):
+    def _compute(self, name, p, g, step):
         if self.weight_decay != 0.0:
             g = g + self.weight_decay * p
+        state: dict[str, Any] = {}
         if self.momentum != 0.0:
-            buffers = self.state["momentum_buffer"]
-            if name not in buffers:
-                buffers[name] = g.copy()
+            b = self.state["momentum_buffer"].get(name)
+            if b is None:
+                b = g.copy()
             else:
-                b = buffers[name]
-                b *= self.momentum
+                b = b * self.momentum
                 b += (1.0 - self.dampening) * g
-            b = buffers[name]
+            state["momentum_buffer"] = b
             g = g + self.momentum * b if self.nesterov else b
-        p -= self.lr * g
+        return p - self.lr * g, state
 
 
 class Adam(Optimizer):
@@ -353,23 +371,23 @@ class Adam(Optimizer):
         self.eps = _real("eps", eps, low=0.0)
         self.weight_decay = _real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, name, p, g):
+    def _compute(self, name, p, g, step):
         beta1, beta2 = self.betas
-        t = self.step_count
+        t = step
         if self.weight_decay != 0.0:
             if self.decoupled:
-                p *= 1.0 - self.lr * self.weight_decay
+                p = p * (1.0 - self.lr * self.weight_decay)
             else:
                 g = g + self.weight_decay * p
         m = self._buffer("exp_avg", name, p)
         v = self._buffer("exp_avg_sq", name, p)
-        m += (1.0 - beta1) * (g - m)  # torch's lerp_ form of beta1 m + (1 - beta1) g
-        v *= beta2
+        m = m + (1.0 - beta1) * (g - m)  # torch's lerp_ form of beta1 m + (1 - beta1) g
+        v = v * beta2
         v += (1.0 - beta2) * g * g  # torch's addcmul_ order
         xp = xp_of(p)
         step_size = self.lr / (1.0 - beta1**t)
         denom = xp.sqrt(v) / (1.0 - beta2**t) ** 0.5 + self.eps
-        p -= step_size * m / denom
+        return p - step_size * m / denom, {"exp_avg": m, "exp_avg_sq": v}
 
 
 class AdamW(Adam):

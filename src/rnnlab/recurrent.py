@@ -9,11 +9,12 @@ layers themselves, which name their cell and its state, are in :mod:`rnnlab.laye
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import kernels
+from . import guards, kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, orthogonal
 from .io import SaveMixin
@@ -248,6 +249,7 @@ class _RecurrentLayer(SaveMixin):
     def __call__(self, x, state=None, *, lengths=None):
         return self.forward(x, state, lengths=lengths)
 
+    @guards.forward_guard
     def forward(self, x, state=None, *, lengths=None):
         """Run the layer over a sequence.
 
@@ -271,7 +273,10 @@ class _RecurrentLayer(SaveMixin):
         num_steps, batch_size = x_tm.shape[:2]
         initial = self._check_initial_state(state, batch_size, layout.single)
         if lengths is not None:
-            lengths = check_lengths(lengths, batch_size, num_steps, single=layout.single)
+            checked = check_lengths(lengths, batch_size, num_steps, single=layout.single)
+            lengths = guards.own(checked, lengths)
+        # The cache keeps these: private copies where they are still the caller's arrays.
+        x_tm, initial = guards.own(x_tm, x), guards.own(initial, state)
         options = self._cell_options(lengths, x_tm)
         # Fast kernels take the plain signatures; every option runs the reference for now.
         plain = not options and self._kernel_cell() == self.cell
@@ -290,7 +295,7 @@ class _RecurrentLayer(SaveMixin):
         self._impl = impl
         self._options = options
         self.grad_initial_state = None
-        return to_layout(y, layout)
+        return guards.read_only(to_layout(y, layout))  # y may be the cache's h
 
     def _kernel_cell(self) -> str:
         """The key into :mod:`rnnlab.kernels` of the cell this configuration runs."""
@@ -300,7 +305,8 @@ class _RecurrentLayer(SaveMixin):
         """Extra keyword arguments of the cell functions; empty for the plain path."""
         return {} if lengths is None else {"lengths": lengths}
 
-    def backward(self, dy, d_final_state=None):
+    @guards.backward_guard
+    def backward(self, dy: Any, d_final_state: Any = None) -> Any:
         """Backpropagation through time; accumulates into ``grads``.
 
         Parameters
@@ -381,8 +387,9 @@ class _RecurrentLayer(SaveMixin):
         )
 
     def _require_forward(self, what):
+        guards.check_owner(self, what)  # another thread's cache, or one being built, is not ours
         if self._cache is None:
             raise ForwardRequiredError(
                 f"{what}: not available before forward; run forward(x) first"
             )
-        return self._cache
+        return guards.read_only_states(self._cache)  # what the state properties hand out

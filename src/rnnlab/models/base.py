@@ -13,6 +13,7 @@ import copy
 
 import numpy as np
 
+from .. import guards
 from ..backend import normalize_device, require_cupy, to_device, xp_of
 from ..io import SaveMixin
 from ..params import ParamDict, _make_rng
@@ -246,6 +247,7 @@ class Module(SaveMixin):
         return self.forward(*args, **kwargs)
 
     def _require_forward(self, what: str = "backward"):
+        guards.check_owner(self, what)  # another thread's cache, or one being built, is not ours
         cache = getattr(self, "_cache", None)
         if cache is None:
             raise ForwardRequiredError(

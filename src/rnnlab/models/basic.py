@@ -7,9 +7,11 @@ the same on time-major (T, B, F), batch-first (B, T, F) and single-sequence (T, 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
+from .. import guards
 from ..backend import to_device, xp_of
 from ..initializers import input_initializer
 from ..params import ParamDict
@@ -56,14 +58,16 @@ class Dense(Module):
             "init": self.init,
         }
 
-    def forward(self, x):
+    @guards.forward_guard
+    def forward(self, x: Any) -> Any:
         """x (..., in_features) -> (..., out_features)."""
-        x = check_float_input("x", x, self.dtype, self.device, self.in_features)
+        x = guards.own(check_float_input("x", x, self.dtype, self.device, self.in_features), x)
         y = x @ self._params["W"].T + self._params["b"]
         self._cache = x
         return y
 
-    def backward(self, dy):
+    @guards.backward_guard
+    def backward(self, dy: Any) -> Any:
         """Accumulate dW, db; return dx (..., in_features)."""
         x = self._require_forward()
         expected = (*x.shape[:-1], self.out_features)
@@ -126,13 +130,15 @@ class Embedding(Module):
             )
         return arr
 
-    def forward(self, ids):
+    @guards.forward_guard
+    def forward(self, ids: Any) -> Any:
         """ids (...) integer -> (..., dim)."""
-        ids = self._check_ids(ids)
+        ids = guards.own(self._check_ids(ids), ids)  # the cache keeps them
         self._cache = ids
         return self._params["W"][ids]
 
-    def backward(self, dy):
+    @guards.backward_guard
+    def backward(self, dy: Any) -> Any:
         """Accumulate dW (rows of repeated ids add up); return None."""
         ids = self._require_forward()
         expected = (*ids.shape, self.dim)
@@ -177,7 +183,8 @@ class Dropout(Module):
     def _own_generators(self) -> dict:
         return {"rng": self.rng}
 
-    def forward(self, x):
+    @guards.forward_guard
+    def forward(self, x: Any) -> Any:
         x = check_float_input("x", x, _float_dtype(x), self.device)
         if not self.training or self.p == 0.0:
             self._cache = (x.shape, None)
@@ -187,7 +194,8 @@ class Dropout(Module):
         self._cache = (x.shape, mask)
         return x * mask
 
-    def backward(self, dy):
+    @guards.backward_guard
+    def backward(self, dy: Any) -> Any:
         shape, mask = self._require_forward()
         dy = check_gradient("dy", dy, shape, _float_dtype(dy), self.device, "the forward output")
         return dy if mask is None else dy * mask
@@ -195,7 +203,7 @@ class Dropout(Module):
     @property
     def mask(self):
         """The scaled mask m / (1 - p) of the last training forward (None in eval mode)."""
-        return self._require_forward()[1]
+        return guards.read_only(self._require_forward()[1])
 
 
 def _float_dtype(x):
@@ -210,13 +218,21 @@ class _Elementwise(Module):
     def get_config(self) -> dict:
         return {}
 
-    def forward(self, x):
-        x = check_float_input("x", x, _float_dtype(x), self.device)
+    def _f(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def _df(self, x: Any, y: Any) -> Any:
+        raise NotImplementedError
+
+    @guards.forward_guard
+    def forward(self, x: Any) -> Any:
+        x = guards.own(check_float_input("x", x, _float_dtype(x), self.device), x)
         y = self._f(x)
         self._cache = (x, y)
-        return y
+        return guards.read_only(y)  # backward reads y
 
-    def backward(self, dy):
+    @guards.backward_guard
+    def backward(self, dy: Any) -> Any:
         x, y = self._require_forward()
         dy = check_gradient("dy", dy, y.shape, y.dtype, self.device, "the forward output")
         return dy * self._df(x, y)

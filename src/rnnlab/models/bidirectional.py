@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from typing import Any
 
 import numpy as np
 
+from .. import guards
 from ..backend import to_device, xp_of
 from ..masks import check_lengths, lengths_to_mask
 from ..masks import reverse_padded as masks_reverse_padded
@@ -181,7 +183,8 @@ class Bidirectional(Module):
         self._cache = None
 
     # ------------------------------------------------------------ forward / backward
-    def forward(self, x, state=None, lengths=None):
+    @guards.forward_guard
+    def forward(self, x: Any, state: Any = None, lengths: Any = None) -> Any:
         """x (T, B, I) (or (B, T, I), (T, I), a list of steps) -> y (T, B, 2H) in x's layout.
 
         ``state`` is None or ``(state_forward, state_reverse)``; ``lengths`` (B,) marks padded
@@ -200,10 +203,11 @@ class Bidirectional(Module):
         y_r = self.reverse_layer.forward(x_rev, _add_batch_axis(state_r, single), **extra)
         y = xp_of(y_f).concatenate([y_f, reverse_padded(y_r, lengths)], axis=-1)  # (T, B, 2H)
         self._cache = (layout, lengths, x_tm.shape[0], x_tm.shape[1])
-        self.grad_initial_state = None
+        self.grad_initial_state: tuple | None = None
         return to_layout(y, layout)
 
-    def backward(self, dy, d_final_state=None):
+    @guards.backward_guard
+    def backward(self, dy: Any, d_final_state: Any = None) -> Any:
         """Split dy into the two directions, run each one's BPTT, and add their dx."""
         layout, lengths, num_steps, batch_size = self._require_forward()
         H = self.hidden_size

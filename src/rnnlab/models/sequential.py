@@ -10,9 +10,11 @@ time-major, (B, T, H) batch-first, (T, H) for one sequence.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 
+from .. import guards
 from ..backend import xp_of
 from ..registry import build, describe, register
 from .base import (
@@ -90,7 +92,7 @@ class Sequential(Module):
     ``"2.W"``. ``forward(x, lengths=None)`` passes ``lengths`` to the recurrent modules only.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Any) -> None:
         if len(modules) == 1 and isinstance(modules[0], list | tuple):
             modules = tuple(modules[0])
         if not modules:
@@ -102,6 +104,7 @@ class Sequential(Module):
                     f"modules[{index}]: expected an rnnlab module instance (forward, backward, "
                     f"params, grads, get_config), got {module!r}"
                 )
+        guards.check_distinct(modules)  # one module twice would mix its forward caches
         _check_chain(modules)
         self.batch_first = _common_batch_first(modules)
         self.modules = list(modules)
@@ -150,7 +153,8 @@ class Sequential(Module):
             )
         return format_summary("Sequential", self.params, rows)
 
-    def forward(self, x, lengths=None):
+    @guards.forward_guard
+    def forward(self, x: Any, lengths: Any = None) -> Any:
         """Run every module; ``lengths`` (B,) goes to recurrent modules when not None.
 
         With ``lengths``, the Sequential's output is zero at padded steps (whatever the last
@@ -186,7 +190,8 @@ class Sequential(Module):
         valid = valid.T if self.batch_first else valid
         return valid.reshape(valid.shape + (1,) * (y.ndim - 2))
 
-    def backward(self, dy):
+    @guards.backward_guard
+    def backward(self, dy: Any) -> Any:
         """Backward through every module in reverse; returns dx (None after an Embedding)."""
         self._require_forward()
         if self._valid is not None:

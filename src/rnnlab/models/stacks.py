@@ -16,9 +16,11 @@ pairs (h, C) of such arrays.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
+from .. import guards
 from ..backend import xp_of
 from ..layers import GRULayer, LSTMLayer, RNNLayer
 from ..registry import register
@@ -225,7 +227,8 @@ class _Stack(Module):
         return self._stack_states([layer.final_state for layer in self.layers], layout.single)
 
     # ------------------------------------------------------------ forward / backward
-    def forward(self, x, state=None, lengths=None):
+    @guards.forward_guard
+    def forward(self, x: Any, state: Any = None, lengths: Any = None) -> Any:
         """Run all layers over x.
 
         Parameters
@@ -266,7 +269,8 @@ class _Stack(Module):
         self.grad_initial_state = None
         return to_layout(y, layout)
 
-    def backward(self, dy, d_final_state=None):
+    @guards.backward_guard
+    def backward(self, dy: Any, d_final_state: Any = None) -> Any:
         """BPTT through every layer, last to first; accumulates into ``grads``; returns dx.
 
         ``d_final_state`` is None or the gradient on :attr:`final_state`, same layout (for
