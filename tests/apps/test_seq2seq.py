@@ -1,0 +1,109 @@
+"""The RNN Encoder–Decoder: exact gradients through the context (finite differences, float64),
+the input checks, greedy decoding, and the dates data it learns."""
+
+import datetime
+
+import numpy as np
+import pytest
+
+from rnnlab import io
+from rnnlab.apps import dates
+from rnnlab.apps.seq2seq import BOS, PAD, Seq2Seq
+from tests.conftest import assert_gradients_match, numeric_gradient_at, randomize_params
+
+
+def _batch(rng, source_steps=5, target_steps=3, batch=3, source_vocab=6, target_vocab=4):
+    lengths = np.array([5, 2, 4])[:batch]
+    source = rng.integers(1, source_vocab, size=(source_steps, batch))
+    source[np.arange(source_steps)[:, None] >= lengths[None, :]] = PAD
+    decoder_in = rng.integers(0, target_vocab, size=(target_steps, batch))
+    decoder_in[0] = BOS
+    return np.concatenate([source, decoder_in]), lengths
+
+
+def test_gradients_reach_the_encoder_through_the_context():
+    rng = np.random.default_rng(0)
+    model = Seq2Seq(6, 4, source_steps=5, embed=3, hidden=4, dtype=np.float64, seed=1)
+    randomize_params(model, rng)
+    x, _ = _batch(rng)
+    R = rng.standard_normal((3, 3, 4))
+
+    def loss_of():
+        return float(np.sum(model.forward(x) * R))
+
+    model.zero_grad()
+    model.forward(x)
+    model.backward(R)
+    checked = {}
+    for name, p in model.params.items():
+        indices = rng.choice(p.size, size=min(p.size, 12), replace=False)
+        numeric = numeric_gradient_at(loss_of, p, indices)
+        checked[name] = (model.grads[name].reshape(-1)[indices], numeric)
+    # the encoder learns only through the context: its gradients must be there and exact
+    assert any(name.startswith("encoder.") for name in checked)
+    assert_gradients_match(checked)
+
+
+def test_padded_source_steps_change_nothing():
+    rng = np.random.default_rng(2)
+    model = Seq2Seq(6, 4, source_steps=5, embed=3, hidden=4, dtype=np.float64, seed=1)
+    x, lengths = _batch(rng)
+    y = model.forward(x)
+    longer = Seq2Seq(6, 4, source_steps=7, embed=3, hidden=4, dtype=np.float64, seed=1)
+    padded = np.concatenate([x[:5], np.full((2, 3), PAD), x[5:]])
+    np.testing.assert_allclose(longer.forward(padded), y, rtol=1e-12)
+    assert lengths.tolist() == model.source_lengths(x[:5]).tolist()
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (np.zeros((6, 2), np.float32), "integer token ids"),
+        (np.ones((5, 2), np.int64), "more than source_steps=5"),
+        (np.concatenate([np.zeros((5, 1)), np.ones((2, 1))]).astype(np.int64), "empty"),
+        (np.array([[0], [1], [1], [1], [1], [0], [1]]), "PAD"),
+    ],
+)
+def test_bad_input_is_explained(x, match):
+    model = Seq2Seq(6, 4, source_steps=5, embed=3, hidden=4, seed=1)
+    with pytest.raises(ValueError, match=match):
+        model.forward(x)
+
+
+def test_greedy_translation_equals_the_argmax_of_teacher_forcing_on_its_own_output():
+    rng = np.random.default_rng(3)
+    model = Seq2Seq(6, 4, source_steps=5, embed=3, hidden=4, dtype=np.float64, seed=4)
+    randomize_params(model, rng)
+    x, _ = _batch(rng)
+    guess = model.translate(x[:5].T, 3)  # (B, 3)
+    teacher = np.concatenate([x[:5], np.full((1, 3), BOS), guess[:, :2].T])
+    np.testing.assert_array_equal(model.forward(teacher).argmax(-1).T, guess)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = dates.make_model(hidden=8, seed=0)
+    io.save_checkpoint(tmp_path / "m.safetensors", model, extra={"kind": "translation"})
+    loaded = io.load_checkpoint(tmp_path / "m.safetensors").model
+    source, _, _ = dates.held_out_set(4)
+    np.testing.assert_array_equal(loaded.translate(source, 10), model.translate(source, 10))
+
+
+def test_dates_data_are_consistent_and_hold_out_whole_days():
+    rng = np.random.default_rng(0)
+    written, iso = dates.make_pairs(rng, 500, held_out=False)
+    test_written, test_iso = dates.make_pairs(rng, 500, held_out=True)
+    assert not set(iso) & set(test_iso)
+    assert dates.spell_date(0, 0) == ("1st of January 1950", "1950-01-01")
+    day = (datetime.date(1999, 3, 1) - datetime.date(1950, 1, 1)).days
+    assert dates.spell_date(day, 4) == ("01/03/99", "1999-03-01")
+    assert dates.spell_date(day, 2) == ("March 1, 1999", "1999-03-01")
+    assert dates.spell_date(day + 1, 0) == ("2nd of March 1999", "1999-03-02")
+    X, Y = dates.DateBatches(8)(rng)
+    assert X.shape == (8, dates.SOURCE_STEPS + dates.TARGET_STEPS)
+    assert Y.shape == (8, 10)
+    np.testing.assert_array_equal(X[:, dates.SOURCE_STEPS + 1 :], Y[:, :-1])  # teacher forcing
+    X, Y = dates._arrays(["3rd of March 1998", "03/03/98"], ["1998-03-03"] * 2)
+    assert dates.decode_target(Y) == ["1998-03-03"] * 2
+    assert (X[0, :17] > 0).all()
+    assert (X[0, 17 : dates.SOURCE_STEPS] == PAD).all()
+    assert all(len(w) <= dates.SOURCE_STEPS for w in written + test_written)
