@@ -13,6 +13,7 @@ Quick start::
 
 from . import losses, models, optim, schedules
 from .backend import DeviceUnavailableError, to_device
+from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .grad_mode import is_grad_enabled, no_grad
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingDivergedError",
     "VanishingGradientWarning",
     "__version__",
+    "evaluate",
     "fit",
     "is_grad_enabled",
     "load",
@@ -42,6 +44,7 @@ __all__ = [
     "models",
     "no_grad",
     "optim",
+    "predict",
     "save",
     "save_checkpoint",
     "schedules",

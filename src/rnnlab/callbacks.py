@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["History", "SaveCheckpoint", "collect_hooks"]
 
@@ -18,6 +22,9 @@ class History:
     grad_last_step: list = field(default_factory=list)  # mean |dL/dx(T)|
     lr: list = field(default_factory=list)  # the learning rate each epoch ran with
     steps_per_s: list = field(default_factory=list)
+    val_step: list = field(default_factory=list)  # optimiser steps done at each validation
+    step_loss: list = field(default_factory=list)  # every optimiser step's loss
+    step_grad_norm: list = field(default_factory=list)  # every step's pre-clipping norm
     steps: int = 0
     stopped_early: bool = False
     best_epoch: int | None = None
@@ -29,10 +36,15 @@ class History:
 class SaveCheckpoint:
     """Callback: :func:`rnnlab.save_checkpoint` after every ``every``-th epoch (atomic)."""
 
-    def __init__(self, path, every=1):
-        self.path, self.every = path, int(every)
+    def __init__(self, path: str | os.PathLike, every: int = 1) -> None:
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+            raise TypeError(f"path: expected a file path (str or PathLike), got {path!r}")
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"every: expected a positive integer (epochs), got {every!r}")
+        self.path: str | os.PathLike = path
+        self.every: int = int(every)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
         if (epoch + 1) % self.every == 0:
             from .io import save_checkpoint
 
@@ -46,9 +58,9 @@ class SaveCheckpoint:
             )
 
 
-def collect_hooks(callbacks):
+def collect_hooks(callbacks: Iterable[Any]) -> dict[str, list[Callable]]:
     """Sort callbacks by hook; a bare callable is an epoch-end callback."""
-    hooks = {"on_step_end": [], "on_epoch_end": [], "on_train_end": []}
+    hooks: dict[str, list[Callable]] = {"on_step_end": [], "on_epoch_end": [], "on_train_end": []}
     for cb in callbacks or ():
         found = False
         for hook, fns in hooks.items():

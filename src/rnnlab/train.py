@@ -5,6 +5,11 @@ an embedding), ``Y`` is either per step, (N, T, O) or (N, T) integer labels, or 
 (N, O) or (N,), compared with the model's output at the last step (many-to-one). ``fit`` hands
 the model each batch time-major, (T, B, ...), unless the model has ``batch_first=True``.
 
+Or a batch source: ``fit(model, source, updates=N)`` draws N batches, samples first, from a
+callable ``source(rng)`` or an iterable, one optimiser update each (see :mod:`.train_source`).
+Every argument is checked before the first step (:mod:`.train_checks`); the model is left in
+eval mode.
+
 One step: forward, loss and its gradient, ``zero_grad``, backward, gradient norm and clipping,
 optimiser update. Before the update the loss, the loss gradient and the gradient norm are checked:
 anything non-finite raises :class:`TrainingDivergedError`, leaving the parameters at their last
@@ -14,147 +19,69 @@ finite values and every file written so far untouched.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import losses
 from .callbacks import History, SaveCheckpoint, collect_hooks
 from .diagnostics import (
     TrainingDivergedError,
     VanishingGradientWarning,
     check_stall,
     diverged_message,
+    recurrent_cells,
 )
+from .evaluation import ModelIO, evaluation_pass
 from .optim import Adam, clip_grad_norm, grad_norm
+from .progress import EpochProgress
+from .train_checks import (
+    check_callbacks,
+    check_clip,
+    check_count,
+    check_flag,
+    check_model,
+    check_optimizer,
+    check_schedule,
+    check_tbptt,
+    check_validation,
+    loss_fn,
+    make_rng,
+    optional_positive_int,
+    positive_int,
+    resolve_targets,
+)
+from .train_source import ArrayPlan, SourcePlan, make_plan
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
 
 
-def _make_rng(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
-
-
-def _loss_fn(loss):
-    if loss == "mse":
-        return losses.mse
-    if loss == "cross_entropy":
-        return losses.cross_entropy
-    if callable(loss):
-        return loss
-    raise ValueError(f"loss: expected 'mse', 'cross_entropy' or a callable, got {loss!r}")
-
-
-def _check_data(X, Y, name="X"):
-    X, Y = np.asarray(X), np.asarray(Y)
-    if X.ndim < 2:
-        raise ValueError(f"{name}: expected (N, T, ...) with samples first, got shape {X.shape}")
-    if Y.ndim < 1 or len(Y) != len(X):
-        raise ValueError(
-            f"{'Y' if name == 'X' else name + '_Y'}: expected {len(X)} samples (len of {name}) "
-            f"along axis 0, got shape {Y.shape}"
-        )
-    if len(X) == 0:
-        raise ValueError(f"{name}: expected at least one sample, got shape {X.shape}")
-    return X, Y
-
-
-def _check_lengths(name, lengths, X):
-    if lengths is None:
-        return None
-    L = np.asarray(lengths)
-    if L.dtype.kind not in "iu" or L.shape != (len(X),):
-        raise ValueError(
-            f"{name}: expected {len(X)} integers (one per sample), got {L.dtype} {L.shape}"
-        )
-    if L.size and (L.min() < 1 or L.max() > X.shape[1]):
-        raise ValueError(
-            f"{name}: expected values in 1..{X.shape[1]} (T), got {L.min()}..{L.max()}"
-        )
-    return L.astype(np.int64)
-
-
-def _check_validation(validation):
-    if validation is None:
-        return None
-    if not isinstance(validation, tuple | list) or len(validation) not in (2, 3):
-        raise TypeError("validation: expected None, (X_val, Y_val) or (X_val, Y_val, lengths_val)")
-    Xv, Yv = _check_data(validation[0], validation[1], name="validation X")
-    lengths = validation[2] if len(validation) == 3 else None
-    return Xv, Yv, _check_lengths("validation lengths", lengths, Xv)
-
-
-def _check_counts(model, epochs, batch_size, tbptt, lengths):
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if tbptt is None:
-        return
-    if isinstance(tbptt, bool) or not isinstance(tbptt, numbers.Integral) or tbptt <= 0:
-        raise ValueError(f"tbptt: expected None or a positive integer, got {tbptt!r}")
-    if not hasattr(type(model), "final_state"):
-        raise TypeError(f"tbptt: {type(model).__name__} has no final_state to carry over")
-    if lengths is not None:
-        raise ValueError("tbptt: not supported together with lengths (padded batches)")
-
-
-def _resolve_targets(targets, X, Y, tbptt):
-    if targets == "auto":
-        targets = "steps" if Y.ndim >= 2 and Y.shape[1] == X.shape[1] else "last"
-    if targets not in ("steps", "last"):
-        raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
-    if targets == "steps" and (Y.ndim < 2 or Y.shape[1] != X.shape[1]):
-        raise ValueError(f"Y: per-step targets need shape (N, {X.shape[1]}, ...), got {Y.shape}")
-    if tbptt is not None and targets != "steps":
-        raise ValueError("tbptt: truncated BPTT needs per-step targets Y (N, T, ...)")
-    return targets
-
-
-class _Loop:
+class _Loop(ModelIO):
     """State of one ``fit`` call; one method per stage so each stays short."""
 
-    def __init__(self, model, loss_fn, optimizer, clip, targets, tbptt, batch_first):
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.clip, self.targets, self.tbptt = clip, targets, tbptt
-        self.time_axis = 1 if batch_first else 0
+    def __init__(self, model, loss_fn, optimizer, clip, targets, tbptt):
+        super().__init__(model, targets)
+        self.loss_fn, self.optimizer = loss_fn, optimizer
+        self.clip, self.tbptt = clip, tbptt
         self.step = 0
         self.epoch = 0
         self.last_norm = float("nan")
+        self.requested_targets = "auto"
 
-    def to_model(self, a, per_step=True):
-        """Samples-first batch -> the model's layout."""
-        if self.time_axis == 1 or not per_step:
-            return a
-        return np.ascontiguousarray(np.swapaxes(a, 0, 1))
-
-    def last_index(self, out, lengths):
-        """Index of each sequence's last valid output: step -1, or lengths - 1 when padded."""
-        if lengths is None:
-            return (-1,) if self.time_axis == 0 else (slice(None), -1)
-        rows, steps = np.arange(len(lengths)), np.asarray(lengths) - 1
-        return (steps, rows) if self.time_axis == 0 else (rows, steps)
-
-    def predict(self, xb, state=None, lengths=None):
-        """Forward; returns (output, what the loss sees, loss keyword arguments)."""
-        options = {} if lengths is None else {"lengths": lengths}
-        if state is None:
-            out = self.model.forward(xb, **options)
-        else:
-            out = self.model.forward(xb, state, **options)
-        if self.targets == "last":
-            return out, out[self.last_index(out, lengths)], {}
-        if lengths is None:
-            return out, out, {}
-        # per-step targets of a padded batch: only the valid steps count (mean over them)
-        num_steps = out.shape[self.time_axis]
-        valid = np.arange(num_steps)[:, None] < np.asarray(lengths)[None, :]  # (T, B)
-        return out, out, {"mask": valid if self.time_axis == 0 else valid.T}
+    def resolve(self, X, Y, lengths):
+        """Per-step or per-sequence targets: fixed by the first batch of a batch source, and
+        every later batch must agree."""
+        if self.targets is None:
+            self.targets = resolve_targets(self.requested_targets, X, Y, self.tbptt)
+        elif self.targets == "steps" and (Y.ndim < 2 or Y.shape[1] != X.shape[1]):
+            raise ValueError(
+                f"Y: per-step targets (fixed by the first batch) need shape (N, {X.shape[1]}, "
+                f"...), got {Y.shape}"
+            )
+        if self.tbptt is not None and lengths is not None:
+            raise ValueError("tbptt: not supported together with lengths (padded batches)")
 
     def diverged(self, what, loss_value, norm, when="this step"):
         raise TrainingDivergedError(
@@ -173,7 +100,7 @@ class _Loop:
             return self._train_step(xb, yb, state, lengths)
 
     def _train_step(self, xb, yb, state, lengths):
-        out, pred, options = self.predict(xb, state, lengths)
+        out, pred, options = self.forward(xb, state, lengths)
         loss_value, dpred = self.loss_fn(pred, yb, **options)
         if not math.isfinite(loss_value) or not np.isfinite(dpred).all():
             self.diverged(
@@ -220,23 +147,9 @@ class _Loop:
             results.append((*result, chunk.stop - chunk.start))
         return results
 
-    def evaluate(self, X, Y, lengths, batch_size):
-        """Mean loss over (X, Y) in eval mode, batches weighted by their size."""
-        set_mode(self.model, False)
-        try:
-            total = 0.0
-            for s in range(0, len(X), batch_size):
-                xb = self.to_model(X[s : s + batch_size])
-                yb = self.to_model(Y[s : s + batch_size], self.targets == "steps")
-                lb = None if lengths is None else lengths[s : s + batch_size]
-                _, pred, options = self.predict(xb, None, lb)
-                total += self.loss_fn(pred, yb, **options)[0] * len(X[s : s + batch_size])
-        finally:
-            set_mode(self.model, True)
-        return total / len(X)
 
-
-def set_mode(model, training):
+def set_mode(model: Any, training: bool) -> None:
+    """``model.train()`` or ``model.eval()``, for models that have modes."""
     if training and hasattr(model, "train"):
         model.train()
     elif not training and hasattr(model, "eval"):
@@ -244,46 +157,62 @@ def set_mode(model, training):
 
 
 def fit(
-    model,
-    X,
-    Y,
+    model: Any,
+    X: Any,
+    Y: Any = None,
     *,
-    loss="mse",
-    optimizer=None,
-    epochs=10,
-    batch_size=32,
-    clip=5.0,
-    validation=None,
-    seed=None,
-    callbacks=(),
-    early_stopping=None,
-    restore_best=True,
-    schedule=None,
-    tbptt=None,
-    lengths=None,
-    targets="auto",
-    shuffle=True,
-    stall_epochs=3,
-    progress=True,
-):
-    """Train ``model`` on (X, Y) with mini-batches; returns a :class:`History`.
+    updates: int | None = None,
+    validate_every: int | None = None,
+    loss: str | Callable[..., tuple[float, Any]] = "mse",
+    optimizer: Any = None,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    clip: float | None = 5.0,
+    validation: tuple | None = None,
+    seed: int | np.random.Generator | None = None,
+    callbacks: Sequence[Any] = (),
+    early_stopping: int | None = None,
+    restore_best: bool = True,
+    schedule: Any = None,
+    tbptt: int | None = None,
+    lengths: Any = None,
+    targets: str = "auto",
+    shuffle: bool = True,
+    stall_epochs: int = 3,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with mini-batches; returns a :class:`History`.
+
+    Two forms: fixed arrays, ``fit(model, X, Y, epochs=10)``, shuffled into mini-batches each
+    epoch; or a batch source, ``fit(model, source, updates=N)``, one optimiser update per batch
+    it yields (fresh data every update, as the comparison sweeps train).
 
     Parameters
     ----------
     model : module with forward, backward, params, grads, zero_grad (a layer or a Sequential).
-    X : array (N, T, I) or (N, T) token ids, samples first.
-    Y : per-step targets (N, T, O) / labels (N, T), or per-sequence (N, O) / (N,) (last step).
+    X : array (N, T, I) or (N, T) token ids, samples first; or a batch source: a callable
+        ``source(rng) -> batch`` (called once per update with fit's numpy Generator) or an
+        iterable of batches. A batch is ``(X, Y)`` or ``(X, Y, lengths)``, samples first.
+    Y : per-step targets (N, T, O) / labels (N, T), or per-sequence (N, O) / (N,) (last step);
+        None with a batch source.
+    updates : with a batch source, the number of batches (updates) to train on; an iterable
+        with a ``len()`` defaults to all of it.
+    validate_every : with a batch source, updates per "epoch": validation, schedule, early
+        stopping, the stall check, epoch callbacks and the progress line run after each
+        (default ``max(1, updates // 10)``).
     loss : "mse", "cross_entropy" or a callable ``(prediction, target) -> (loss, dprediction)``.
     optimizer : an :mod:`rnnlab.optim` optimiser bound to ``model``; default Adam(lr=1e-3).
-    epochs, batch_size : passes over the data; sequences per step (the guide: 32).
+    epochs, batch_size : passes over the arrays (default 10); sequences per step (the guide: 32;
+        with a batch source, only the validation batches).
     clip : max total gradient norm (the guide: 5.0); None or 0 disables clipping.
     validation : None, (X_val, Y_val) or (X_val, Y_val, lengths_val), evaluated in eval mode
         after each epoch.
-    seed : int, numpy Generator or None; drives the shuffling. A Generator is advanced in place,
-        so passing the same one to a later ``fit`` continues the same random stream.
-    callbacks : callables ``f(epoch, logs)`` (called after each epoch) or objects with any of
-        ``on_step_end(step, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(history)``;
-        an epoch callback returning True stops training.
+    seed : int, numpy Generator or None; drives the shuffling, or is handed to a callable
+        source. A Generator is advanced in place, so passing the same one to a later ``fit``
+        continues the same random stream.
+    callbacks : a list of callables ``f(epoch, logs)`` (called after each epoch) or objects with
+        any of ``on_step_end(step, logs)``, ``on_epoch_end(epoch, logs)``,
+        ``on_train_end(history)``; an epoch callback returning True stops training.
     early_stopping : None or patience (epochs without improvement of the validation loss, or the
         training loss without validation); with ``restore_best`` the best epoch's weights are put
         back at the end.
@@ -295,125 +224,178 @@ def fit(
         lengths=...)``. Per-step losses count valid steps only (the mean over them);
         per-sequence targets are compared with each sequence's last valid output.
     targets : "auto" (per-step when ``Y.shape[1] == T``), "steps" or "last".
+    shuffle : reshuffle the arrays every epoch (arrays only).
     stall_epochs : epochs without 1% improvement that trigger :class:`VanishingGradientWarning`
         while the loss is above half its first value (0 disables).
-    progress : show a tqdm bar (loss, gradient norm, steps/s).
+    progress : show the loss, validation loss, gradient norm and steps/s each epoch.
+
+    Returns
+    -------
+    History : per epoch ``loss``, ``val_loss``, ``grad_norm``...; per optimiser step
+        ``step_loss`` and ``step_grad_norm``. The model is left in eval mode (dropout and
+        zoneout off), also when ``fit`` raises; ``model.train()`` turns training mode back on.
 
     Raises
     ------
     TrainingDivergedError : the loss or a gradient became NaN or inf.
     """
-    X, Y = _check_data(X, Y)
-    lengths = _check_lengths("lengths", lengths, X)
-    validation = _check_validation(validation)
-    _check_counts(model, epochs, batch_size, tbptt, lengths)
-    targets = _resolve_targets(targets, X, Y, tbptt)
-    rng = _make_rng(seed)
-    optimizer = Adam(model, lr=1e-3) if optimizer is None else optimizer
-    loop = _Loop(
-        model,
-        _loss_fn(loss),
-        optimizer,
-        clip,
-        targets,
-        tbptt,
-        bool(getattr(model, "batch_first", False)),
+    check_model(model)
+    plan = make_plan(
+        X,
+        Y,
+        updates=updates,
+        validate_every=validate_every,
+        epochs=epochs,
+        batch_size=positive_int("batch_size", batch_size),
+        lengths=lengths,
+        shuffle=shuffle,
     )
-    hooks = collect_hooks(callbacks)
-    history, best = History(), (math.inf, None)
+    validation = check_validation(validation)
+    if not isinstance(plan, ArrayPlan):
+        if targets not in ("auto", "steps", "last"):
+            raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
+        tbptt = check_tbptt(model, tbptt, has_lengths=False)
+        resolved = None  # from the first batch
+    else:
+        tbptt = check_tbptt(model, tbptt, has_lengths=plan.lengths is not None)
+        resolved = resolve_targets(targets, plan.X, plan.Y, tbptt)
+    rng = make_rng(seed)
+    if optimizer is None:
+        optimizer = Adam(model, lr=1e-3)
+    check_optimizer(model, optimizer)
+    check_schedule(schedule, optimizer)
+    clip = check_clip(clip)
+    patience = optional_positive_int("early_stopping", early_stopping)
+    stall_epochs = check_count("stall_epochs", stall_epochs, "0 turns the stall check off")
+    hooks = collect_hooks(check_callbacks(callbacks))
+    restore_best = check_flag("restore_best", restore_best)
+    progress = check_flag("progress", progress)
+    loop = _Loop(model, loss_fn(loss), optimizer, clip, resolved, tbptt)
+    loop.requested_targets = targets
+    run = _Run(plan, validation, batch_size, rng, progress, hooks)
+    run.schedule, run.stall_epochs = schedule, stall_epochs
+    run.early_stopping, run.restore_best = patience, restore_best
+    run.cells = recurrent_cells(model)
     set_mode(model, True)
-    for epoch in range(epochs):
-        loop.epoch = epoch
-        _run_epoch(
-            loop, (X, Y, lengths), batch_size, rng, shuffle, progress, epochs, history, hooks
-        )
-        if validation is not None:
-            history.val_loss.append(loop.evaluate(*validation, batch_size))
-        history.lr.append(optimizer.lr)
-        monitored = history.val_loss[-1] if validation is not None else history.loss[-1]
-        message = check_stall(history, stall_epochs, optimizer.lr)
-        if message is not None:
-            warnings.warn(message, VanishingGradientWarning, stacklevel=2)
-            stall_epochs = 0  # once per fit
-        if schedule is not None:
-            schedule.step(monitored)
-        if early_stopping is not None and monitored < best[0]:
-            best = (monitored, {k: np.array(p, copy=True) for k, p in model.params.items()})
-            history.best_epoch = epoch
-        logs = {
-            "loss": history.loss[-1],
-            "val_loss": history.val_loss[-1] if validation else None,
-            "grad_norm": history.grad_norm[-1],
-            "lr": optimizer.lr,
-            "step": loop.step,
-            "model": model,
-            "optimizer": optimizer,
-            "rng": rng,
-            "history": history,
-        }
-        stop = any([bool(fn(epoch, logs)) for fn in hooks["on_epoch_end"]])
-        if early_stopping is not None and epoch - history.best_epoch >= early_stopping:
-            history.stopped_early = True
-            stop = True
-        if stop:
-            break
-    if early_stopping is not None and restore_best and best[1] is not None:
-        for name, value in best[1].items():
-            model.params[name][...] = value
-    for fn in hooks["on_train_end"]:
-        fn(history)
-    return history
-
-
-def _run_epoch(loop, data, batch_size, rng, shuffle, progress, epochs, history, hooks):
-    from tqdm.auto import tqdm
-
-    X, Y, lengths = data
-    order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-    starts = range(0, len(X), batch_size)
-    totals = {"loss": 0.0, "weight": 0, "norm": 0.0, "first": 0.0, "last": 0.0, "count": 0}
-    measured = True
-    began, steps_before = time.perf_counter(), loop.step
-    bar = tqdm(
-        total=len(starts),
-        desc=f"epoch {loop.epoch + 1}/{epochs}",
-        unit="batch",
-        disable=not progress,
-        leave=True,
-    )
     try:
-        for s in starts:
-            idx = order[s : s + batch_size]
-            xb = loop.to_model(X[idx])
-            yb = loop.to_model(Y[idx], loop.targets == "steps")
-            lb = None if lengths is None else lengths[idx]
-            for loss_value, norm, norms, steps in loop.train_batch(xb, yb, lb):
-                weight = len(idx) * steps
+        for epoch in range(plan.epochs):
+            loop.epoch = epoch
+            _run_epoch(loop, run)
+            if _end_of_epoch(loop, run):
+                break
+        if patience is not None and restore_best and run.best[1] is not None:
+            for name, value in run.best[1].items():
+                model.params[name][...] = value
+    finally:
+        set_mode(model, False)  # training is over: the model is left in eval mode
+    for fn in run.hooks["on_train_end"]:
+        fn(run.history)
+    return run.history
+
+
+class _Run:
+    """What one ``fit`` call runs with, and what it has recorded so far."""
+
+    def __init__(
+        self,
+        plan: ArrayPlan | SourcePlan,
+        validation: tuple | None,
+        batch_size: int,
+        rng: np.random.Generator,
+        progress: bool,
+        hooks: dict,
+    ) -> None:
+        self.plan, self.validation, self.batch_size = plan, validation, batch_size
+        self.rng, self.progress, self.hooks = rng, progress, hooks
+        self.history = History()
+        self.best: tuple[float, dict | None] = (math.inf, None)
+        self.schedule: Any = None
+        self.early_stopping: int | None = None
+        self.stall_epochs, self.restore_best = 0, True
+        self.cells: list[str] = []
+
+
+def _end_of_epoch(loop: _Loop, run: _Run) -> bool:
+    """Validation, diagnostics, schedule, early stopping, callbacks; True stops training."""
+    history, epoch, optimizer = run.history, loop.epoch, loop.optimizer
+    history.lr.append(optimizer.lr)
+    monitored = history.val_loss[-1] if run.validation is not None else history.loss[-1]
+    message = check_stall(history, run.stall_epochs, optimizer.lr, run.cells)
+    if message is not None:
+        warnings.warn(message, VanishingGradientWarning, stacklevel=3)
+        run.stall_epochs = 0  # once per fit
+    if run.schedule is not None:
+        run.schedule.step(monitored)
+    if run.early_stopping is not None and monitored < run.best[0]:
+        params = {k: np.array(p, copy=True) for k, p in loop.model.params.items()}
+        run.best = (monitored, params)
+        history.best_epoch = epoch
+    logs = {
+        "loss": history.loss[-1],
+        "val_loss": history.val_loss[-1] if run.validation is not None else None,
+        "grad_norm": history.grad_norm[-1],
+        "lr": optimizer.lr,
+        "step": loop.step,
+        "model": loop.model,
+        "optimizer": optimizer,
+        "rng": run.rng,
+        "history": history,
+    }
+    stop = any([bool(fn(epoch, logs)) for fn in run.hooks["on_epoch_end"]])
+    patience = run.early_stopping
+    if patience is not None and epoch - (history.best_epoch or 0) >= patience:
+        history.stopped_early = True
+        stop = True
+    return stop
+
+
+def _run_epoch(loop: _Loop, run: _Run) -> None:
+    """One epoch: its batches, then validation; the history and the progress line get both."""
+    plan, history = run.plan, run.history
+    totals: dict[str, float] = dict.fromkeys(
+        ("loss", "weight", "norm", "first", "last", "count"), 0.0
+    )
+    measured = True
+    began = time.perf_counter()
+    shown = EpochProgress(plan.num_batches(loop.epoch), plan.describe(loop.epoch), run.progress)
+    try:
+        for X, Y, lengths in plan.batches(loop.epoch, run.rng):
+            loop.resolve(X, Y, lengths)
+            xb = loop.to_model(X)
+            yb = loop.to_model(Y, loop.targets == "steps")
+            for loss_value, norm, norms, steps in loop.train_batch(xb, yb, lengths):
+                weight = len(X) * steps
                 totals["loss"] += loss_value * weight
                 totals["weight"] += weight
                 totals["norm"] += norm
                 totals["count"] += 1
+                history.step_loss.append(loss_value)
+                history.step_grad_norm.append(norm)
                 if norms is None:
                     measured = False
                 else:
                     totals["first"] += norms[0]
                     totals["last"] += norms[1]
-                for fn in hooks["on_step_end"]:
+                for fn in run.hooks["on_step_end"]:
                     fn(loop.step, {"loss": loss_value, "grad_norm": norm})
-            rate = (loop.step - steps_before) / max(time.perf_counter() - began, 1e-9)
-            bar.set_postfix(
-                loss=f"{loss_value:.4g}",
-                grad_norm=f"{norm:.3g}",
-                steps_per_s=f"{rate:.1f}",
-                refresh=False,
-            )
-            bar.update(1)
-    finally:
-        bar.close()
-    count = totals["count"]
-    history.loss.append(totals["loss"] / totals["weight"])
-    history.grad_norm.append(totals["norm"] / count)
-    history.grad_first_step.append(totals["first"] / count if measured else None)
-    history.grad_last_step.append(totals["last"] / count if measured else None)
-    history.steps_per_s.append(count / max(time.perf_counter() - began, 1e-9))
-    history.steps += count
+            rate = totals["count"] / max(time.perf_counter() - began, 1e-9)
+            shown.step(loss=f"{loss_value:.4g}", grad_norm=f"{norm:.3g}", steps_per_s=f"{rate:.1f}")
+        count = int(totals["count"])
+        history.loss.append(totals["loss"] / totals["weight"])
+        history.grad_norm.append(totals["norm"] / count)
+        history.grad_first_step.append(totals["first"] / count if measured else None)
+        history.grad_last_step.append(totals["last"] / count if measured else None)
+        history.steps_per_s.append(count / max(time.perf_counter() - began, 1e-9))
+        history.steps += count
+        figures = {"loss": f"{history.loss[-1]:.4g}"}
+        if run.validation is not None:
+            scores = evaluation_pass(loop, loop.loss_fn, run.validation, run.batch_size)
+            history.val_loss.append(scores["loss"])
+            history.val_step.append(loop.step)
+            figures["val_loss"] = f"{scores['loss']:.4g}"
+    except BaseException:
+        shown.abandon()
+        raise
+    figures["grad_norm"] = f"{history.grad_norm[-1]:.3g}"
+    figures["steps_per_s"] = f"{history.steps_per_s[-1]:.1f}"
+    shown.close(**figures)

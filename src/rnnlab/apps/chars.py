@@ -41,8 +41,8 @@ def train_text(
     layer = make_layer(cell, len(vocab), hidden, len(vocab), seed=rng)
 
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)  # (T, B)
-        return one_hot(inputs.T, len(vocab)), np.ascontiguousarray(targets.T)
+        inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)  # (B, T)
+        return one_hot(inputs, len(vocab)), targets
 
     losses = StepLosses()
     fit(
@@ -58,8 +58,8 @@ def train_text(
     )
     layer.eval()
     inputs, targets = char_batches(ids[cut:], seq_len, 64, seed=np.random.default_rng([seed, 3]))
-    logits = layer.forward(one_hot(inputs, len(vocab)))
-    val_loss = _cross_entropy(logits, targets)
+    logits = layer.forward(one_hot(inputs.T, len(vocab)))  # time-major, as the layer runs
+    val_loss = _cross_entropy(logits, np.ascontiguousarray(targets.T))
     counts = np.bincount(ids[:cut], minlength=len(vocab)) + 1e-12
     p = counts / counts.sum()
     history = losses.values

@@ -31,7 +31,7 @@ def task_sizes(task: str) -> tuple[int, int, str]:
 
 
 def task_batch(task: str, batch_size: int, seq_len: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """A batch (x (T, B, I), targets) of the task, time-major as the generators give it."""
+    """A batch (x (B, T, I), targets (B, ...)) of the task, samples first."""
     if task == "adding":
         return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
     return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
@@ -71,8 +71,7 @@ def train_memory(
     layer = make_layer(cell, input_size, hidden, output_size, seed=rng)
 
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        x, target = task_batch(task, batch_size, seq_len, rng)
-        return np.ascontiguousarray(np.swapaxes(x, 0, 1)), target
+        return task_batch(task, batch_size, seq_len, rng)
 
     losses = StepLosses()
     fit(
@@ -89,7 +88,7 @@ def train_memory(
     )
     layer.eval()
     x_eval, y_eval = evaluation_set(task, seq_len, seed)
-    y_last = layer.forward(x_eval)[-1]
+    y_last = layer.forward(np.ascontiguousarray(np.swapaxes(x_eval, 0, 1)))[-1]
     value, raw = score(task, y_last, y_eval)
     shown = y_last[:50, 0] if task == "adding" else y_last[:50].argmax(-1)
     return layer, {

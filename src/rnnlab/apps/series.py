@@ -36,8 +36,7 @@ def train_sine(
     layer = make_layer(cell, 1, hidden, 1, seed=rng)
 
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        x, y = sine_windows(32, window, seed=rng, dtype=np.float32)  # (T, B, 1)
-        return np.swapaxes(x, 0, 1), np.swapaxes(y, 0, 1)  # samples first
+        return sine_windows(32, window, seed=rng, dtype=np.float32)  # (B, T, 1) twice
 
     losses = StepLosses()
     fit(
@@ -52,6 +51,7 @@ def train_sine(
         progress=progress,
     )
     x, y = sine_windows(128, window, seed=np.random.default_rng([seed, 7]), dtype=np.float32)
+    x, y = _time_major(x), _time_major(y)  # (T, B, 1), the layer's layout
     prediction = layer.forward(x)
     skip = 5  # the first steps have almost no context
     rmse = float(np.sqrt(np.mean((prediction[skip:] - y[skip:]) ** 2)))
@@ -88,13 +88,13 @@ def train_forecaster(
     train, _ = split_series(series, fraction)
     mean, std = float(train.mean()), float(train.std() or 1.0)
     scaled = ((series - mean) / std).astype(np.float32)
-    x_all, y_all = make_windows(scaled, window)  # (W, N, 1), (N, 1)
+    x_samples, y_all = make_windows(scaled, window)  # (N, W, 1), (N, 1)
+    x_all = _time_major(x_samples)  # (W, N, 1)
     cut = train.size - window  # windows whose target lies in the training part
     if cut < 1 or cut >= y_all.shape[0]:
         raise ValueError(
             f"series: {series.size} values leave no training or test windows for window {window}"
         )
-    x_samples = np.ascontiguousarray(np.swapaxes(x_all, 0, 1))  # (N, W, 1)
     rng = np.random.default_rng(seed)
     layer = make_layer(cell, 1, hidden, 1, seed=rng)
 
@@ -133,6 +133,10 @@ def train_forecaster(
         "context": [*x_all[:, -1, 0].tolist(), float(y_all[-1, 0])],  # last window + 1, scaled
         "plot": {"target": target.tolist(), "prediction": prediction.tolist()},
     }
+
+
+def _time_major(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
 def train_sunspots(**options) -> tuple[object, dict]:
