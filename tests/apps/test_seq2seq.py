@@ -16,9 +16,10 @@ def _batch(rng, source_steps=5, target_steps=3, batch=3, source_vocab=6, target_
     lengths = np.array([5, 2, 4])[:batch]
     source = rng.integers(1, source_vocab, size=(source_steps, batch))
     source[np.arange(source_steps)[:, None] >= lengths[None, :]] = PAD
-    decoder_in = rng.integers(0, target_vocab, size=(target_steps, batch))
-    decoder_in[0] = BOS
-    return np.concatenate([source, decoder_in]), lengths
+    decoder_in = rng.integers(0, target_vocab, size=(batch, target_steps))
+    decoder_in[:, 0] = BOS
+    x = Seq2Seq.pack(source.T, decoder_in)  # (B, T, 1 + S)
+    return np.ascontiguousarray(x.transpose(1, 0, 2)), lengths  # time-major, as fit passes it
 
 
 def test_gradients_reach_the_encoder_through_the_context():
@@ -50,18 +51,19 @@ def test_padded_source_steps_change_nothing():
     x, lengths = _batch(rng)
     y = model.forward(x)
     longer = Seq2Seq(6, 4, source_steps=7, embed=3, hidden=4, dtype=np.float64, seed=1)
-    padded = np.concatenate([x[:5], np.full((2, 3), PAD), x[5:]])
+    padded = np.concatenate([x, np.full((3, 3, 2), PAD)], axis=2)
     np.testing.assert_allclose(longer.forward(padded), y, rtol=1e-12)
-    assert lengths.tolist() == model.source_lengths(x[:5]).tolist()
+    assert lengths.tolist() == model.source_lengths(x[0, :, 1:].T).tolist()
 
 
 @pytest.mark.parametrize(
     ("x", "match"),
     [
-        (np.zeros((6, 2), np.float32), "integer token ids"),
-        (np.ones((5, 2), np.int64), "more than source_steps=5"),
-        (np.concatenate([np.zeros((5, 1)), np.ones((2, 1))]).astype(np.int64), "empty"),
-        (np.array([[0], [1], [1], [1], [1], [0], [1]]), "PAD"),
+        (np.zeros((3, 2, 6), np.float32), "integer token ids"),
+        (np.ones((3, 2, 5), np.int64), r"\(T, B, 6\)"),
+        (np.zeros((3, 2, 6), np.int64), "empty"),
+        (np.array([[[0, 0, 1, 1, 1, 1]]]), "PAD"),
+        (np.array([[[0, 1, 1, 0, 0, 0]], [[1, 1, 2, 0, 0, 0]]]), "same source"),
     ],
 )
 def test_bad_input_is_explained(x, match):
@@ -75,8 +77,10 @@ def test_greedy_translation_equals_the_argmax_of_teacher_forcing_on_its_own_outp
     model = Seq2Seq(6, 4, source_steps=5, embed=3, hidden=4, dtype=np.float64, seed=4)
     randomize_params(model, rng)
     x, _ = _batch(rng)
-    guess = model.translate(x[:5].T, 3)  # (B, 3)
-    teacher = np.concatenate([x[:5], np.full((1, 3), BOS), guess[:, :2].T])
+    source = x[0, :, 1:]  # (B, S)
+    guess = model.translate(source, 3)  # (B, 3)
+    shifted = np.concatenate([np.full((3, 1), BOS), guess[:, :2]], axis=1)
+    teacher = Seq2Seq.pack(source, shifted).transpose(1, 0, 2)
     np.testing.assert_array_equal(model.forward(teacher).argmax(-1).T, guess)
 
 
@@ -99,11 +103,11 @@ def test_dates_data_are_consistent_and_hold_out_whole_days():
     assert dates.spell_date(day, 2) == ("March 1, 1999", "1999-03-01")
     assert dates.spell_date(day + 1, 0) == ("2nd of March 1999", "1999-03-02")
     X, Y = dates.DateBatches(8)(rng)
-    assert X.shape == (8, dates.SOURCE_STEPS + dates.TARGET_STEPS)
+    assert X.shape == (8, dates.TARGET_STEPS, 1 + dates.SOURCE_STEPS)
     assert Y.shape == (8, 10)
-    np.testing.assert_array_equal(X[:, dates.SOURCE_STEPS + 1 :], Y[:, :-1])  # teacher forcing
+    np.testing.assert_array_equal(X[:, 1:, 0], Y[:, :-1])  # teacher forcing
     X, Y = dates._arrays(["3rd of March 1998", "03/03/98"], ["1998-03-03"] * 2)
     assert dates.decode_target(Y) == ["1998-03-03"] * 2
-    assert (X[0, :17] > 0).all()
-    assert (X[0, 17 : dates.SOURCE_STEPS] == PAD).all()
+    assert (X[0, :, 1:18] > 0).all()
+    assert (X[0, :, 18:] == PAD).all()
     assert all(len(w) <= dates.SOURCE_STEPS for w in written + test_written)

@@ -112,16 +112,17 @@ def make_pairs(rng: np.random.Generator, count: int, *, held_out: bool) -> tuple
 
 
 def _arrays(written: list[str], iso: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Model input (N, S + T): source, then BOS and the target shifted; targets (N, T)."""
+    """Model input (N, T, 1 + S) (:meth:`Seq2Seq.pack`) and targets (N, T)."""
     targets = np.array([[_TARGET_IDS[c] for c in text] for text in iso], np.int64)
     shifted = np.concatenate([np.full((len(iso), 1), BOS, np.int64), targets[:, :-1]], axis=1)
-    return np.concatenate([encode_source(written), shifted], axis=1), targets
+    return Seq2Seq.pack(encode_source(written), shifted), targets
 
 
 class DateBatches:
     """A batch source for :func:`rnnlab.fit`: ``source(rng) -> (X, Y)`` of fresh training pairs.
 
-    X (B, S + T) int64 (source ids, then the teacher-forced decoder inputs), Y (B, T) int64.
+    X (B, T, 1 + S) int64 (:meth:`Seq2Seq.pack`: each step's teacher-forced decoder input and
+    the source ids), Y (B, T) int64.
     """
 
     def __init__(self, batch_size: int = 64) -> None:

@@ -12,10 +12,11 @@ Backward runs the decoder, then hands the gradient on ``c`` — through the deco
 state (``decoder.grad_initial_state``) and through every step's copy of ``c`` — to the encoder
 as the gradient of its final state. So ``fit`` trains it like any other model.
 
-One input array carries both halves, so that :func:`rnnlab.fit` can batch it: ``x`` is
-(S + T, B) token ids, time-major — the source padded with ``PAD`` (id 0) to ``source_steps``,
-then the decoder's inputs (``BOS`` followed by the target shifted right). The output is the
-(T, B, V) logits of the target steps.
+One input array carries both halves, so that :func:`rnnlab.fit` batches it like any per-step
+data set: step t of ``x`` holds the decoder's input at t (``BOS``, then the target shifted
+right) followed by the whole source, padded with ``PAD`` (id 0) to ``source_steps`` — as the
+paper's decoder sees c at every step. ``x`` is (T, B, 1 + S) time-major (samples-first data
+sets are (N, T, 1 + S): :meth:`Seq2Seq.pack` builds them); the output is the (T, B, V) logits.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Seq2Seq(Module):
     hidden : hidden size of encoder and decoder.
     dtype, seed : parameter dtype; an int or numpy Generator for the initialisation.
 
-    Shapes: x (S + T, B) int -> logits (T, B, target_vocab).
+    Shapes: x (T, B, 1 + S) int -> logits (T, B, target_vocab).
     """
 
     batch_first = False
@@ -95,18 +96,30 @@ class Seq2Seq(Module):
             "dtype": self.dtype.name,
         }
 
+    @staticmethod
+    def pack(source, decoder_inputs) -> np.ndarray:
+        """Samples-first model input (N, T, 1 + S) from source ids (N, S), PAD after the
+        symbols, and decoder input ids (N, T) (BOS, then the target shifted right)."""
+        source, decoder_inputs = np.asarray(source), np.asarray(decoder_inputs)
+        if source.ndim != 2 or decoder_inputs.ndim != 2 or len(source) != len(decoder_inputs):
+            raise ValueError(
+                f"source, decoder_inputs: expected (N, S) and (N, T) ids, got shapes "
+                f"{source.shape} and {decoder_inputs.shape}"
+            )
+        copies = np.broadcast_to(source[:, None, :], (*decoder_inputs.shape, source.shape[1]))
+        return np.concatenate([decoder_inputs[..., None], copies], axis=-1)
+
     def _check_input(self, x) -> np.ndarray:
         x = np.asarray(x)
-        if x.ndim != 2 or x.dtype.kind not in "iu":
+        width = 1 + self.source_steps
+        if x.ndim != 3 or x.dtype.kind not in "iu" or x.shape[2] != width:
             raise ValueError(
-                f"x: expected (S + T, B) integer token ids, time-major, got shape {x.shape} "
-                f"dtype {x.dtype}"
+                f"x: expected (T, B, {width}) integer token ids (decoder input, then the "
+                f"source_steps={self.source_steps} source ids), got shape {x.shape} dtype "
+                f"{x.dtype}"
             )
-        if x.shape[0] <= self.source_steps:
-            raise ValueError(
-                f"x: expected more than source_steps={self.source_steps} steps (the source, "
-                f"then the decoder inputs), got {x.shape[0]}"
-            )
+        if (x[1:, :, 1:] != x[:1, :, 1:]).any():
+            raise ValueError("x: every step must carry the same source (see Seq2Seq.pack)")
         return x
 
     def source_lengths(self, source: np.ndarray) -> np.ndarray:
@@ -131,11 +144,11 @@ class Seq2Seq(Module):
         return np.concatenate([embedded, copies], axis=-1)
 
     def forward(self, x) -> np.ndarray:
-        """Teacher-forced logits (T, B, V) for x = [source (S); BOS, y(1) .. y(T-1)]."""
+        """Teacher-forced logits (T, B, V); x (T, B, 1 + S) from :meth:`pack`, time-major."""
         x = self._check_input(x)
-        context = self.encode(x[: self.source_steps])
-        decoder_input = self._decoder_input(x[self.source_steps :], context)
-        self._cache = (x.shape[0] - self.source_steps, x.shape[1])
+        context = self.encode(np.ascontiguousarray(x[0, :, 1:].T))  # source (S, B)
+        decoder_input = self._decoder_input(np.ascontiguousarray(x[:, :, 0]), context)
+        self._cache = (x.shape[0], x.shape[1])
         return self.decoder.forward(decoder_input, context)
 
     def backward(self, dy) -> None:
