@@ -55,7 +55,7 @@ def test_basic_motions_smallest_model_search():
 
 def test_text_classifier_reads_negation_on_a_generated_corpus(tmp_path):
     path = textclass.make_corpus(tmp_path / "reviews.csv", 300, seed=1)
-    model, info = textclass.train_textclass(path, steps=60, seed=0)
+    _model, info = textclass.train_textclass(path, steps=60, seed=0)
     assert info["classes"] == ["negative", "positive"]
     assert info["test_sequences"] == 60
     assert info["accuracy"] > info["baseline_accuracy"] + 0.3
@@ -112,7 +112,9 @@ def test_chorale_models_have_equal_parameter_budgets(cell):
 def test_chorales_train_generate_and_write_midi(tmp_path, monkeypatch):
     mido = require("mido", "the test")
     monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "cache"))
-    model, info = chorales.train_chorales(cell="gru", steps=40, limit=6, window=16, lr=2e-2, seed=0)
+    _model, info = chorales.train_chorales(
+        cell="gru", steps=40, limit=6, window=16, lr=2e-2, seed=0
+    )
     assert info["cells"]["gru"]["hidden"] == 41
     assert info["nll"] < info["baseline_nll"]
     assert list((tmp_path / "cache").glob("*.npz"))  # the extracted rolls are cached

@@ -14,6 +14,7 @@ distribute, not ours, so the cache is built on the user's machine rather than sh
 
 from __future__ import annotations
 
+import io as stdio
 import itertools
 import math
 import os
@@ -104,8 +105,6 @@ def load_chorales(limit: int | None = None, *, cache: bool = True) -> tuple[list
         return rolls, [str(n) for n in names]
     rolls, names = _parse_all(limit)
     if cache:
-        import io as stdio
-
         offsets = np.cumsum([0] + [len(r) for r in rolls])
         buffer = stdio.BytesIO()
         np.savez_compressed(
@@ -208,9 +207,11 @@ def write_midi(roll, path, *, tempo_bpm: int = 80) -> Path:
             wait = 0
         previous = beat
         wait += ticks
+    # the loop's closing empty beat only turns notes off: the file lasts len(roll) beats
+    track.append(mido.MetaMessage("end_of_track", time=wait - ticks))
     midi = mido.MidiFile(ticks_per_beat=ticks)
     midi.tracks.append(track)
-    buffer = __import__("io").BytesIO()
+    buffer = stdio.BytesIO()
     midi.save(file=buffer)
     path = Path(path)
     io.atomic_write_bytes(path, buffer.getvalue())

@@ -24,7 +24,7 @@ from ..layers import GRULayer
 from ..models import Dense, Embedding, Sequential
 from ._classify import Split, accuracy, train_classifier
 
-__all__ = ["Vocabulary", "load_text_csv", "make_corpus", "tokenize", "train_textclass"]
+__all__ = ["Vocabulary", "classify", "load_text_csv", "make_corpus", "tokenize", "train_textclass"]
 
 PAD, UNKNOWN = 0, 1
 MAX_WORDS = 60
@@ -169,3 +169,12 @@ def train_textclass(
         "test_sequences": len(test_rows),
         "loss_curve": curve,
     }
+
+
+def classify(model: Sequential, info: dict, texts: list[str]) -> list[str]:
+    """Labels for new ``texts`` from a model and the ``info`` :func:`train_textclass` returned."""
+    from ._classify import last_outputs
+
+    vocab = Vocabulary(info["vocabulary"])
+    ids, lengths = vocab.encode([tokenize(t) for t in texts])
+    return [info["classes"][k] for k in last_outputs(model, ids, lengths).argmax(-1)]
