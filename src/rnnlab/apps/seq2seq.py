@@ -159,9 +159,8 @@ class Seq2Seq(Module):
         embed = self.target_embedding.dim
         self.target_embedding.backward(np.ascontiguousarray(d_input[..., :embed]))
         d_context = self.decoder.grad_initial_state + d_input[..., embed:].sum(axis=0)
-        d_states = np.zeros(
-            (self.source_steps, d_context.shape[0], self.encoder.hidden_size), self.dtype
-        )
+        # the encoder has no head: its outputs are its states, which the loss does not read
+        d_states = np.zeros((self.source_steps, *d_context.shape), self.dtype)  # (S, B, H)
         d_source = self.encoder.backward(d_states, d_final_state=d_context)
         self.source_embedding.backward(d_source)
         return None

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..apps._common import MissingPackageError, one_blas_thread
 
 #: Updates per application and preset (``steps``; chorales: ``limit`` files parsed).
-BUDGETS = {
+BUDGETS: dict[str, dict[str, dict]] = {
     "quick": {
         "vowels": {"steps": 50},
         "motions": {"steps": 60, "hidden": 16, "seeds": 1},
