@@ -101,7 +101,9 @@ def train_motions(
     train, test = load_motions()[:2] if data is None else data
     sizes = HIDDEN_SIZES if hidden is None else (hidden,)
     sweep, kept = _sweep(train, test, sizes, seeds, cell, steps, lr, batch_size, seed, progress)
-    reached = [row for row in sweep if row["mean"] >= GOAL]
+    # the mean of three accuracies in 1/40 steps is exact only up to rounding (0.95 came out
+    # 0.9499999999999998): compare in whole test recordings
+    reached = [row for row in sweep if round(row["mean"] * len(test.y), 6) >= GOAL * len(test.y)]
     chosen = reached[0] if reached else max(sweep, key=lambda row: row["mean"])
     layer, curve = kept[chosen["hidden"]]
     majority = np.bincount(train.y).argmax()

@@ -212,7 +212,7 @@ def _verdict(name: str, r: dict) -> dict:
     if "missing" in r:
         return {"claim": claim, "measured": "—", "verdict": "not measured", "note": r["missing"]}
     score, baseline, goal, higher = _score(name, r)
-    reached = score >= goal if higher else score < goal
+    reached = score >= goal - 1e-9 if higher else score < goal
     beats = score > baseline if higher else score < baseline
     verdict = "confirmed" if reached else "partly confirmed" if beats else "refuted"
     return {
