@@ -111,3 +111,20 @@ def test_dates_data_are_consistent_and_hold_out_whole_days():
     assert (X[0, :, 1:18] > 0).all()
     assert (X[0, :, 18:] == PAD).all()
     assert all(len(w) <= dates.SOURCE_STEPS for w in written + test_written)
+
+
+def test_a_saved_translator_loads_in_a_fresh_interpreter(tmp_path):
+    import subprocess
+    import sys
+
+    model = dates.make_model(hidden=8, seed=0)
+    io.save_checkpoint(tmp_path / "m.safetensors", model, extra={"kind": "translation"})
+    code = (
+        "import sys, rnnlab.apps, rnnlab; "
+        "print(type(rnnlab.load(sys.argv[1])).__name__, rnnlab.apps.load_outputs(sys.argv[1])[1])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.safetensors")],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.split() == ["Seq2Seq", "{'kind':", "'translation'}"]

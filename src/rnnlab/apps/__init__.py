@@ -22,7 +22,18 @@ and chorales need the optional packages of ``pip install 'rnnlab[apps]'``.
 
 from __future__ import annotations
 
+from . import seq2seq  # registers Seq2Seq, so that rnnlab.load rebuilds saved translators
 from ._outputs import load_outputs, summary, write_outputs
 from ._registry import Task, get, names, parse, train
 
-__all__ = ["Task", "get", "load_outputs", "names", "parse", "summary", "train", "write_outputs"]
+__all__ = [
+    "Task",
+    "get",
+    "load_outputs",
+    "names",
+    "parse",
+    "seq2seq",
+    "summary",
+    "train",
+    "write_outputs",
+]

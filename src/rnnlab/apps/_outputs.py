@@ -110,11 +110,19 @@ def figure(info: dict, path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     cell = info.get("cell", "gru")
-    axes[0].plot(info["loss_curve"], color=COLORS.get(cell, "k"))
+    curves = {c: r["loss_curve"] for c, r in info.get("cells", {}).items() if "loss_curve" in r}
+    for name, curve in (curves or {cell: info["loss_curve"]}).items():
+        label = CELL_NAMES.get(name, name)
+        if name in info.get("cells", {}):
+            row = info["cells"][name]
+            label += f": test {row['nll']:.2f} (paper {row['paper_test_nll']:.2f})"
+        axes[0].plot(curve, color=COLORS.get(name, "k"), label=label)
+    if curves:
+        axes[0].legend(fontsize=8, title="NLL per beat", title_fontsize=8)
     axes[0].set_yscale("log")
     axes[0].set_xlabel("training progress (chunks of updates)")
     axes[0].set_ylabel("training loss")
-    axes[0].set_title(f"{info['task']}, {CELL_NAMES.get(cell, cell)}")
+    axes[0].set_title(info["task"] if curves else f"{info['task']}, {CELL_NAMES.get(cell, cell)}")
     _result_panel(axes[1], info)
     buffer = stdio.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -139,26 +147,15 @@ def _result_panel(ax, info: dict) -> None:
         ax.set_ylabel("key (0 = A0)")
         ax.set_title(f"generated after 8 beats of a test chorale; NLL {info['nll']:.2f}")
     elif kind == "classifier" and "sweep" in info:
-        for row in info["sweep"]:
-            ax.plot(
-                [row["parameters"]] * len(row["accuracies"]),
-                row["accuracies"],
-                "o",
-                ms=4,
-                color="C2",
-                alpha=0.6,
-            )
-        ax.plot(
-            [r["parameters"] for r in info["sweep"]],
-            [r["mean"] for r in info["sweep"]],
-            "-",
-            color="C2",
-            label="mean of seeds",
-        )
+        sweep = info["sweep"]
+        for k, row in enumerate(sweep):
+            ax.plot([k] * len(row["accuracies"]), row["accuracies"], "o", ms=4, color="C2",
+                    alpha=0.6)  # fmt: skip
+        ax.plot(range(len(sweep)), [r["mean"] for r in sweep], "-", color="C2", label="mean")
         ax.axhline(info["goal"], color="k", ls="--", lw=1, label=f"goal {info['goal']}")
-        ax.set_xscale("log")
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("test accuracy")
+        ax.set_xticks(range(len(sweep)), [f"{r['hidden']}\n({r['parameters']:,})" for r in sweep])
+        ax.set_xlabel("hidden size (parameters)")
+        ax.set_ylabel("test accuracy, one dot per seed")
         ax.legend(fontsize=8)
     elif kind == "classifier":
         ax.bar(
@@ -179,3 +176,8 @@ def _result_panel(ax, info: dict) -> None:
             )
         )
         ax.text(0, 0.5, lines, fontsize=7, family="monospace", va="center", wrap=True)
+        if kind == "translation":
+            ax.set_title(
+                f"greedy decoding: exact match {info['exact_match']:.3f} on "
+                f"{info['test_pairs']} held-out dates"
+            )
