@@ -214,13 +214,15 @@ def _verdict(name: str, r: dict) -> dict:
     score, baseline, goal, higher = _score(name, r)
     reached = score >= goal - 1e-9 if higher else score < goal
     beats = score > baseline if higher else score < baseline
-    verdict = "confirmed" if reached else "partly confirmed" if beats else "refuted"
+    # A short budget that has not yet beaten the baseline cannot tell: "inconclusive", not
+    # "refuted" (the goal runs of docs/apps.md are what refute or confirm).
+    verdict = "confirmed" if reached else "partly confirmed" if beats else "inconclusive"
     return {
         "claim": claim,
         "measured": measured_text(name, r),
         "verdict": verdict,
-        "note": "confirmed = reaches the goal; partly = beats the baseline at this budget (the "
-        f"goal run: rnnlab train --task {name})",
+        "note": "confirmed = reaches the goal; partly = beats the baseline at this budget; "
+        f"inconclusive = not yet (the goal run: rnnlab train --task {name})",
     }
 
 
