@@ -49,3 +49,10 @@ def test_a_job_without_its_package_reports_it(monkeypatch):
     result = apps.AppJob("vowels", 0, options={"steps": 1}).run()
     assert result["app"] == "vowels"
     assert "pip install 'rnnlab[apps]'" in result["missing"]
+
+
+def test_chorales_give_gru_against_lstm_evidence():
+    cells = {"gru": {"nll": 9.75}, "lstm": {"nll": 9.26}, "rnn": {"nll": 9.5}}
+    (row,) = apps.gru_lstm_evidence({"chorales": {"cells": cells}})
+    assert (row["gru"], row["lstm"], row["higher_is_better"]) == (9.75, 9.26, False)
+    assert apps.gru_lstm_evidence({"chorales": {"missing": "pip install"}}) == []
