@@ -240,43 +240,14 @@ def train_chorales(
 
     Returns (the GRU, or ``cell``'s model; result with every cell's NLL and a sampled roll).
     """
-    from ..optim import Adam
-    from ..train import fit
-    from ._common import GRADIENT_CLIP, StepLosses, hidden_for_budget, make_layer, subsample
-
     rolls, names = load_chorales(limit)
     train, test = split_chorales(rolls, names)
     X, Y = windows(train, window)
     cells = ("rnn", "gru", "lstm") if cell is None else (cell,)
     results, models = {}, {}
     for name in cells:
-        size = hidden or hidden_for_budget(name, KEYS, KEYS, PARAMETER_BUDGET)
-        rng = np.random.default_rng([seed, {"rnn": 1, "gru": 2, "lstm": 3}[name]])
-        model = make_layer(name, KEYS, size, KEYS, seed=rng)
-        losses = StepLosses()
-        fit(
-            model,
-            X,
-            Y,
-            loss=sigmoid_nll,
-            optimizer=Adam(model, lr=lr),
-            epochs=max(1, -(-steps * batch_size // len(X))),
-            batch_size=batch_size,
-            clip=GRADIENT_CLIP,
-            seed=rng,
-            targets="steps",
-            callbacks=[losses],
-            progress=progress,
-        )
-        models[name] = model
-        results[name] = {
-            "nll": frame_nll(model, test),
-            "train_nll": frame_nll(model, train),
-            "hidden": size,
-            "parameters": model.num_parameters(),
-            "paper_test_nll": CHUNG_2014_JSB_TEST_NLL[name],
-            "loss_curve": subsample(losses.values),
-        }
+        options = {"steps": steps, "lr": lr, "batch_size": batch_size, "progress": progress}
+        models[name], results[name] = _train_cell(name, hidden, X, Y, train, test, seed, options)
     main = "gru" if "gru" in models else cells[0]
     sample = sample_roll(models[main], test[0][:8], 56, seed=seed)
     return models[main], {
@@ -292,6 +263,41 @@ def train_chorales(
         "test_steps": int(sum(len(r) - 1 for r in test)),
         "loss_curve": results[main]["loss_curve"],
         "sample_roll": sample.tolist(),
+    }
+
+
+def _train_cell(cell, hidden, X, Y, train, test, seed, options) -> tuple[object, dict]:
+    """One cell at ~20k parameters (or ``hidden``), trained on the windows, scored whole."""
+    from ..optim import Adam
+    from ..train import fit
+    from ._common import GRADIENT_CLIP, StepLosses, hidden_for_budget, make_layer, subsample
+
+    size = hidden or hidden_for_budget(cell, KEYS, KEYS, PARAMETER_BUDGET)
+    rng = np.random.default_rng([seed, {"rnn": 1, "gru": 2, "lstm": 3}[cell]])
+    model = make_layer(cell, KEYS, size, KEYS, seed=rng)
+    losses = StepLosses()
+    batch_size = options["batch_size"]
+    fit(
+        model,
+        X,
+        Y,
+        loss=sigmoid_nll,
+        optimizer=Adam(model, lr=options["lr"]),
+        epochs=max(1, -(-options["steps"] * batch_size // len(X))),  # about ``steps`` updates
+        batch_size=batch_size,
+        clip=GRADIENT_CLIP,
+        seed=rng,
+        targets="steps",
+        callbacks=[losses],
+        progress=options["progress"],
+    )
+    return model, {
+        "nll": frame_nll(model, test),
+        "train_nll": frame_nll(model, train),
+        "hidden": size,
+        "parameters": model.num_parameters(),
+        "paper_test_nll": CHUNG_2014_JSB_TEST_NLL[cell],
+        "loss_curve": subsample(losses.values),
     }
 
 
