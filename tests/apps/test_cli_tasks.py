@@ -1,6 +1,7 @@
 """``rnnlab train --task NAME`` for the applications: files, metrics, generate, clear errors."""
 
 import json
+import sys
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_chorales_checkpoint_generates_a_midi_file(tmp_path, capsys, monkeypatch
     assert str(midi) in text
     ticks = sum(m.time for m in mido.MidiFile(midi).tracks[0])
     assert ticks == (8 + 16) * 480  # the 8 opening beats, 16 sampled, one beat per step
+
+
+def test_a_task_without_its_package_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sktime.datasets", None)  # import now raises ImportError
+    code, _, err = _run(
+        capsys, "train", "--task", "motions", "--steps", "1", "--no-progress",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1
+    assert "pip install 'rnnlab[apps]'" in err
+    assert "Traceback" not in err
