@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
-from safetensors.numpy import save as st_save
 
 import rnnlab
 from rnnlab import CheckpointError, GRULayer, LSTMLayer, RNNLayer, optim
@@ -93,7 +92,7 @@ def test_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypatch)
         f.write(data[: len(data) // 2])
         raise KeyboardInterrupt("simulated crash mid-write")
 
-    monkeypatch.setattr(rio, "_write_all", half_then_crash)
+    monkeypatch.setattr(rio.files, "_write_all", half_then_crash)
     layer.params["W_xh"][...] = 7.0
     with pytest.raises(KeyboardInterrupt):
         layer.save(path)
@@ -176,15 +175,12 @@ def test_unknown_class_and_mismatched_parameters_are_refused(saved, tmp_path):
     with safe_open(str(saved), framework="np") as f:
         info = json.loads(f.metadata()["rnnlab"])
     bad = tmp_path / "cls.safetensors"
-    bad.write_bytes(st_save(tensors, {"rnnlab": json.dumps(info | {"model": {"class": "Evil"}})}))
+    bad.write_bytes(rio.format.encode(info | {"model": {"class": "Evil"}}, tensors))
     with pytest.raises(CheckpointError, match=r"cls\.safetensors: cannot rebuild.*'Evil'"):
         rnnlab.load(bad)
     config = dict(info["model"]["config"], hidden_size=5)
     bad.write_bytes(
-        st_save(
-            tensors,
-            {"rnnlab": json.dumps(info | {"model": {"class": "LSTMLayer", "config": config}})},
-        )
+        rio.format.encode(info | {"model": {"class": "LSTMLayer", "config": config}}, tensors)
     )
     with pytest.raises(CheckpointError, match="has shape"):
         rnnlab.load(bad)
@@ -195,7 +191,7 @@ def test_newer_format_version_is_refused(saved, tmp_path):
     with safe_open(str(saved), framework="np") as f:
         info = json.loads(f.metadata()["rnnlab"])
     bad = tmp_path / "new.safetensors"
-    bad.write_bytes(st_save(tensors, {"rnnlab": json.dumps(info | {"format_version": 99})}))
+    bad.write_bytes(rio.format.encode(info | {"format_version": 99}, tensors))
     with pytest.raises(CheckpointError, match="format_version 99"):
         rnnlab.load(bad)
 
@@ -259,7 +255,7 @@ def test_header_length_that_resembles_a_pickle_opcode_still_loads(tmp_path):
     # a header of 0x480 bytes begins with 80 04, a pickle's PROTO 4: must not be misread
     layer = RNNLayer(2, 3, dtype=np.float64, seed=0)
     for pad in range(2000):
-        data = rio._encode(layer, extra={"pad": "x" * pad})
+        data = rio.checkpoint._encode(layer, extra={"pad": "x" * pad})
         if data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
             break
     else:
@@ -270,21 +266,31 @@ def test_header_length_that_resembles_a_pickle_opcode_still_loads(tmp_path):
     np.testing.assert_array_equal(loaded.params["W_hh"], layer.params["W_hh"])
 
 
-def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
-    import torch
-
+def _docs_blocks(section_title):
     docs = Path(__file__).resolve().parents[1] / "docs" / "training.md"
     text = docs.read_text()
-    section = text[text.index("### Loading the weights into PyTorch") :]
-    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
-    layer = LSTMLayer(3, 5, 2, dtype=np.float64, seed=7)
+    start = text.index(section_title)
+    section = text[start : text.index("\n## ", start + 1)]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+def test_the_pytorch_snippet_in_the_docs_runs_and_agrees(tmp_path, monkeypatch):
+    (snippet,) = _docs_blocks("### Loading the weights into PyTorch")
     monkeypatch.chdir(tmp_path)
-    layer.save("lstm.safetensors")
-    x = np.random.default_rng(1).normal(size=(6, 2, 3))
-    namespace = {"input_size": 3, "x": torch.tensor(x)}
+    namespace = {}
     exec(snippet, namespace)
+    layer, x = namespace["layer"], namespace["x"].numpy()
     y = namespace["y"].detach().numpy()
     np.testing.assert_allclose(y, layer.forward(x), rtol=1e-12, atol=1e-14)
+
+
+def test_the_file_section_examples_in_the_docs_run(tmp_path, monkeypatch):
+    blocks = _docs_blocks("## Files: `save`, `load`, checkpoints")
+    assert len(blocks) == 3  # save/load/resume, pickling, PyTorch
+    monkeypatch.chdir(tmp_path)
+    for block in blocks[:2]:
+        exec(block, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.safetensors", "m.safetensors"]
 
 
 def _dropout_stack():

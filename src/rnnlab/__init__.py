@@ -11,7 +11,8 @@ Quick start::
     C_T = lstm.get_cell_states()[-1]      # final cell state, (1, 64)
 """
 
-from . import losses, models, optim, schedules
+from . import data, losses, models, optim, schedules
+from ._version import __version__
 from .backend import DeviceUnavailableError, to_device
 from .evaluation import evaluate, predict
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
@@ -19,8 +20,6 @@ from .grad_mode import is_grad_enabled, no_grad
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
@@ -36,6 +35,7 @@ __all__ = [
     "VanishingGradientWarning",
     "__version__",
     "evaluate",
+    "data",
     "fit",
     "is_grad_enabled",
     "load",

@@ -16,6 +16,7 @@ docs/sequences.md has the decisions.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,11 @@ class GatedOptions:
     """
 
     ln_param_names: tuple[str, ...] = ()  # set by the layer class, in the cells' ``ln`` order
+    # Provided by _RecurrentLayer, which follows this mixin in every layer's bases.
+    num_gates: int
+    hidden_size: int
+    has_cell_state: bool
+    _w: dict[str, Any]
 
     def __init__(
         self,

@@ -256,7 +256,20 @@ class Optimizer:
                     )
                 xp = xp_of(params[name])
                 state[kind][name] = xp.array(arr, dtype=params[name].dtype, copy=True)
+                if not bool(xp.isfinite(state[kind][name]).all()):
+                    raise ValueError(f"state_dict: {kind}[{name!r}] holds NaN or inf")
+        for kind in self._required_state() if self.step_count > 0 else ():
+            missing = [name for name in params if name not in state[kind]]
+            if missing:
+                raise ValueError(
+                    f"state_dict: {kind} buffers missing for {missing} after "
+                    f"{self.step_count} steps (every parameter has one once a step was taken)"
+                )
         self.state = state
+
+    def _required_state(self) -> tuple[str, ...]:
+        """The buffers every parameter has after the first step (a loaded state must too)."""
+        return self.state_names
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
@@ -275,6 +288,9 @@ class SGD(Optimizer):
 
     hyper_names = ("momentum", "dampening", "nesterov", "weight_decay")
     state_names = ("momentum_buffer",)
+
+    def _required_state(self):
+        return self.state_names if self.momentum != 0.0 else ()
 
     def __init__(
         self,

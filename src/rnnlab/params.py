@@ -46,7 +46,7 @@ class ParamDict(dict):
         for key, value in (*items, *kwargs.items()):
             self[key] = value
 
-    def __ior__(self, other):
+    def __ior__(self, other):  # type: ignore[misc]  # dict | merges; here it assigns
         self.update(other)
         return self
 
@@ -57,6 +57,12 @@ class ParamDict(dict):
 
     def __copy__(self):
         return ParamDict(self)  # the same live views
+
+    def __reduce__(self) -> tuple:
+        # pickle would rebuild a dict subclass key by key through __setitem__, which refuses
+        # new names; build it in one go instead. A module re-creates its views after unpickling
+        # (a view pickled on its own is a copy), see _RecurrentLayer.__setstate__.
+        return (ParamDict, (dict(self),))
 
     def __deepcopy__(self, memo):
         # A snapshot (e.g. the best parameters so far): the same names over copies of the

@@ -105,6 +105,25 @@ class _RecurrentLayer(SaveMixin):
         new._bind(self._flat.copy(), self._flat_grad.copy())
         return new
 
+    # pickle: the buffers, config, mode, grads and RNG streams travel; the views are rebuilt on
+    # arrival and what a forward keeps for its backward stays behind (with the per-process
+    # bookkeeping about it, "_guard_*"), so an unpickled layer has no forward cache.
+    _unpickled = ("_w", "_g", "params", "grads", "_cache", "_valid", "_layout", "_impl", "_options",
+                  "_input_plan")  # fmt: skip
+
+    def __getstate__(self) -> dict:
+        """Pickle the buffers, config, mode and RNG streams; views and caches are rebuilt."""
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in self._unpickled and not k.startswith("_guard_")
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind(self._flat, self._flat_grad)
+        self._cache = None
+
     # ----------------------------------------------------------------- parameters
     @property
     def num_gates(self) -> int:

@@ -10,6 +10,7 @@ evaluation mode K is the constant p (the expectation). The cells apply K
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def keep_masks(rng: np.random.Generator, rates, shape, dtype, like, training: bo
     K = p everywhere, so that the carried state is the expectation of the training one.
     """
     xp = xp_of(like)
-    masks = []
+    masks: list[Any] = []
     for p in rates:
         if p == 0.0:
             masks.append(None)

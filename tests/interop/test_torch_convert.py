@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+import rnnlab
+from rnnlab import GRULayer, LSTMLayer, RNNLayer, models
 from rnnlab.interop import from_torch, to_torch
 from tests.conftest import TORCH_FLOAT64_ATOL, randomize_params
 
@@ -113,9 +114,36 @@ def test_from_torch_gru_gate_blocks_by_hand():
 
 
 # ----------------------------------------------------------------------------- errors
-def test_to_torch_rejects_an_output_head():
-    with pytest.raises(ValueError, match="output_size=2"):
-        to_torch(LSTMLayer(2, 3, 2))
+@pytest.mark.parametrize(
+    ("make", "batch_first"),
+    [
+        (lambda bf: LSTMLayer(2, 3, 2, dtype=np.float64, batch_first=bf), False),
+        (lambda bf: GRULayer(2, 3, 2, reset_after=True, dtype=np.float64, batch_first=bf), True),
+        (lambda bf: models.LSTM(2, 3, 2, output_size=2, dtype=np.float64, batch_first=bf), True),
+        (
+            lambda bf: models.RNN(
+                2, 3, 2, bidirectional=True, output_size=2, dtype=np.float64, batch_first=bf
+            ),
+            False,
+        ),
+    ],
+    ids=["lstm-layer", "gru-layer", "lstm-stack", "rnn-bidirectional-stack"],
+)
+def test_to_torch_converts_a_checkpointed_model_with_its_head(make, batch_first, tmp_path):
+    """docs/training.md: to_torch(rnnlab.load(path)) converts a saved model, head included."""
+    rng = np.random.default_rng(7)
+    model = make(batch_first)
+    randomize_params(model, rng)
+    rnnlab.save(model, tmp_path / "m.safetensors")
+    module = to_torch(rnnlab.load(tmp_path / "m.safetensors"))
+    assert type(module).__name__ == "RecurrentWithHead"
+    assert module.rnn.batch_first is batch_first
+    x = rng.normal(size=(4, 3, 2))
+    with torch.no_grad():
+        y, _ = module(torch.from_numpy(x))
+    np.testing.assert_allclose(y.numpy(), model.forward(x), rtol=0, atol=TORCH_FLOAT64_ATOL)
+    keys = set(module.state_dict())
+    assert {"head.weight", "head.bias", "rnn.weight_ih_l0"} <= keys
 
 
 def test_to_torch_rejects_the_guides_gru():
@@ -124,8 +152,10 @@ def test_to_torch_rejects_the_guides_gru():
 
 
 def test_to_torch_rejects_other_objects():
-    with pytest.raises(TypeError, match="layer: expected RNNLayer"):
+    with pytest.raises(TypeError, match=r"model: expected an rnnlab RNNLayer.*got Thing"):
         to_torch(object.__new__(type("Thing", (), {"output_size": None})))
+    with pytest.raises(TypeError, match=r"model: expected an rnnlab .*got dict"):
+        to_torch({"W": np.zeros((3, 2))})
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.interop.torch import _TORCH_BLOCK, _reorder
+from rnnlab.interop._common import TORCH_BLOCK as _TORCH_BLOCK
+from rnnlab.interop._common import reorder as _reorder
 from rnnlab.interop.torch_stack import from_torch_stack, to_torch_stack
 from rnnlab.layers import GRULayer, LSTMLayer
 from rnnlab.models import GRU, LSTM, RNN, Bidirectional

@@ -28,9 +28,14 @@ def _pyplot():
 
 def _save(fig, out_dir, name):
     path = Path(out_dir) / name
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": "matplotlib (rnnlab)"})
-    tmp.replace(path)  # atomic: a reader never sees half a PNG
+    from io import BytesIO
+
+    from ..io import atomic_write_bytes  # regular files only, atomic, umask kept
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight",
+                metadata={"Software": "matplotlib (rnnlab)"})  # fmt: skip
+    atomic_write_bytes(path, buffer.getvalue())  # a reader never sees half a PNG
     _pyplot().close(fig)
     return name
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..io import atomic_write_bytes
 from .training import CELL_NAMES
 
 ICONS = {"confirmed": "✅", "partly confirmed": "🟡", "refuted": "❌", "not measured": "⚪"}
@@ -225,6 +226,4 @@ def render(results) -> str:
 
 def write(results, path):
     path = Path(path)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(results), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(os.fspath(path), render(results).encode("utf-8"))

@@ -29,9 +29,10 @@ def _json_default(value):
 
 def write_json(path, data):
     path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    from ..io import atomic_write_bytes  # regular files only, atomic, umask kept
+
+    text = json.dumps(data, indent=1, default=_json_default)
+    atomic_write_bytes(os.fspath(path), text.encode("utf-8"))
 
 
 def _cpu_seconds() -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..layers import GRULayer, LSTMLayer, RNNLayer
@@ -76,3 +78,44 @@ def copy_with_head(layer, W_hy, b_y):
         headed._w[name][...] = value
     set_head(headed, W_hy, b_y)
     return headed
+
+
+# rnnlab block k comes from PyTorch block TORCH_BLOCK[cell][k]
+TORCH_BLOCK = {"lstm": (1, 0, 2, 3), "gru": (1, 0, 2), "rnn": (0,)}
+
+# what every refusal of the guide's GRU towards PyTorch says
+GUIDE_GRU_ADVICE = (
+    "GRU(reset_after=False) is the guide's GRU (reset gate applied before U_h), which "
+    "torch.nn.GRU does not compute (it applies the reset gate after U_h, reset_after=True); "
+    "the two are different functions, so no weights convert. Build the model as "
+    "GRULayer(..., reset_after=True) or rnnlab.models.GRU(..., reset_after=True), train it, "
+    "then convert it"
+)
+
+# what to install for each optional framework
+_INSTALL = {
+    "torch": "pip install torch (the CPU wheel is enough: see pytorch.org for the index URL)",
+    "onnx": "pip install 'rnnlab[interop]'",
+    "keras": "pip install 'rnnlab[interop]'",
+}
+
+
+def require(name: str, caller: str) -> Any:
+    """Import the optional framework ``name`` for ``caller``, or say what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or name
+        if missing.split(".")[0] == name:
+            raise ImportError(
+                f"{caller} needs the {name} package, which is not installed: "
+                f"{_INSTALL.get(name, f'pip install {name}')}"
+            ) from exc
+        # the package is there but one of its own dependencies is not (Keras' backend, ...)
+        hint = _INSTALL.get(missing.split(".")[0], f"pip install {missing.split('.')[0]}")
+        raise ImportError(
+            f"{caller} needs the {name} package, whose import failed because {missing!r} is "
+            f"missing ({exc}): {hint}"
+        ) from exc

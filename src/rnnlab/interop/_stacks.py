@@ -10,6 +10,8 @@ PyTorch state-dict view all describe a model this way, so they share the two map
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._common import LAYER_KINDS, copy_with_head, host, layer_kind
@@ -21,7 +23,7 @@ _TRAINING_ONLY = ("zoneout_seed",)
 _BASE_KEYS = ("input_size", "hidden_size", "output_size", "dtype", "batch_first", "init", "backend")
 
 
-def check_portable(layer):
+def check_portable(layer: Any) -> Any:
     """Refuse layer options (layer norm, zoneout, ...) that no other framework's layer has."""
     extra = {
         k: v
@@ -61,7 +63,7 @@ def _dense_head(dense):
     return host(dense.params["W"]), host(dense.params["b"])
 
 
-def levels_of(model):
+def levels_of(model: Any) -> tuple[list[list[Any]], tuple[Any, Any] | None, bool]:
     """(levels, head, batch_first) for a layer, Bidirectional, stack or Sequential."""
     if type(model) in LAYER_KINDS:
         head = None
@@ -157,7 +159,7 @@ def _stack_from_levels(levels, head, batch_first, models):
     return model
 
 
-def model_from_levels(levels, head, batch_first):
+def model_from_levels(levels: list[list[Any]], head: Any, batch_first: bool) -> Any:
     """The simplest rnnlab model with these levels and head.
 
     One one-direction level: a layer (its head included). Levels of one family: an RNN/LSTM/GRU

@@ -24,25 +24,33 @@ Keras is imported inside the functions; when ``KERAS_BACKEND`` is unset it is se
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
-from ._common import host, inverse, layer_kind, new_layer, reorder, set_head, set_params
+from ._common import (
+    host,
+    inverse,
+    layer_kind,
+    new_layer,
+    reorder,
+    require,
+    set_head,
+    set_params,
+)
 from ._stacks import levels_of, model_from_levels
 
 # rnnlab block k comes from Keras block _KERAS_BLOCK[kind][k]
 _KERAS_BLOCK = {"rnn": (0,), "lstm": (1, 0, 2, 3), "gru": (0, 1, 2)}
 
 
-def _keras():
+def _keras(caller: str = "rnnlab.interop.keras") -> Any:
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-
-    return keras
+    return require("keras", caller)
 
 
 # ----------------------------------------------------------------------------- checks
-def _cell_kind(klayer, backwards=False) -> str:
+def _cell_kind(klayer: Any, backwards: bool = False) -> str:
     """'rnn', 'lstm' or 'gru' for a Keras recurrent layer, after refusing what has no twin."""
     keras = _keras()
     layers = keras.layers
@@ -51,6 +59,7 @@ def _cell_kind(klayer, backwards=False) -> str:
             f"layer: expected a Keras SimpleRNN, LSTM, GRU or RNN(cell), got "
             f"{type(klayer).__name__}"
         )
+    _check_plain_layer(klayer, (layers.SimpleRNN, layers.LSTM, layers.GRU, layers.RNN))
     cell = klayer.cell
     kinds = ((layers.SimpleRNNCell, "rnn"), (layers.LSTMCell, "lstm"), (layers.GRUCell, "gru"))
     kind = next((k for cls, k in kinds if type(cell) is cls), None)
@@ -80,13 +89,45 @@ def _cell_kind(klayer, backwards=False) -> str:
     return kind
 
 
+def _check_plain_layer(klayer, bases) -> None:
+    """Refuse a subclass with its own ``call`` and reduced-precision compute: its weights would
+    convert, its outputs would not be rnnlab's."""
+    base = next(b for b in bases if isinstance(klayer, b))
+    if type(klayer).call is not base.call:
+        raise TypeError(
+            f"layer {klayer.name!r}: {type(klayer).__name__} subclasses keras.layers."
+            f"{base.__name__} with its own call(), so converting its weights would not give its "
+            f"outputs; if call() computes what {base.__name__}'s does, copy the weights into a "
+            f"plain keras.layers.{base.__name__} first"
+        )
+    compute = getattr(getattr(klayer, "dtype_policy", None), "compute_dtype", "float32")
+    if compute not in ("float32", "float64"):
+        raise ValueError(
+            f"layer {klayer.name!r}: computes in {compute} (dtype policy "
+            f"{klayer.dtype_policy.name!r}); rnnlab computes in float32 or float64, which gives "
+            "other outputs. Rebuild the layer with dtype='float32' to convert it"
+        )
+
+
+def _check_not_masking(klayer, keras) -> None:
+    if isinstance(klayer, keras.layers.Masking):
+        raise ValueError(
+            f"layer {klayer.name!r}: Masking makes Keras skip padded steps (the state is carried "
+            "over them and the previous output repeated); rnnlab takes the true lengths instead, "
+            "forward(x, lengths=...), and outputs zeros at padded steps. No exact conversion "
+            "exists: convert the model without the Masking layer and pass lengths= to forward "
+            "(final states and outputs at valid steps then agree)"
+        )
+
+
 def _dense_parts(klayer):
     """(W_hy (O, H), b_y (O,)) of a linear Dense or TimeDistributed(Dense); else None."""
     keras = _keras()
     if isinstance(klayer, keras.layers.TimeDistributed):
         klayer = klayer.layer
-    if type(klayer) is not keras.layers.Dense:
+    if not isinstance(klayer, keras.layers.Dense):
         return None
+    _check_plain_layer(klayer, (keras.layers.Dense,))
     if klayer.activation is not keras.activations.linear:
         raise ValueError(
             f"layer {klayer.name!r}: expected a linear Dense head (activation=None), got "
@@ -99,7 +140,9 @@ def _dense_parts(klayer):
 
 
 # ----------------------------------------------------------------------------- Keras -> rnnlab
-def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
+def layer_from_keras(
+    klayer: Any, *, dtype: Any = None, head: tuple[Any, Any] | None = None, backwards: bool = False
+) -> Any:
     """The rnnlab layer equivalent to one Keras recurrent layer.
 
     ``head`` is an optional (W_hy (O, H), b_y (O,)) pair from a Dense that follows it;
@@ -140,7 +183,7 @@ def layer_from_keras(klayer, *, dtype=None, head=None, backwards=False):
     return layer
 
 
-def from_keras(obj, *, dtype=None):
+def from_keras(obj: Any, *, dtype: Any = None) -> Any:
     """Convert a Keras recurrent layer or model to rnnlab.
 
     Parameters
@@ -161,7 +204,7 @@ def from_keras(obj, *, dtype=None):
     rnnlab layers return every step; a Keras layer with ``return_sequences=False`` returns the
     last one, which is ``y[:, -1]`` of the converted model.
     """
-    keras = _keras()
+    keras = _keras("from_keras")
     if isinstance(obj, keras.Model):
         chain = [lay for lay in obj.layers if not isinstance(lay, keras.layers.InputLayer)]
         if not isinstance(obj, keras.Sequential):  # a Sequential is a chain by construction
@@ -172,6 +215,8 @@ def from_keras(obj, *, dtype=None):
         layers = [obj]
     if not layers:
         raise ValueError("model: has no layers to convert")
+    for lay in layers:
+        _check_not_masking(lay, keras)
     head = _dense_parts(layers[-1])
     recurrent = layers[:-1] if head is not None else layers
     if not recurrent:
@@ -241,11 +286,17 @@ def _level_from_keras(klayer, dtype, is_last):
 
 
 # ----------------------------------------------------------------------------- rnnlab -> Keras
-def keras_dtype(dtype) -> str:
+def keras_dtype(dtype: Any) -> str:
     return np.dtype(dtype).name
 
 
-def layer_to_keras(layer, *, return_sequences=True, go_backwards=False, name=None):
+def layer_to_keras(
+    layer: Any,
+    *,
+    return_sequences: bool = True,
+    go_backwards: bool = False,
+    name: str | None = None,
+) -> Any:
     """A built Keras layer with ``layer``'s recurrent weights (the head is not included)."""
     keras = _keras()
     kind = layer_kind(layer)
@@ -279,7 +330,7 @@ def layer_to_keras(layer, *, return_sequences=True, go_backwards=False, name=Non
     return klayer
 
 
-def dense_to_keras(W_hy, b_y, dtype, name=None):
+def dense_to_keras(W_hy: Any, b_y: Any, dtype: Any, name: str | None = None) -> Any:
     """A built Keras Dense with kernel W_hyᵀ and bias b_y."""
     keras = _keras()
     output_size, hidden = W_hy.shape
@@ -289,7 +340,7 @@ def dense_to_keras(W_hy, b_y, dtype, name=None):
     return dense
 
 
-def to_keras(model, *, return_sequences=True):
+def to_keras(model: Any, *, return_sequences: bool = True) -> Any:
     """Convert an rnnlab model to a ``keras.Sequential`` model.
 
     Parameters
@@ -304,7 +355,7 @@ def to_keras(model, *, return_sequences=True):
     -------
     ``keras.Sequential`` taking batch-major input (B, T, I) of the model's dtype.
     """
-    keras = _keras()
+    keras = _keras("to_keras")
     levels, head, _ = levels_of(model)
     first = levels[0][0]
     if not return_sequences and len(levels[-1]) == 2:

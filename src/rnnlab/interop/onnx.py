@@ -20,54 +20,33 @@ Parameters are written in float32 (ONNX Runtime implements these operators for f
 from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from ._common import host, inverse, layer_kind, reorder
+from ..io import atomic_write_bytes
+from ._common import host, inverse, layer_kind, reorder, require
+from ._onnx_spec import ONNX_BLOCK, OP_TYPE, GraphSpec, RecurrentSpec
 from ._stacks import levels_of
+from .onnx_import import from_onnx
+
+__all__ = ["DEFAULT_OPSET", "from_onnx", "to_onnx"]
 
 DEFAULT_OPSET = 17
-# rnnlab block k comes from ONNX block _ONNX_BLOCK[kind][k]
-_ONNX_BLOCK = {"rnn": (0,), "lstm": (2, 0, 3, 1), "gru": (0, 1, 2)}
-_OP_TYPE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _OPSET_IR = {14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 
 
-@dataclass
-class RecurrentSpec:
-    """One ONNX recurrent node: its cell and one rnnlab layer per direction."""
-
-    kind: str
-    directions: list  # [forward] or [forward, reverse], rnnlab layers without heads
-    hidden_size: int = field(init=False)
-    input_size: int = field(init=False)
-
-    def __post_init__(self):
-        self.hidden_size = self.directions[0].hidden_size
-        self.input_size = self.directions[0].input_size
-
-
-@dataclass
-class GraphSpec:
-    """What an rnnlab model is, seen from ONNX: a chain of recurrent nodes and an optional head."""
-
-    layers: list  # RecurrentSpec, first to last
-    head: tuple | None = None  # (W_hy (O, H_last), b_y (O,))
-
-
 # ----------------------------------------------------------------------------- rnnlab -> spec
-def model_spec(model) -> GraphSpec:
+def model_spec(model: Any) -> GraphSpec:
     """Describe an rnnlab model (layer, Bidirectional, stack, Sequential) as a GraphSpec."""
     levels, head, _ = levels_of(model)
     return GraphSpec([RecurrentSpec(layer_kind(level[0]), level) for level in levels], head)
 
 
-def onnx_weights(spec: RecurrentSpec):
+def onnx_weights(spec: RecurrentSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(W, R, B) initializers, float32, ONNX's gate order, one slice per direction."""
     H = spec.hidden_size
-    blocks = inverse(_ONNX_BLOCK[spec.kind])
+    blocks = inverse(ONNX_BLOCK[spec.kind])
     Ws, Rs, Bs = [], [], []
     for layer in spec.directions:
         W = reorder(host(layer._w["W"]), blocks, H)
@@ -79,7 +58,11 @@ def onnx_weights(spec: RecurrentSpec):
         Ws.append(W)
         Rs.append(R)
         Bs.append(np.concatenate([Wb, Rb]))
-    return tuple(np.stack(a).astype(np.float32) for a in (Ws, Rs, Bs))
+    return (
+        np.stack(Ws).astype(np.float32),
+        np.stack(Rs).astype(np.float32),
+        np.stack(Bs).astype(np.float32),
+    )
 
 
 # ----------------------------------------------------------------------------- graph
@@ -117,7 +100,7 @@ def _recurrent_node(b, k, spec, x, h0, c0, lengths):
     outputs = [f"Y_{k}", f"Y_h_{k}"] + ([f"Y_c_{k}"] if spec.kind == "lstm" else [])
     while inputs[-1] == "":  # trailing optional inputs are simply left out
         inputs.pop()
-    b.node(_OP_TYPE[spec.kind], inputs, outputs, **attrs)
+    b.node(OP_TYPE[spec.kind], inputs, outputs, **attrs)
     if D == 1:  # [T, 1, B, H] -> [T, B, H]
         seq = b.node("Squeeze", [f"Y_{k}", b.const(f"axes_{k}", np.array([1]))], [f"seq_{k}"])
     else:  # [T, 2, B, H] -> [T, B, 2, H] -> [T, B, 2H]: forward features first, like concat
@@ -125,10 +108,6 @@ def _recurrent_node(b, k, spec, x, h0, c0, lengths):
         shape = b.const(f"shape_{k}", np.array([0, 0, -1]))
         seq = b.node("Reshape", [t, shape], [f"seq_{k}"])
     return seq, f"Y_h_{k}", (f"Y_c_{k}" if spec.kind == "lstm" else None)
-
-
-# What _padding_mask computes, in the notation onnx_import uses to recognise it
-PADDING_MASK = "unsqueeze(cast(less(unsqueeze(range(0,shape(x)[0],1),[1]),unsqueeze(cast(lengths,7),[0])),1),[2])"  # noqa: E501
 
 
 def _padding_mask(b):
@@ -179,7 +158,7 @@ def _final_outputs(b, name, finals, layers):
     return outputs
 
 
-def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool = False):
+def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool = False) -> Any:
     """The onnx GraphProto for ``spec``."""
     from onnx import TensorProto, helper
 
@@ -234,8 +213,14 @@ def build_graph(spec: GraphSpec, initial_states: bool, name: str, lengths: bool 
 
 
 def to_onnx(
-    model, path, *, initial_states=False, lengths=False, opset=DEFAULT_OPSET, name="rnnlab"
-):
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    initial_states: bool = False,
+    lengths: bool = False,
+    opset: int = DEFAULT_OPSET,
+    name: str = "rnnlab",
+) -> Any:
     """Write ``model`` as an ONNX file and return the ``onnx.ModelProto``.
 
     Parameters
@@ -254,8 +239,7 @@ def to_onnx(
     -----
     Input ``x`` is time-major [T, B, I] float32 whatever the model's ``batch_first``.
     """
-    import onnx
-
+    onnx = require("onnx", "to_onnx")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in _OPSET_IR:
         raise ValueError(f"opset: expected an integer from 14 to 21, got {opset!r}")
     for flag, value in (("initial_states", initial_states), ("lengths", lengths)):
@@ -270,28 +254,5 @@ def to_onnx(
         producer_name="rnnlab",
     )
     onnx.checker.check_model(proto, full_check=True)
-    _write_atomically(proto.SerializeToString(), os.fspath(path))
+    atomic_write_bytes(os.fspath(path), proto.SerializeToString())
     return proto
-
-
-def _write_atomically(data: bytes, path: str):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rnnlab-", suffix=".onnx.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def from_onnx(source, *, dtype=np.float32):
-    """Read an ONNX model made of RNN/LSTM/GRU nodes (and MatMul/Add heads) back into rnnlab.
-
-    See :func:`rnnlab.interop.onnx_import.from_onnx`.
-    """
-    from .onnx_import import from_onnx as _from_onnx
-
-    return _from_onnx(source, dtype=dtype)

@@ -8,7 +8,7 @@ PyTorch keeps every layer and direction in one module, with parameter names suff
     weight_ih_l1 (H, 2H when bidirectional) ...                           layer 1
 
 Each (layer, direction) is exactly one rnnlab layer, so the gate orders and bias folding are
-those of :mod:`rnnlab.interop.torch`, applied piece by piece: every piece goes through that
+those of :mod:`rnnlab.interop._torch_layer`, applied piece by piece: every piece goes through that
 module's single-layer converters, never a second copy of its tables.
 
 =====================  ==========================================================
@@ -25,11 +25,13 @@ PyTorch                rnnlab
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..models import GRU, LSTM, RNN, Bidirectional
 from ..models.stacks import _STACK_KEYS, _Stack
-from .torch import _torch_kind, from_torch, to_torch
+from ._torch_layer import layer_from_torch, layer_to_torch, torch_kind, torch_module
 
 __all__ = ["from_torch_stack", "to_torch_stack"]
 
@@ -67,7 +69,7 @@ def _single_torch(module, kind, input_size):
     return type(module)(input_size, module.hidden_size, dtype=dtype, **options)
 
 
-def from_torch_stack(module, *, dtype=None):
+def from_torch_stack(module: Any, *, dtype: Any = None) -> Any:
     """Build the rnnlab stack equal to a PyTorch RNN/LSTM/GRU of any depth and direction.
 
     Parameters
@@ -80,9 +82,8 @@ def from_torch_stack(module, *, dtype=None):
     rnnlab.models.RNN, LSTM or GRU (``reset_after=True``) with the module's weights,
     ``num_layers``, ``bidirectional``, ``dropout`` and ``batch_first``.
     """
-    import torch
-
-    kind = _torch_kind(module)
+    torch = torch_module("from_torch_stack")
+    kind = torch_kind(module)
     _check_module(module)
     if dtype is None:
         dtype = module.weight_ih_l0.detach().cpu().numpy().dtype
@@ -105,7 +106,7 @@ def from_torch_stack(module, *, dtype=None):
                 for piece in _PIECES:
                     source = getattr(module, piece + _suffix(l, d)).detach().cpu()
                     getattr(carrier, piece + "_l0").copy_(source)
-            converted = from_torch(carrier, dtype=dtype)
+            converted = layer_from_torch(carrier, dtype=dtype)
             for key, value in converted.params.items():
                 target.params[key] = value
     return model
@@ -136,14 +137,13 @@ def _check_stack(model):
     )
 
 
-def to_torch_stack(model):
+def to_torch_stack(model: Any) -> Any:
     """Build the PyTorch module equal to an rnnlab stack (or a Bidirectional layer).
 
     The folded biases go into ``bias_ih_*``; ``bias_hh_*`` is zero except GRU's n block
     (b_hn), as in :func:`rnnlab.interop.torch.to_torch`.
     """
-    import torch
-
+    torch = torch_module("to_torch_stack")
     layers, num_layers, bidirectional, dropout, batch_first, options = _check_stack(model)
     for name, value in options.items():
         if name not in _INIT_ONLY_OPTIONS and name != "reset_after" and value:
@@ -152,7 +152,7 @@ def to_torch_stack(model):
                 "such option"
             )
     first = _directions(layers[0])[0]
-    pieces = [[to_torch(layer) for layer in _directions(level)] for level in layers]
+    pieces = [[layer_to_torch(layer) for layer in _directions(level)] for level in layers]
     cls = type(pieces[0][0])
     module = cls(
         first.input_size,

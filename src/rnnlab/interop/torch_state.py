@@ -16,11 +16,19 @@ one of many that give the same sums; it is the one :func:`rnnlab.interop.torch.t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._common import host, layer_kind
+from ._common import GUIDE_GRU_ADVICE, TORCH_BLOCK, host, inverse, layer_kind, reorder
 from ._stacks import _same_family, levels_of
-from .torch import _TORCH_BLOCK, _reorder
+from ._torch_layer import (
+    check_float_weights,
+    check_plain_module,
+    layer_from_torch,
+    torch_module,
+)
+from .torch_stack import from_torch_stack
 
 
 def _check_torch_family(levels, model):
@@ -31,25 +39,24 @@ def _check_torch_family(levels, model):
             "single PyTorch module; convert its parts one by one"
         )
     if layer_kind(first) == "gru" and not first.reset_after:
-        raise ValueError(
-            "model: GRU(reset_after=False) is the guide's GRU, which torch.nn.GRU does not "
-            "implement (it applies the reset gate after U_h); no PyTorch names exist for it"
-        )
+        raise ValueError(f"model: {GUIDE_GRU_ADVICE}")
 
 
 def _torch_pieces(layer):
     """(weight_ih, weight_hh, bias_ih, bias_hh) of one rnnlab layer, in PyTorch's order."""
     kind = layer_kind(layer)
     H = layer.hidden_size
-    to_torch_order = tuple(int(k) for k in np.argsort(_TORCH_BLOCK[kind]))
+    to_torch_order = inverse(TORCH_BLOCK[kind])
     W, U, b = (host(layer._w[name]) for name in ("W", "U", "b"))
     b_hh = np.zeros_like(b)
     if kind == "gru":
         b_hh[2 * H :] = host(layer._w["b_hn"])  # PyTorch's b_hn sits inside r ⊙ (.)
-    return tuple(_reorder(a, to_torch_order, H) for a in (W, U, b, b_hh))
+    return tuple(reorder(a, to_torch_order, H) for a in (W, U, b, b_hh))
 
 
-def state_dict_torch(model, *, prefix="", head_prefix="head."):
+def state_dict_torch(
+    model: Any, *, prefix: str = "", head_prefix: str = "head."
+) -> dict[str, np.ndarray]:
     """rnnlab weights under PyTorch's parameter names, as NumPy arrays.
 
     Parameters
@@ -79,14 +86,13 @@ def state_dict_torch(model, *, prefix="", head_prefix="head."):
     return state
 
 
-def to_torch_with_head(model):
+def to_torch_with_head(model: Any) -> tuple[Any, Any]:
     """(recurrent module, ``nn.Linear`` or None) equal to an rnnlab model with an output head.
 
     The recurrent module is built by ``to_torch``/``to_torch_stack`` (one ``nn.RNN/LSTM/GRU``);
     ``nn.Linear(D·H, O)`` holds W_hy, b_y. Apply it to the module's output sequence.
     """
-    import torch
-
+    torch = torch_module("to_torch_with_head")
     levels, head, batch_first = levels_of(model)
     _check_torch_family(levels, model)
     state = state_dict_torch(model, head_prefix="head.")
@@ -111,26 +117,26 @@ def to_torch_with_head(model):
     return module, linear
 
 
-def from_torch_with_head(module, linear=None, *, dtype=None):
+def from_torch_with_head(module: Any, linear: Any = None, *, dtype: Any = None) -> Any:
     """The rnnlab model equal to ``linear(module(x)[0])``: a layer or stack with output head.
 
     ``module`` is any ``nn.RNN`` (tanh) / ``nn.LSTM`` / ``nn.GRU`` that ``from_torch`` or
     ``from_torch_stack`` converts; ``linear`` an ``nn.Linear`` over its D·H features, or None.
     """
-    import torch
-
-    if module.num_layers == 1 and not module.bidirectional:
-        from .torch import from_torch
-
-        recurrent = from_torch(module, dtype=dtype)
+    torch = torch_module("from_torch_with_head")
+    if linear is not None:
+        if not isinstance(linear, torch.nn.Linear):
+            raise TypeError(
+                f"linear: expected torch.nn.Linear or None, got {type(linear).__name__}"
+            )
+        check_plain_module(linear, torch.nn.Linear, "linear")
+        check_float_weights(linear, "linear")
+    if getattr(module, "num_layers", 1) == 1 and not getattr(module, "bidirectional", False):
+        recurrent = layer_from_torch(module, dtype=dtype)
     else:
-        from .torch_stack import from_torch_stack
-
         recurrent = from_torch_stack(module, dtype=dtype)
     if linear is None:
         return recurrent
-    if not isinstance(linear, torch.nn.Linear):
-        raise TypeError(f"linear: expected torch.nn.Linear or None, got {type(linear).__name__}")
     features = module.hidden_size * (2 if module.bidirectional else 1)
     if linear.in_features != features:
         raise ValueError(

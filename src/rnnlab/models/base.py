@@ -9,6 +9,8 @@ copies into the child's storage.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..backend import normalize_device, require_cupy, to_device, xp_of
@@ -220,6 +222,21 @@ class Module(SaveMixin):
     def _forget(self):
         """Drop what forward kept for backward (it may be on the old device)."""
         self._cache = None
+
+    def __getstate__(self) -> dict:
+        """Pickle everything but the forward cache (and the per-process bookkeeping about it,
+        ``_guard_*``): an unpickled module starts with none."""
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_guard_")}
+        if "_cache" in state:
+            state["_cache"] = None
+        return state
+
+    def __deepcopy__(self, memo: dict) -> Module:
+        """An independent module with everything copied, its forward cache included."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def _xp(self):
         params = self._leaf_params()

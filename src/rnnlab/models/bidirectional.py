@@ -120,6 +120,8 @@ class Bidirectional(Module):
     seed : int, Generator or None for the reverse direction's initialisation. None derives a
         seed from the forward layer's parameters, so a seeded layer gives a reproducible pair.
 
+    Notes
+    -----
     ``batch_first`` is the wrapped layer's. States and state gradients are pairs
     ``(forward, reverse)``, each in the wrapped layer's format (h, or (h, C) for LSTM).
     ``params`` keys: ``"forward.W_f"``, ``"reverse.W_f"``, ...

@@ -84,6 +84,8 @@ class Sequential(Module):
     *modules : modules following rnnlab's protocol (layers, stacks, Bidirectional, Dense,
         Embedding, Dropout, Tanh, ReLU, another Sequential). A single list is accepted too.
 
+    Notes
+    -----
     ``params`` / ``grads`` keys are the child's keys prefixed with its index: ``"0.W_f"``,
     ``"2.W"``. ``forward(x, lengths=None)`` passes ``lengths`` to the recurrent modules only.
     """
