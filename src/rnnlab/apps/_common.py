@@ -90,7 +90,7 @@ def one_blas_thread() -> Iterator[None]:
     from .. import kernels
 
     try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scipy
         yield
         return
