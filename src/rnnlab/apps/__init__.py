@@ -22,17 +22,17 @@ and chorales need the optional packages of ``pip install 'rnnlab[apps]'``.
 
 from __future__ import annotations
 
-from . import seq2seq  # registers Seq2Seq, so that rnnlab.load rebuilds saved translators
 from ._outputs import load_outputs, summary, write_outputs
 from ._registry import Task, get, names, parse, train
+from .seq2seq import Seq2Seq  # importing it registers it: rnnlab.load rebuilds translators
 
 __all__ = [
+    "Seq2Seq",
     "Task",
     "get",
     "load_outputs",
     "names",
     "parse",
-    "seq2seq",
     "summary",
     "train",
     "write_outputs",
