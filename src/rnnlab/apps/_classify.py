@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..grad_mode import no_grad
 from ..optim import Adam
@@ -21,7 +22,9 @@ class Split(NamedTuple):
     lengths: np.ndarray | None = None
 
 
-def last_outputs(model, X: np.ndarray, lengths=None, batch_size: int = 256) -> np.ndarray:
+def last_outputs(
+    model: Any, X: np.ndarray, lengths: ArrayLike | None = None, batch_size: int = 256
+) -> np.ndarray:
     """Each sequence's output at its last valid step, (N, O), in eval mode without caches."""
     out = []
     was_training = model.training
@@ -33,7 +36,7 @@ def last_outputs(model, X: np.ndarray, lengths=None, batch_size: int = 256) -> n
                 if lengths is None:
                     out.append(model.forward(xb)[-1])
                 else:
-                    lb = np.asarray(lengths[s : s + batch_size])
+                    lb = np.asarray(lengths)[s : s + batch_size]
                     y = model.forward(xb, lengths=lb)
                     out.append(y[lb - 1, np.arange(len(lb))])
     finally:
@@ -41,13 +44,13 @@ def last_outputs(model, X: np.ndarray, lengths=None, batch_size: int = 256) -> n
     return np.concatenate(out)
 
 
-def accuracy(model, data: Split) -> float:
+def accuracy(model: Any, data: Split) -> float:
     """Fraction of sequences whose largest output is their label."""
     return float(np.mean(last_outputs(model, data.X, data.lengths).argmax(-1) == data.y))
 
 
 def train_classifier(
-    model,
+    model: Any,
     train: Split,
     *,
     steps: int,

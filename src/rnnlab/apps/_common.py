@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..layers import GRULayer, LSTMLayer, RNNLayer
 
@@ -40,8 +42,8 @@ def make_layer(
     output_size: int | None,
     *,
     seed: int | np.random.Generator | None,
-    dtype=np.float32,
-):
+    dtype: DTypeLike = np.float32,
+) -> Any:
     """A layer of ``cell`` ("rnn", "lstm", "gru") with an output head, seeded.
 
     LSTMs get the forget-gate bias 1.0 (Jozefowicz et al. 2015), as the guide advises.
@@ -63,7 +65,7 @@ def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int)
     return max(hidden, 1)
 
 
-def subsample(values, points: int = 50) -> list[float]:
+def subsample(values: Sequence[float], points: int = 50) -> list[float]:
     """At most ``points`` means of consecutive chunks: a loss curve small enough for JSON."""
     every = max(1, len(values) // points)
     return [float(np.mean(values[i : i + every])) for i in range(0, len(values), every)]
@@ -102,13 +104,13 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-def one_hot(ids, size: int, dtype=np.float32) -> np.ndarray:
+def one_hot(ids: ArrayLike, size: int, dtype: DTypeLike = np.float32) -> np.ndarray:
     """Integer ids (...) -> (..., size) one-hot vectors."""
     out = np.zeros((*np.shape(ids), size), dtype=dtype)
     np.put_along_axis(out, np.asarray(ids)[..., None], 1.0, axis=-1)
     return out
 
 
-def check_choice(name: str, value, choices) -> None:
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io as stdio
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +25,7 @@ NOT_METRICS = frozenset({"plot", "context", "vocab", "vocabulary", "sample_roll"
 COLORS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c"}
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """JSON-able copy: NumPy scalars and arrays become Python numbers and lists."""
     return json.loads(json.dumps(value, default=lambda v: v.tolist()))
 
@@ -33,7 +35,7 @@ def metrics_of(info: dict) -> dict:
     return {k: v for k, v in _plain(info).items() if k not in NOT_METRICS}
 
 
-def write_outputs(out_dir, model, info: dict) -> list[str]:
+def write_outputs(out_dir: str | os.PathLike, model: Any, info: dict) -> list[str]:
     """Write model.safetensors, metrics.json and validation.png (and sample.mid for music)
     into ``out_dir``; returns the file names written."""
     out = Path(out_dir)
@@ -52,7 +54,7 @@ def write_outputs(out_dir, model, info: dict) -> list[str]:
     return written
 
 
-def load_outputs(path) -> tuple[object, dict]:
+def load_outputs(path: str | os.PathLike) -> tuple[Any, dict]:
     """(model, info) from a checkpoint written by :func:`write_outputs`."""
     path = Path(path)
     if not path.is_file():
@@ -101,7 +103,7 @@ def summary(info: dict) -> str:
     return f"test NLL per step: {cells}; baseline {info['baseline_nll']:.2f}"
 
 
-def figure(info: dict, path) -> Path:
+def figure(info: dict, path: str | os.PathLike) -> Path:
     """validation.png: the training loss and a picture of the held-out result."""
     import matplotlib
 
@@ -132,7 +134,7 @@ def figure(info: dict, path) -> Path:
     return path
 
 
-def _result_panel(ax, info: dict) -> None:
+def _result_panel(ax: Any, info: dict) -> None:
     kind, plot = info.get("kind"), info.get("plot")
     if plot:
         xs = plot.get("years", range(len(plot["target"])))

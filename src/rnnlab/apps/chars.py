@@ -7,6 +7,8 @@ Next-character prediction with one-hot inputs, trained on fresh random windows o
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..data import CharVocab, as_rng, char_batches, load_pydoc_text
@@ -87,7 +89,13 @@ def _cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
 
 
 def generate(
-    layer, vocab: CharVocab, prime: str, length: int, *, temperature: float = 0.8, seed=0
+    layer: Any,
+    vocab: CharVocab,
+    prime: str,
+    length: int,
+    *,
+    temperature: float = 0.8,
+    seed: int = 0,
 ) -> str:
     """Sample ``length`` characters after ``prime`` (which must be in the vocabulary)."""
     if not prime:

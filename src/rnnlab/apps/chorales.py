@@ -19,8 +19,10 @@ import itertools
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import io
 from ..data import as_rng
@@ -52,7 +54,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNNLAB_CACHE") or Path.home() / ".cache" / "rnnlab")
 
 
-def piano_roll(score) -> np.ndarray:
+def piano_roll(score: Any) -> np.ndarray:
     """A music21 score -> (T, 88) uint8, a key on at beat t when a note covers [t, t + 1).
 
     A note from offset a to b (quarter lengths) sounds at the beats ceil(a) .. ceil(b) - 1;
@@ -136,7 +138,9 @@ def windows(rolls: list, length: int) -> tuple[np.ndarray, np.ndarray]:
     return data[:, :-1], data[:, 1:]
 
 
-def sigmoid_nll(logits, target, mask=None) -> tuple[float, np.ndarray]:
+def sigmoid_nll(
+    logits: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None
+) -> tuple[float, np.ndarray]:
     """Negative log-likelihood per step of independent Bernoulli keys, and its gradient.
 
     loss = mean over steps of sum over keys of -[y log σ(z) + (1 - y) log(1 - σ(z))];
@@ -154,7 +158,7 @@ def sigmoid_nll(logits, target, mask=None) -> tuple[float, np.ndarray]:
     return loss, grad.astype(np.asarray(logits).dtype)
 
 
-def frame_nll(model, rolls: list) -> float:
+def frame_nll(model: Any, rolls: list) -> float:
     """NLL per step over whole chorales (each read from its first beat), in eval mode."""
     from ..grad_mode import no_grad
 
@@ -170,7 +174,9 @@ def frame_nll(model, rolls: list) -> float:
     return total / steps
 
 
-def sample_roll(model, start, steps: int, *, seed=None) -> np.ndarray:
+def sample_roll(
+    model: Any, start: ArrayLike, steps: int, *, seed: int | np.random.Generator | None = None
+) -> np.ndarray:
     """Continue the (T0, 88) roll ``start`` by ``steps`` beats sampled key by key."""
     rng = as_rng(seed)
     start = np.asarray(start, dtype=model.dtype)
@@ -188,7 +194,7 @@ def sample_roll(model, start, steps: int, *, seed=None) -> np.ndarray:
     return np.concatenate(out).astype(np.uint8)
 
 
-def write_midi(roll, path, *, tempo_bpm: int = 80) -> Path:
+def write_midi(roll: ArrayLike, path: str | os.PathLike, *, tempo_bpm: int = 80) -> Path:
     """Write a (T, 88) piano roll as a one-track MIDI file, one beat per step."""
     mido = require("mido", "MIDI files")
     roll = np.asarray(roll)
@@ -266,7 +272,10 @@ def train_chorales(
     }
 
 
-def _train_cell(cell, hidden, X, Y, train, test, seed, options) -> tuple[object, dict]:
+def _train_cell(
+    cell: str, hidden: int | None, X: np.ndarray, Y: np.ndarray, train: list, test: list,
+    seed: int, options: dict,
+) -> tuple[Any, dict]:  # fmt: skip
     """One cell at ~20k parameters (or ``hidden``), trained on the windows, scored whole."""
     from ..optim import Adam
     from ..train import fit
@@ -308,7 +317,9 @@ def _marginal_nll(train: list, test: list) -> float:
     return float(-(frames * np.log(p) + (1 - frames) * np.log(1 - p)).sum(axis=1).mean())
 
 
-def generate_chorale(model, info: dict, path, *, beats: int = 64, seed=0) -> Path:
+def generate_chorale(
+    model: Any, info: dict, path: str | os.PathLike, *, beats: int = 64, seed: int = 0
+) -> Path:
     """Sample ``beats`` beats after the 8 opening beats of the test chorale saved in ``info``
     (a checkpoint's task description) and write them, opening included, as MIDI."""
     opening = np.asarray(info["sample_roll"], dtype=np.uint8)[:8]

@@ -138,7 +138,9 @@ def held_out_set(count: int, seed: int = 0) -> tuple[np.ndarray, list[str], list
     return encode_source(written), written, iso
 
 
-def make_model(hidden: int = 128, embed: int = 16, seed=None) -> Seq2Seq:
+def make_model(
+    hidden: int = 128, embed: int = 16, seed: int | np.random.Generator | None = None
+) -> Seq2Seq:
     """The encoder–decoder sized for dates."""
     return Seq2Seq(
         len(SOURCE_CHARS) + 1,

@@ -30,7 +30,9 @@ def task_sizes(task: str) -> tuple[int, int, str]:
     raise ValueError(f"task: expected one of {sorted(TASK_IDS)}, got {task!r}")
 
 
-def task_batch(task: str, batch_size: int, seq_len: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def task_batch(
+    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A batch (x (B, T, I), targets (B, ...)) of the task, samples first."""
     if task == "adding":
         return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)

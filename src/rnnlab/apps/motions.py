@@ -8,6 +8,9 @@ GRU that reaches it — :func:`sweep_hidden` trains a few hidden sizes with seve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from ._classify import Split, accuracy, nearest_centroid, standardize, train_classifier
@@ -36,7 +39,10 @@ def load_motions() -> tuple[Split, Split, list[str]]:
     return train, test, [str(c) for c in classes]
 
 
-def _one(train, test, cell, hidden, steps, lr, batch_size, seed, progress):
+def _one(
+    train: Split, test: Split, cell: str, hidden: int, steps: int, lr: float,
+    batch_size: int, seed: list[int], progress: bool,
+) -> tuple[Any, float, list[float]]:  # fmt: skip
     rng = np.random.default_rng(seed)
     layer = make_layer(cell, train.X.shape[2], hidden, int(train.y.max()) + 1, seed=rng)
     curve = train_classifier(
@@ -45,7 +51,10 @@ def _one(train, test, cell, hidden, steps, lr, batch_size, seed, progress):
     return layer, accuracy(layer, test), curve
 
 
-def _sweep(train, test, sizes, seeds, cell, steps, lr, batch_size, seed, progress=False):
+def _sweep(
+    train: Split, test: Split, sizes: Sequence[int], seeds: int, cell: str, steps: int,
+    lr: float, batch_size: int, seed: int, progress: bool = False,
+) -> tuple[list[dict], dict[int, tuple[Any, list[float]]]]:  # fmt: skip
     rows, kept = [], {}
     for hidden in sizes:
         accs = []
@@ -68,7 +77,7 @@ def _sweep(train, test, sizes, seeds, cell, steps, lr, batch_size, seed, progres
 
 
 def sweep_hidden(
-    hidden_sizes=HIDDEN_SIZES,
+    hidden_sizes: Sequence[int] = HIDDEN_SIZES,
     *,
     seeds: int = SEEDS,
     cell: str = "gru",

@@ -22,7 +22,7 @@ sets are (N, T, 1 + S): :meth:`Seq2Seq.pack` builds them); the output is the (T,
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import DTypeLike
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..grad_mode import no_grad
 from ..layers import GRULayer
@@ -97,7 +97,7 @@ class Seq2Seq(Module):
         }
 
     @staticmethod
-    def pack(source, decoder_inputs) -> np.ndarray:
+    def pack(source: ArrayLike, decoder_inputs: ArrayLike) -> np.ndarray:
         """Samples-first model input (N, T, 1 + S) from source ids (N, S), PAD after the
         symbols, and decoder input ids (N, T) (BOS, then the target shifted right)."""
         source, decoder_inputs = np.asarray(source), np.asarray(decoder_inputs)
@@ -109,7 +109,7 @@ class Seq2Seq(Module):
         copies = np.broadcast_to(source[:, None, :], (*decoder_inputs.shape, source.shape[1]))
         return np.concatenate([decoder_inputs[..., None], copies], axis=-1)
 
-    def _check_input(self, x) -> np.ndarray:
+    def _check_input(self, x: ArrayLike) -> np.ndarray:
         x = np.asarray(x)
         width = 1 + self.source_steps
         if x.ndim != 3 or x.dtype.kind not in "iu" or x.shape[2] != width:
@@ -143,7 +143,7 @@ class Seq2Seq(Module):
         copies = np.broadcast_to(context, (len(ids), *context.shape))  # (T, B, H)
         return np.concatenate([embedded, copies], axis=-1)
 
-    def forward(self, x) -> np.ndarray:
+    def forward(self, x: ArrayLike) -> np.ndarray:
         """Teacher-forced logits (T, B, V); x (T, B, 1 + S) from :meth:`pack`, time-major."""
         x = self._check_input(x)
         context = self.encode(np.ascontiguousarray(x[0, :, 1:].T))  # source (S, B)
@@ -151,7 +151,7 @@ class Seq2Seq(Module):
         self._cache = (x.shape[0], x.shape[1])
         return self.decoder.forward(decoder_input, context)
 
-    def backward(self, dy) -> None:
+    def backward(self, dy: np.ndarray) -> None:
         """Gradients of every part; the context's gradient flows back into the encoder."""
         if self._cache is None:
             raise RuntimeError("backward: called before forward; run forward(x) first")
@@ -165,7 +165,7 @@ class Seq2Seq(Module):
         self.source_embedding.backward(d_source)
         return None
 
-    def translate(self, source, steps: int) -> np.ndarray:
+    def translate(self, source: ArrayLike, steps: int) -> np.ndarray:
         """Greedy decoding: source ids (B, S) samples-first -> target ids (B, steps)."""
         source = np.asarray(source)
         if source.ndim != 2 or source.shape[1] != self.source_steps:

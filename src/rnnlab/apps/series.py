@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..data import load_csv_series, load_sunspots, make_windows, sine_windows, split_series
 from ..optim import Adam
@@ -66,7 +68,7 @@ def train_sine(
 
 
 def train_forecaster(
-    series,
+    series: ArrayLike,
     *,
     cell: str = "gru",
     hidden: int = 32,
@@ -139,7 +141,7 @@ def _time_major(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
-def train_sunspots(**options) -> tuple[object, dict]:
+def train_sunspots(**options: Any) -> tuple[object, dict]:
     """:func:`train_forecaster` on the yearly sunspot numbers; the plot's x axis is years."""
     years, values = load_sunspots()
     layer, result = train_forecaster(values, **options)
@@ -147,7 +149,9 @@ def train_sunspots(**options) -> tuple[object, dict]:
     return layer, result
 
 
-def series_of(kind: str, path: Path | None = None, column=None, window: int = 20) -> np.ndarray:
+def series_of(
+    kind: str, path: Path | None = None, column: str | int | None = None, window: int = 20
+) -> np.ndarray:
     """The 1-D series a forecasting task trains on: "sine", "sunspots" or "csv" (``path``)."""
     if kind == "sine":
         return np.sin(0.1 * np.arange(1000.0))
@@ -158,7 +162,7 @@ def series_of(kind: str, path: Path | None = None, column=None, window: int = 20
     return load_csv_series(path, column, min_length=2 * (window + 1), why=why)
 
 
-def forecast(layer, info: dict, steps: int, series=None) -> np.ndarray:
+def forecast(layer: Any, info: dict, steps: int, series: ArrayLike | None = None) -> np.ndarray:
     """Continue a series ``steps`` values past its end, feeding predictions back in.
 
     ``series`` (raw units) replaces the context saved at training time.

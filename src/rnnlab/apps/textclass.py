@@ -14,6 +14,7 @@ cannot read it, an RNN can.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -63,7 +64,9 @@ class Vocabulary:
         return ids, lengths
 
 
-def load_text_csv(path, text_column: str = "text", label_column: str = "label") -> tuple:
+def load_text_csv(
+    path: str | os.PathLike, text_column: str = "text", label_column: str = "label"
+) -> tuple[list[str], list[str]]:
     """(texts, labels) from a CSV file with a header row; errors name the file and the row."""
     path = Path(path)
     if not path.is_file():
@@ -98,7 +101,7 @@ def load_text_csv(path, text_column: str = "text", label_column: str = "label") 
     return texts, labels
 
 
-def make_corpus(path, count: int = 600, *, seed: int = 0) -> Path:
+def make_corpus(path: str | os.PathLike, count: int = 600, *, seed: int = 0) -> Path:
     """Write a generated sentiment CSV (text, label) of ``count`` reviews to ``path``."""
     rng = np.random.default_rng(seed)
     good = ["good", "great", "lovely", "fine", "excellent", "pleasant"]
@@ -126,7 +129,7 @@ def _split(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_textclass(
-    path,
+    path: str | os.PathLike,
     *,
     hidden: int = 32,
     embed: int = 16,
