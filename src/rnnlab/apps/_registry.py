@@ -7,8 +7,10 @@ optional packages (sktime, music21, mido) are needed only by the tasks that read
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._common import check_choice, one_blas_thread
 
@@ -35,7 +37,7 @@ class Task:
     higher_is_better: bool
     argument: str | None = None
 
-    def trainer(self):
+    def trainer(self) -> Callable[..., tuple[Any, dict]]:
         module = importlib.import_module(f"rnnlab.apps.{self.module}")
         return getattr(module, self.function)
 
@@ -168,7 +170,7 @@ def parse(spec: str) -> tuple[Task, Path | None]:
     return task, Path(argument) if argument else None
 
 
-def train(spec: str, **options) -> tuple[object, dict]:
+def train(spec: str, **options: Any) -> tuple[Any, dict]:
     """Train the task ``spec`` (``"vowels"``, ``"csv:data.csv"``...) with its defaults, changed by
     ``options`` (cell, hidden, steps, lr, window, seq_len, column, seed, progress; None means
     the task's default). Returns (model, info); info is JSON-able and holds the held-out metric.

@@ -5,6 +5,7 @@ trainer's own defaults; each returns (model, info) with what ``predict`` and ``g
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from . import chars, memory, series
 
@@ -16,7 +17,14 @@ def _cell(info: dict, options: dict) -> dict:
     return {**info, "cell": options.get("cell", "gru")}
 
 
-def _series(kind: str, path: Path | None = None, *, column=None, window=None, **options):
+def _series(
+    kind: str,
+    path: Path | None = None,
+    *,
+    column: str | int | None = None,
+    window: int | None = None,
+    **options: Any,
+) -> tuple[Any, dict]:
     window = window or 20
     values = series.series_of(kind, path, column, window)
     layer, info = series.train_forecaster(values, window=window, **options)
@@ -26,63 +34,63 @@ def _series(kind: str, path: Path | None = None, *, column=None, window=None, **
     return layer, _cell(info, options)
 
 
-def sine(**options) -> tuple[object, dict]:
+def sine(**options: Any) -> tuple[object, dict]:
     return _series("sine", **options)
 
 
-def sunspots(**options) -> tuple[object, dict]:
+def sunspots(**options: Any) -> tuple[object, dict]:
     return _series("sunspots", **options)
 
 
-def csv(path: Path, **options) -> tuple[object, dict]:
+def csv(path: Path, **options: Any) -> tuple[object, dict]:
     return _series("csv", path, **options)
 
 
-def adding(*, seq_len=None, **options) -> tuple[object, dict]:
+def adding(*, seq_len: int | None = None, **options: Any) -> tuple[object, dict]:
     layer, info = memory.train_memory("adding", seq_len=seq_len or 20, **options)
     return layer, _cell(info, options)
 
 
-def copy(*, seq_len=None, **options) -> tuple[object, dict]:
+def copy(*, seq_len: int | None = None, **options: Any) -> tuple[object, dict]:
     layer, info = memory.train_memory("copy", seq_len=seq_len or 20, **options)
     return layer, _cell(info, options)
 
 
-def text(**options) -> tuple[object, dict]:
+def text(**options: Any) -> tuple[object, dict]:
     layer, vocab, info = chars.train_text(**{**TEXT_DEFAULTS, **options})
     info["vocab"] = vocab.get_config()["chars"]
     info["sample"] = chars.generate(layer, vocab, "def ", 200, seed=options.get("seed", 0))
     return layer, _cell(info, options)
 
 
-def vowels(**options) -> tuple[object, dict]:
+def vowels(**options: Any) -> tuple[object, dict]:
     from .vowels import train_vowels
 
     layer, info = train_vowels(**options)
     return layer, _cell(info, options)
 
 
-def motions(**options) -> tuple[object, dict]:
+def motions(**options: Any) -> tuple[object, dict]:
     from .motions import train_motions
 
     layer, info = train_motions(**options)
     return layer, _cell(info, options)
 
 
-def chorales(**options) -> tuple[object, dict]:
+def chorales(**options: Any) -> tuple[object, dict]:
     from .chorales import train_chorales
 
     return train_chorales(**options)  # without cell: all three cells, the GRU kept
 
 
-def dates(**options) -> tuple[object, dict]:
+def dates(**options: Any) -> tuple[object, dict]:
     from .dates import train_dates
 
     model, info = train_dates(**options)
     return model, {**info, "cell": "gru"}
 
 
-def textclass(path: Path, **options) -> tuple[object, dict]:
+def textclass(path: Path, **options: Any) -> tuple[object, dict]:
     from .textclass import train_textclass
 
     model, info = train_textclass(path, **options)
