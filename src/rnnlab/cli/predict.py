@@ -21,11 +21,11 @@ def add_parser(sub):
 
 @reports_errors("predict")
 def run(args) -> int:
-    from rnnlab.compare import checkpoint
-    from rnnlab.compare.tasks import forecast
+    from rnnlab.apps import load_outputs
+    from rnnlab.apps.series import forecast
     from rnnlab.data import load_csv_series
 
-    layer, info = checkpoint.load(args.checkpoint)
+    layer, info = load_outputs(args.checkpoint)
     if info.get("kind") == "text":
         raise ValueError(f"checkpoint: {args.checkpoint} is a text model; use rnnlab generate")
     series = None

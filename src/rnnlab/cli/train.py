@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ._common import positive_int, reports_errors
 
 
+def apps_names() -> list[str]:
+    from rnnlab.apps import names
+
+    return names()
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "train",
-        help="train a model on sine, sunspots, adding, copy, text or your CSV",
+        help="train a model on one of the example applications or your CSV",
         description="Train one recurrent model and write DIR/model.safetensors (checkpoint), "
-        "DIR/validation.png and DIR/metrics.json. csv:PATH trains a next-value forecaster on a "
-        "column of your own CSV file (header row required).",
+        "DIR/validation.png and DIR/metrics.json (the held-out metric). csv:PATH trains a "
+        "next-value forecaster on a column of your own CSV file (header row required); "
+        "textclass:PATH a text classifier on a CSV with text and label columns. vowels, "
+        "motions and chorales need: pip install 'rnnlab[apps]'. Options left out take the "
+        "task's defaults (see docs/apps.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--task", required=True, help="sine | sunspots | adding | copy | text | csv:PATH"
-    )
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru")
-    p.add_argument("--hidden", type=positive_int, default=32, help="hidden size")
-    p.add_argument("--steps", type=positive_int, default=300, help="training updates")
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    p.add_argument("--window", type=positive_int, default=20, help="input window (series tasks)")
-    p.add_argument("--seq-len", type=positive_int, default=20, help="length (adding/copy)")
+    p.add_argument("--task", required=True, help=" | ".join(apps_names()))
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), help="default gru (chorales: all)")
+    p.add_argument("--hidden", type=positive_int, help="hidden size (default: the task's)")
+    p.add_argument("--steps", type=positive_int, help="training updates (default: the task's)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the task's)")
+    p.add_argument("--window", type=positive_int, help="input window (series tasks; 20)")
+    p.add_argument("--seq-len", type=positive_int, help="length (adding/copy; 20)")
     p.add_argument("--column", help="CSV column name or 0-based index (default: last column)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output directory (default rnnlab-train/TASK-CELL)")
@@ -42,12 +48,11 @@ def _column(text):
 
 @reports_errors("train")
 def run(args) -> int:
-    from rnnlab.compare import checkpoint, figures
-    from rnnlab.compare.tasks import train_task
+    from rnnlab import apps
 
-    if not args.lr > 0:
+    if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr: expected a positive learning rate, got {args.lr}")
-    layer, info = train_task(
+    model, info = apps.train(
         args.task,
         cell=args.cell,
         hidden=args.hidden,
@@ -60,35 +65,8 @@ def run(args) -> int:
         progress=not args.no_progress,
     )
     name = args.task.split(":")[0]
-    out = Path(args.out or f"rnnlab-train/{name}-{args.cell}")
-    out.mkdir(parents=True, exist_ok=True)
-    if info["kind"] == "text":
-        from rnnlab.compare.apps import generate
-        from rnnlab.data import CharVocab
-
-        info["sample"] = generate(layer, CharVocab(info["vocab"]), "def ", 200, seed=args.seed)
-    checkpoint.save(out / "model.safetensors", layer, info)
-    figures.figure_training(info, out / "validation.png")
-    metrics = {k: v for k, v in info.items() if k not in ("plot", "context", "vocab")}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-    _print_summary(info)
-    print(f"wrote {out}/model.safetensors, validation.png, metrics.json")
+    out = Path(args.out or f"rnnlab-train/{name}-{info.get('cell', 'gru')}")
+    written = apps.write_outputs(out, model, info)
+    print(apps.summary(info))
+    print(f"wrote {out}/" + ", ".join(written))
     return 0
-
-
-def _print_summary(info):
-    if info["kind"] == "series":
-        print(
-            f"held-out RMSE {info['rmse']:.4g} (persistence {info['persistence_rmse']:.4g}, "
-            f"{info['test_points']} points)"
-        )
-    elif info["kind"] == "memory":
-        print(
-            f"held-out score {info['score']:.3f} (0 = baseline, 1 = perfect; raw "
-            f"{info['raw_metric']:.4g})"
-        )
-    else:
-        print(
-            f"held-out {info['val_bits_per_char']:.2f} bits/char (unigram "
-            f"{info['unigram_bits_per_char']:.2f})\n{info['sample']}"
-        )

@@ -173,19 +173,9 @@ def _gradflow(results):
 
 
 def _apps(results):
-    a = results["apps"]
-    t = a["text"]
-    return (
-        f"- sine (next step, GRU): RMSE {a['sine']['rmse']:.4f}, persistence "
-        f"{a['sine']['persistence_rmse']:.4f}\n"
-        f"- yearly sunspots (one year ahead, GRU, {a['sunspots']['test_points']} held-out "
-        f"years): RMSE {a['sunspots']['rmse']:.1f}, persistence "
-        f"{a['sunspots']['persistence_rmse']:.1f}\n"
-        f"- characters of Python's help text ({t['chars']:,} chars, {t['vocab_size']} symbols, "
-        f"GRU): {t['val_bits_per_char']:.2f} bits/char held out, unigram baseline "
-        f"{t['unigram_bits_per_char']:.2f}\n\nGenerated after the prime `def `:\n\n```text\n"
-        f"{t['sample']}\n```"
-    )
+    from .apps import render
+
+    return render(results["apps"])
 
 
 def _load(meta):
