@@ -23,18 +23,12 @@ from rnnlab.compare.runner import strip_timings
 
 pytest.importorskip("distributed")
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+from .helpers import environment
+
 #: The smallest run that still has a sweep to interrupt: --quick, two cells, one task.
 ARGS = ("--quick", "--cells", "rnn,gru", "--tasks", "adding", "--seed", "3")
 START_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 240
-
-
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
-    env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "False"
-    return env
 
 
 class Processes:
@@ -50,7 +44,7 @@ class Processes:
             [sys.executable, *argv],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_environment(),
+            env=environment(),
             start_new_session=True,
         )
         log.close()

@@ -157,3 +157,13 @@ def checkpoint_path(text: str) -> Path:
             )
         return inside
     return path
+
+
+def require_info(path: Path, info: dict, *keys: str) -> None:
+    """Refuse a checkpoint whose task description (``extra``) lacks what a subcommand needs."""
+    missing = [k for k in keys if k not in info]
+    if missing:
+        raise ValueError(
+            f"checkpoint: {path} has no {', '.join(map(repr, missing))} in its task description "
+            "(extra); was it written by rnnlab train?"
+        )

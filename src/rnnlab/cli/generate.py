@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ._common import checkpoint_path, non_negative_int, positive_float, positive_int
+from ._common import (
+    checkpoint_path,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    require_info,
+)
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             f"checkpoint: {path} is a {info.get('kind')} model, not a text model; "
             "train one with rnnlab train --task text"
         )
+    require_info(path, info, "vocab")
     vocab = CharVocab(info["vocab"])
     print(
         generate(

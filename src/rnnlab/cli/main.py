@@ -21,12 +21,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rnnlab.backend import DeviceUnavailableError
     from rnnlab.diagnostics import TrainingDivergedError
 
-    # ImportError: an optional dependency is missing (its message says what to install).
-    return (ValueError, TypeError, OSError, ImportError, DeviceUnavailableError,
+    # ImportError: an optional dependency is missing (its message says what to install);
+    # MemoryError: sizes too large for this machine (--hidden 5000000).
+    return (ValueError, TypeError, OSError, ImportError, MemoryError, DeviceUnavailableError,
             TrainingDivergedError)  # fmt: skip
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return f"out of memory: {exc or 'the sizes asked for do not fit'}; try smaller sizes"
     if isinstance(exc, OSError) and exc.strerror and exc.filename:
         return f"{exc.filename}: {exc.strerror}"
     return str(exc) or type(exc).__name__

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ._common import checkpoint_path, positive_int
+from ._common import checkpoint_path, positive_int, require_info
 from .train import parse_column
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
     layer, info = checkpoint.load(path)
     if info.get("kind") == "text":
         raise ValueError(f"checkpoint: {path} is a text model; use rnnlab generate")
+    require_info(path, info, "window", "mean", "std", "context")
     series = None
     if args.csv:
         column = parse_column(args.column) if args.column is not None else info.get("column")
-        found = read_csv_column(args.csv, column, min_length=info.get("window", 1))
+        why = f"(the model reads windows of {info['window']} values)"
+        found = read_csv_column(args.csv, column, min_length=info["window"], why=why)
         series = found.values
         shown = f"column {found.name!r}" if found.has_header else f"column {found.index}"
         print(f"# {args.csv}: {shown}, {series.size} values", flush=True)
