@@ -10,9 +10,9 @@ import csv
 import io
 import math
 import numbers
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -45,7 +45,8 @@ def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
     return years, values
 
 
-class CsvColumn(NamedTuple):
+@dataclass(frozen=True)
+class CsvColumn:
     """One numeric column of a CSV file, as :func:`read_csv_column` found it."""
 
     values: np.ndarray  #: (N,) float64
@@ -59,12 +60,13 @@ def _pick_column(path: Path, header: list[str] | None, width: int, column: objec
     if column is None:
         return width - 1
     if isinstance(column, numbers.Integral) and not isinstance(column, bool):
+        column = int(column)
         if not 0 <= column < width:
             shown = f"columns {header}" if header is not None else "columns (no header row)"
             raise ValueError(
                 f"{path}: column index {column} is out of range; the file has {width} {shown}"
             )
-        return int(column)
+        return column
     if isinstance(column, str):
         if header is None:
             raise ValueError(
