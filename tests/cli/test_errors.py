@@ -304,3 +304,33 @@ def test_rnnlab_traceback_shows_the_traceback_when_asked(tmp_path):
     assert done.returncode == 1
     assert "Traceback" in done.stderr
     assert "FileNotFoundError: checkpoint: nowhere does not exist" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"longmem": {"table": {}}}',
+        '{"longmem": {"table": {"adding": {}}}}',
+        '{"longmem": {"table": []}}',
+        '{"longmem": {"table": {"adding": {"rnn": [{"mean": 1}]}}}}',
+        '{"longmem": 3}',
+        "[1, 2]",
+        "not json",
+    ],
+)
+def test_recommend_with_a_malformed_results_json_is_one_line(cli, tmp_path, content):
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "results.json").write_text(content)
+    result = cli("recommend", "--seq-len", "30", "--report", "rep")
+    assert result.code == 1, result
+    assert "results.json: not a results.json written by rnnlab compare" in result.err
+
+
+def test_a_fifo_is_refused_not_read(cli, tmp_path):
+    os.mkfifo(tmp_path / "pipe")  # opening it to read would block until a writer comes
+    result = cli("train", "--task", "csv:pipe", "--steps", "1")
+    assert result.code == 1, result
+    assert "pipe: not a regular file, expected a CSV file" in result.err
+    result = cli("predict", "--checkpoint", "pipe")
+    assert result.code == 1, result
+    assert "--checkpoint: pipe is not a regular file" in result.err

@@ -156,6 +156,8 @@ def checkpoint_path(text: str) -> Path:
                 "the file, or the directory rnnlab train wrote"
             )
         return inside
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading could block
+        raise ValueError(f"--checkpoint: {path} is not a regular file")
     return path
 
 

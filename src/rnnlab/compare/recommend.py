@@ -51,7 +51,7 @@ def _by_length(seq_len: int, need_speed: bool) -> tuple[str, str]:
     return "lstm", "extremely long (> 100 steps): LSTM"
 
 
-def evidence(results_path, seq_len) -> dict | None:
+def evidence(results_path: str | Path, seq_len: int) -> dict | None:
     """Measured scores at the report's length nearest ``seq_len``, and the timing ratios."""
     path = Path(results_path)
     if not path.is_file():
@@ -59,17 +59,19 @@ def evidence(results_path, seq_len) -> dict | None:
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
         table = results["longmem"]["table"]
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: not a results.json written by rnnlab compare ({exc})") from None
-    lengths = [row["seq_len"] for row in next(iter(next(iter(table.values())).values()))]
-    nearest = min(lengths, key=lambda n: (abs(n - seq_len), n))
-    scores = {
-        task: {
-            cell: next(r["mean"] for r in rows if r["seq_len"] == nearest)
-            for cell, rows in by_cell.items()
+        lengths = [row["seq_len"] for row in next(iter(next(iter(table.values())).values()))]
+        nearest = min(lengths, key=lambda n: (abs(n - seq_len), n))
+        scores = {
+            task: {
+                cell: next(r["mean"] for r in rows if r["seq_len"] == nearest)
+                for cell, rows in by_cell.items()
+            }
+            for task, by_cell in table.items()
         }
-        for task, by_cell in table.items()
-    }
+    # Any shape but the one compare writes (an empty table, a list for a dict, a missing row).
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a results.json written by rnnlab compare ({why})") from None
     timing = {}
     for name, data in results.get("timing", {}).get("configs", {}).items():
         timing[name] = {c: s["total"]["median"] for c, s in data["summary"].items() if "total" in s}

@@ -83,8 +83,10 @@ def _read_text(path: Path) -> str:
     """The file as text: UTF-8, with or without the byte-order mark Excel writes."""
     if path.is_dir():
         raise ValueError(f"{path}: is a directory, expected a CSV file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file():  # a FIFO or a device: reading it could block or never end
+        raise ValueError(f"{path}: not a regular file, expected a CSV file")
     data = path.read_bytes()
     if b"\x00" in data[:65536]:
         raise ValueError(f"{path}: looks like a binary file (it holds NUL bytes), not CSV text")
