@@ -36,18 +36,26 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
+class BadArgument(argparse.ArgumentTypeError, ValueError):
+    """A value an option refuses.
+
+    argparse reports it as a usage error (exit 2) with this message; called directly, it is a
+    ValueError like any other bad input.
+    """
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise BadArgument(f"expected an integer, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = _integer(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+        raise BadArgument(f"expected an integer >= 1, got {value}")
     return value
 
 
@@ -55,7 +63,7 @@ def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (seeds, optional counts)."""
     value = _integer(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+        raise BadArgument(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -64,9 +72,9 @@ def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise BadArgument(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise BadArgument(f"expected a finite number > 0, got {text!r}")
     return value
 
 
@@ -79,13 +87,13 @@ def comma_list(kind: Callable[[str], T]) -> Callable[[str], tuple[T, ...]]:
     def parse(text: str) -> tuple[T, ...]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+            raise BadArgument(f"expected a comma-separated list, got {text!r}")
         try:
             return tuple(kind(t) for t in items)
         except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
+            raise BadArgument(f"{exc} in {text!r}") from None
         except ValueError:
-            raise argparse.ArgumentTypeError(
+            raise BadArgument(
                 f"expected a comma-separated list of {getattr(kind, '__name__', kind)}, "
                 f"got {text!r}"
             ) from None

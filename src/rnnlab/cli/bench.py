@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from ._common import positive_int
+from ._common import BadArgument, positive_int
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -16,7 +16,7 @@ def _size(text: str) -> tuple[int, int, int, int]:
     """argparse type for ``T,B,I,H``: four positive integers."""
     parts = text.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected T,B,I,H: four positive integers, got {text!r}")
+        raise BadArgument(f"expected T,B,I,H: four positive integers, got {text!r}")
     t, b, i, h = (int(p) for p in parts)
     return t, b, i, h
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import non_negative_int, positive_int, prepare_output_file
+from ._common import BadArgument, non_negative_int, positive_int, prepare_output_file
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -53,7 +53,7 @@ def add_parser(sub: Subparsers) -> None:
 def _at_least_2(text: str) -> int:
     value = positive_int(text)
     if value < 2:
-        raise argparse.ArgumentTypeError(f"expected at least 2 steps, got {value}")
+        raise BadArgument(f"expected at least 2 steps, got {value}")
     return value
 
 
