@@ -89,6 +89,47 @@ def _address_in(scheduler_file: Path) -> str | None:
         return None
 
 
+def _sweep_state():
+    """A function for the scheduler: finished tasks, and each worker's running ones."""
+
+    # Nested, so that cloudpickle ships it by value: the tests are not importable there.
+    def state(dask_scheduler) -> dict:
+        return {
+            "done": sum(ts.state == "memory" for ts in dask_scheduler.tasks.values()),
+            "processing": {
+                ws.address: len(ws.processing) for ws in dask_scheduler.workers.values()
+            },
+        }
+
+    return state
+
+
+def _start_cluster(processes: Processes, tmp_path: Path) -> tuple[str, dict]:
+    """A scheduler on 127.0.0.1 (a free port it picks) and two single-thread workers."""
+    scheduler_file = tmp_path / "scheduler.json"
+    processes.start(
+        "scheduler",
+        *("-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"),
+        *("--no-dashboard", "--scheduler-file", str(scheduler_file)),
+    )
+    address = _wait_for(
+        lambda: _address_in(scheduler_file), START_TIMEOUT_S, "the scheduler file", processes
+    )
+    assert address.startswith("tcp://127.0.0.1:")
+    # No nanny: the worker is the process itself, so SIGKILL ends it for good (a nanny
+    # would restart it).
+    workers = {
+        name: processes.start(
+            name,
+            *("-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1"),
+            *("--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name),
+            *("--death-timeout", "60", "--local-directory", str(tmp_path / name)),
+        )
+        for name in ("victim", "survivor")
+    }
+    return address, workers
+
+
 def test_compare_survives_a_killed_worker_and_matches_a_local_run(tmp_path, processes):
     from dask.distributed import Client
 
@@ -100,25 +141,7 @@ def test_compare_survives_a_killed_worker_and_matches_a_local_run(tmp_path, proc
         write_figures=False,
     )  # fmt: skip
 
-    scheduler_file = tmp_path / "scheduler.json"
-    processes.start(
-        "scheduler",
-        *("-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"),
-        *("--no-dashboard", "--scheduler-file", str(scheduler_file)),
-    )
-    address = _wait_for(
-        lambda: _address_in(scheduler_file), START_TIMEOUT_S, "the scheduler file", processes
-    )
-    assert address.startswith("tcp://127.0.0.1:")
-    workers = {
-        name: processes.start(
-            name,
-            *("-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1"),
-            *("--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name),
-            *("--death-timeout", "60", "--local-directory", str(tmp_path / name)),
-        )
-        for name in ("victim", "survivor")
-    }
+    address, workers = _start_cluster(processes, tmp_path)
     with Client(address, timeout=START_TIMEOUT_S) as client:
         client.wait_for_workers(2, timeout=START_TIMEOUT_S)
         victim = next(
@@ -131,17 +154,9 @@ def test_compare_survives_a_killed_worker_and_matches_a_local_run(tmp_path, proc
             *("--scheduler", address, "--out", str(out)),
         )
 
-        def sweep_state(dask_scheduler) -> dict:
-            # Runs on the scheduler (nested: pickled by value, the tests are not importable there).
-            return {
-                "done": sum(ts.state == "memory" for ts in dask_scheduler.tasks.values()),
-                "processing": {
-                    ws.address: len(ws.processing) for ws in dask_scheduler.workers.values()
-                },
-            }
-
         def victim_mid_sweep() -> bool:
-            state = client.run_on_scheduler(sweep_state)
+            # A job finished and the victim runs another one.
+            state = client.run_on_scheduler(_sweep_state())
             return state["done"] >= 1 and state["processing"].get(victim, 0) >= 1
 
         _wait_for(victim_mid_sweep, RUN_TIMEOUT_S, "the sweep to reach the victim", processes)
