@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from dask.distributed import Client  # the test extra installs dask[distributed]
 
 from rnnlab.compare import make_config, run_compare
 from rnnlab.compare.runner import strip_timings
-
-pytest.importorskip("distributed")
 
 from .helpers import environment
 
@@ -131,8 +130,6 @@ def _start_cluster(processes: Processes, tmp_path: Path) -> tuple[str, dict]:
 
 
 def test_compare_survives_a_killed_worker_and_matches_a_local_run(tmp_path, processes):
-    from dask.distributed import Client
-
     # The local reference first: it also fills the kernels' compile cache for the workers.
     run_compare(
         make_config("quick", cells=("rnn", "gru"), tasks=("adding",), seed=3, jobs=1,
