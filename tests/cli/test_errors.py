@@ -305,6 +305,19 @@ def test_ctrl_c_in_any_subcommand_returns_130(cli, monkeypatch):
     assert result.err == "\nrnnlab: interrupted\n"
 
 
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only the user's mistakes are turned into one line; rnnlab's own bugs stay visible."""
+    from rnnlab.cli import recommend
+    from rnnlab.cli.main import main
+
+    def buggy(args):
+        return {}["missing"]
+
+    monkeypatch.setattr(recommend, "run", buggy)
+    with pytest.raises(KeyError, match="missing"):
+        main(["recommend", "--seq-len", "5"])
+
+
 def test_rnnlab_traceback_shows_the_traceback_when_asked(tmp_path):
     env = environment() | {"RNNLAB_TRACEBACK": "1"}
     done = subprocess.run(
