@@ -144,8 +144,8 @@ def series_model(tmp_path_factory):
     return out
 
 
-def _rewrite_extra(src, dst, change):
-    """Copy a checkpoint with its task description (extra) changed, checksum kept valid."""
+def _rewrite_header(src, dst, change):
+    """Copy a checkpoint with its rnnlab header changed by hand (as a damaged file would be)."""
     import json
 
     from safetensors.numpy import load_file, save_file
@@ -179,23 +179,42 @@ def test_checkpoint_errors_are_one_line(cli, tmp_path, series_model):
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("drop", "message"),
     [
-        (lambda h: h["extra"].pop("window"), "has no 'window' in its task description"),
-        (lambda h: h["extra"].pop("context"), "has no 'context' in its task description"),
-        (lambda h: h.pop("model"), "model.safetensors: "),
-        (lambda h: h.update(extra=None), "holds a model but no task description"),
+        ("window", "has no 'window' in its task description"),
+        ("context", "has no 'context' in its task description"),
+        ("mean", "has no 'mean' in its task description"),
+        (None, "holds a model but no task description"),
     ],
 )
 def test_predict_with_a_checkpoint_missing_a_key_is_one_line(
-    cli, tmp_path, series_model, change, message
+    cli, tmp_path, series_model, drop, message
 ):
-    bad = tmp_path / "model.safetensors"
-    _rewrite_extra(series_model / "model.safetensors", bad, change)
-    result = cli("predict", "--checkpoint", str(bad))
+    """A valid file (checksum and all) whose task description lacks what predict needs."""
+    from rnnlab import io
+
+    loaded = io.load_checkpoint(series_model / "model.safetensors")
+    extra = None if drop is None else {k: v for k, v in loaded.extra.items() if k != drop}
+    io.save_checkpoint(tmp_path / "model.safetensors", loaded.model, extra=extra)
+    result = cli("predict", "--checkpoint", "model.safetensors")
     assert result.code == 1, result
     assert message in result.err
     assert result.err.startswith("rnnlab predict: error: ")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h.pop("model"),
+        lambda h: h.update(format_version=99),
+        lambda h: h.update(model=[1]),
+    ],
+)
+def test_predict_with_a_damaged_header_is_one_line(cli, tmp_path, series_model, change):
+    _rewrite_header(series_model / "model.safetensors", tmp_path / "model.safetensors", change)
+    result = cli("predict", "--checkpoint", "model.safetensors")
+    assert result.code == 1, result
+    assert result.err.startswith("rnnlab predict: error: model.safetensors: ")
 
 
 # ----------------------------------------------------------------- other subcommands (1)
