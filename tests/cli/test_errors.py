@@ -381,3 +381,11 @@ def test_a_fifo_is_refused_not_read(cli, tmp_path):
     result = cli("predict", "--checkpoint", "pipe")
     assert result.code == 1, result
     assert "--checkpoint: pipe is not a regular file" in result.err
+
+
+def test_a_refused_run_creates_nothing(cli, tmp_path):
+    (tmp_path / "short.csv").write_text("v\n1\n2\n3\n")
+    result = cli("train", "--task", "csv:short.csv", "--window", "5", "--out", "new/m")
+    assert result.code == 1, result
+    assert "has 3 values, too short" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.csv"]

@@ -2,8 +2,8 @@
 
 - argparse ``type`` functions that refuse a bad value at parse time (a usage error, exit 2):
   negative or zero counts, negative seeds, NaN or infinite floats;
-- checks of the places a subcommand will write, made *before* the work starts, so that a
-  mistyped ``--out`` costs a second, not a training run;
+- checks of the places a subcommand will write, made *before* the work starts (creating
+  nothing), so that a mistyped ``--out`` costs a second, not a training run;
 - the checkpoint a ``--checkpoint`` argument names (the file, or the directory ``train`` wrote).
 
 Errors found after parsing are raised as ValueError; :func:`rnnlab.cli.main.main` turns them
@@ -109,29 +109,36 @@ def _refuse_non_file(target: Path, option: str) -> None:
         )
 
 
-def _probe_writable(directory: Path, option: str) -> None:
+def _probe_writable(directory: Path, option: str, shown: Path) -> None:
     # Creating a file is the only test that holds for root, ACLs and read-only mounts alike.
     try:
         with tempfile.TemporaryFile(dir=directory, prefix=".rnnlab-probe-"):
             pass
     except OSError as exc:
-        raise ValueError(f"{option}: cannot write in {directory}: {exc.strerror or exc}") from None
+        what = f"write in {shown}" if shown == directory else f"create the directory {shown}"
+        raise ValueError(f"{option}: cannot {what}: {exc.strerror or exc}") from None
 
 
-def _make_directory(directory: Path, option: str) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+def _check_creatable_dir(directory: Path, option: str) -> None:
+    """``directory`` exists and is writable, or its nearest existing ancestor lets it be made."""
+    if directory.is_dir():
+        _probe_writable(directory, option, directory)
+        return
+    ancestor = directory.absolute()
+    while not (ancestor.exists() or ancestor.is_symlink()) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
         raise ValueError(
-            f"{option}: cannot create the directory {directory}: {exc.strerror or exc}"
-        ) from None
+            f"{option}: cannot create the directory {directory}: {ancestor} is not a directory"
+        )
+    _probe_writable(ancestor, option, directory)
 
 
-def prepare_output_dir(path: str | Path, option: str, files: Iterable[str] = ()) -> Path:
-    """Check (and create) the directory a subcommand will write ``files`` into.
+def check_output_dir(path: str | Path, option: str, files: Iterable[str] = ()) -> Path:
+    """Check, before the work starts, the directory a subcommand will write ``files`` into.
 
-    Called before the work starts: an existing file in the directory's place, a directory or
-    device where one of ``files`` goes, or a place that cannot be written is a ValueError
+    Nothing is created: a file in the directory's place, a directory or device where one of
+    ``files`` goes, or a place where the directory cannot be made or written is a ValueError
     naming ``option`` and the path.
     """
     directory = Path(path)
@@ -139,17 +146,15 @@ def prepare_output_dir(path: str | Path, option: str, files: Iterable[str] = ())
         raise ValueError(f"{option}: {directory} exists and is not a directory")
     for name in files:
         _refuse_non_file(directory / name, option)
-    _make_directory(directory, option)
-    _probe_writable(directory, option)
+    _check_creatable_dir(directory, option)
     return directory
 
 
-def prepare_output_file(path: str | Path, option: str) -> Path:
-    """Check the file a subcommand will write (its directory is created if missing)."""
+def check_output_file(path: str | Path, option: str) -> Path:
+    """Check, before the work starts, the file a subcommand will write (nothing is created)."""
     target = Path(path)
     _refuse_non_file(target, option)
-    _make_directory(target.parent, option)
-    _probe_writable(target.parent, option)
+    _check_creatable_dir(target.parent, option)
     return target
 
 

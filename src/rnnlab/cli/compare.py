@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ._common import comma_list, non_negative_int, positive_int, prepare_output_dir
+from ._common import check_output_dir, comma_list, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     files = (REPORT_FILE, RESULTS_FILE, *(f"{name}.png" for name in FIGURES))
-    prepare_output_dir(args.out, "--out", files=files)
+    check_output_dir(args.out, "--out", files=files)
     if args.scheduler is not None:
         _check_scheduler(args.scheduler)
     results = run_compare(config, args.out)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import BadArgument, non_negative_int, positive_int, prepare_output_file
+from ._common import BadArgument, check_output_file, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out: expected a .png file name, got {args.out!r}")
-    prepare_output_file(out, "--out")
+    check_output_file(out, "--out")
     cells = CELLS if args.cell == "all" else (args.cell,)
     profiles = {
         c: profile_for(
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             {c: p[panel] for c, p in profiles.items()},
             f"{title} ({args.task}, T={args.seq_len})",
         )
+    out.parent.mkdir(parents=True, exist_ok=True)
     figures._save(fig, out.parent, out.name)
     ks = [k for k in (1, 5, 10, 20, 50, 100, 200) if k < args.seq_len]
     print(f"{'k':<14}" + "".join(f"{k:>10}" for k in ks))

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from ._common import (
     CHECKPOINT_FILE,
+    check_output_dir,
     non_negative_int,
     positive_float,
     positive_int,
-    prepare_output_dir,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything is checked before the training starts: the task, the CSV, the output place.
     name, _ = parse_task(args.task)
     column = _csv_column(args)
-    out = prepare_output_dir(
+    out = check_output_dir(
         args.out or f"rnnlab-train/{name}-{args.cell}", "--out", files=TRAIN_FILES
     )
     layer, info = train_task(
