@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import TYPE_CHECKING
+
+from ._common import BadArgument, positive_int
+
+if TYPE_CHECKING:
+    from ._common import Subparsers
 
 
 def _size(text: str) -> tuple[int, int, int, int]:
+    """argparse type for ``T,B,I,H``: four positive integers."""
     parts = text.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"--sizes: expected T,B,I,H with positive integers, got {text!r}")
-    return tuple(int(p) for p in parts)
+        raise BadArgument(f"expected T,B,I,H: four positive integers, got {text!r}")
+    t, b, i, h = (int(p) for p in parts)
+    return t, b, i, h
 
 
-def add_parser(sub):
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="time RNN/LSTM/GRU against PyTorch (ratios, GEMM peak)")
     p.add_argument(
         "--sizes",
         nargs="+",
+        type=_size,
         metavar="T,B,I,H",
         help="sizes to time (default: the six of BENCHMARKS.md)",
     )
-    p.add_argument("--cells", nargs="+", choices=["rnn", "lstm", "gru"], help="default: all")
+    p.add_argument(
+        "--cells", nargs="+", choices=["rnn", "lstm", "gru"], help="cells to time (default: all)"
+    )
     p.add_argument("--quick", action="store_true", help="first three sizes, short budget")
-    p.add_argument("--backend", default="auto", choices=["auto", "reference", "numba"])
-    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "reference", "numba"],
+        help="rnnlab's kernels (default: auto, Numba when installed)",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, help="BLAS and Numba threads (default: all cores)"
+    )
     p.add_argument("--no-torch", action="store_true", help="time rnnlab alone")
     p.add_argument("--no-compile", action="store_true", help="skip compile/cached-load timing")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -31,15 +50,17 @@ def add_parser(sub):
         "--device",
         default="cpu",
         choices=["cpu", "cuda"],
-        help="cuda: rnnlab on the GPU against PyTorch's cuDNN layers (needs a GPU; docs/gpu.md)",
+        help="cuda: rnnlab on the GPU against PyTorch's cuDNN layers (needs a GPU; docs/gpu.md) "
+        "(default: cpu)",
     )
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Check parity, time, print the table (or JSON)."""
     from rnnlab import bench
 
-    sizes = [_size(s) for s in args.sizes] if args.sizes else bench.SIZES
+    sizes = list(args.sizes) if args.sizes else bench.SIZES
     if args.quick and not args.sizes:
         sizes = sizes[:3]
     cells = tuple(args.cells) if args.cells else bench.CELLS
@@ -59,7 +80,7 @@ def run(args) -> int:
     return 0
 
 
-def _run_cuda(args, sizes, cells) -> int:
+def _run_cuda(args: argparse.Namespace, sizes: list, cells: tuple) -> int:
     """The GPU bench; without a GPU it prints why nothing was measured and returns 1."""
     from rnnlab.kernels.gpu import bench as gpu_bench
 

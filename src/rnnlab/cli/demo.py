@@ -8,43 +8,42 @@ so the demo shows the forward pass, backpropagation through time and learning in
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer
 
+from ._common import non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from ._common import Subparsers
+
 # The guide's code examples: RNN hidden 32, LSTM hidden 64, GRU hidden 48, input 1, output 1.
 GUIDE_LAYERS = [("RNN", RNNLayer, 32), ("LSTM", LSTMLayer, 64), ("GRU", GRULayer, 48)]
 
 
-def _int_at_least(minimum):
-    """An argparse type: an integer >= ``minimum``, else a usage error (not a traceback)."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def add_parser(sub):
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="the guide's sine example through RNN, LSTM and GRU")
     p.add_argument(
-        "--steps", type=_int_at_least(1), default=300, help="gradient-descent steps (default 300)"
+        "--steps", type=positive_int, default=300, help="gradient-descent steps (default: 300)"
     )
     p.add_argument(
-        "--seed", type=_int_at_least(0), default=0, help="seed for initialisation (default 0)"
+        "--seed", type=non_negative_int, default=0, help="seed for initialisation (default: 0)"
     )
     p.set_defaults(run=run)
 
 
-def sine_batch(num_steps=40, batch_size=16, seed=0):
+def _progress(text: str) -> None:
+    # Progress goes to stderr: stdout keeps only the table, for pipes and tests.
+    print(text, file=sys.stderr, flush=True)
+
+
+def sine_batch(
+    num_steps: int = 40, batch_size: int = 16, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows of sin(0.1 t) with random phases: inputs x(t) and targets x(t+1), (T, B, 1)."""
     rng = np.random.default_rng(seed)
     start = rng.uniform(0, 2 * np.pi / 0.1, size=batch_size)
@@ -53,7 +52,9 @@ def sine_batch(num_steps=40, batch_size=16, seed=0):
     return wave[:-1], wave[1:]
 
 
-def train_next_step(layer, steps, learning_rate=0.05, seed=0):
+def train_next_step(
+    layer: RNNLayer | LSTMLayer | GRULayer, steps: int, learning_rate: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
     """Plain gradient descent on the mean squared next-step error; returns (first, last) loss."""
     x, target = sine_batch(seed=seed)
     x, target = x.astype(layer.dtype), target.astype(layer.dtype)
@@ -71,7 +72,12 @@ def train_next_step(layer, steps, learning_rate=0.05, seed=0):
     return losses[0], losses[-1]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run the guide's example through the three layers and train each on the sine wave."""
+    _progress(
+        "rnnlab demo: the first run on this machine compiles the Numba kernels of each cell "
+        "(once, cached afterwards; up to a minute); later runs take seconds."
+    )
     sequence = [np.array([[np.sin(t * 0.1)]]) for t in range(10)]  # the guide's sequence
     print("The guide's example: 10 steps of sin(0.1 t), each a (1, 1) matrix.\n")
     header = (
@@ -81,8 +87,15 @@ def run(args) -> int:
     print(header)
     print("-" * len(header))
     for name, cls, hidden in GUIDE_LAYERS:
+        _progress(f"  {name} (hidden {hidden}): forward, then {args.steps} training steps...")
         layer = cls(input_size=1, hidden_size=hidden, output_size=1, seed=args.seed)
+        start = time.perf_counter()
         output = layer.forward(sequence)
+        first_call = time.perf_counter() - start
+        if first_call > 1.0:
+            _progress(
+                f"  {name}: the first forward took {first_call:.1f} s (compiling the kernels)"
+            )
         start = time.perf_counter()
         first, last = train_next_step(layer, args.steps, seed=args.seed)
         seconds = time.perf_counter() - start

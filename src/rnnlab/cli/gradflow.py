@@ -3,45 +3,69 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._common import positive_int, reports_errors
+from ._common import BadArgument, check_output_file, non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from ._common import Subparsers
 
 CELLS = ("rnn", "lstm", "gru")
 
 
-def add_parser(sub):
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "gradflow",
         help="plot the gradient norm against distance from the loss (vanishing gradients)",
         description="Exact ‖∂L/∂h(T-k)‖ / ‖∂L/∂h(T)‖ for a loss on the last output, at "
         "initialisation (and after --train-steps updates), on a log scale against the "
         "guide's 0.5^k.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--cell", choices=(*CELLS, "all"), default="all")
-    p.add_argument("--seq-len", type=positive_int, default=100)
-    p.add_argument("--hidden", type=positive_int, default=32)
-    p.add_argument("--task", choices=("adding", "copy"), default="adding")
-    p.add_argument("--train-steps", type=int, default=0, help="also show after N updates")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="gradflow.png", help="PNG file to write")
+    p.add_argument(
+        "--cell", choices=(*CELLS, "all"), default="all", help="the cell(s) (default: all)"
+    )
+    p.add_argument(
+        "--seq-len", type=_at_least_2, default=100, help="sequence length (default: 100)"
+    )
+    p.add_argument("--hidden", type=positive_int, default=32, help="hidden size (default: 32)")
+    p.add_argument(
+        "--task",
+        choices=("adding", "copy"),
+        default="adding",
+        help="the task whose inputs feed the network (default: adding)",
+    )
+    p.add_argument(
+        "--train-steps",
+        type=non_negative_int,
+        default=0,
+        help="also show the profile after N training updates (default: 0, only at init)",
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the model (default: 0)"
+    )
+    p.add_argument(
+        "--out", default="gradflow.png", help="PNG file to write (default: gradflow.png)"
+    )
     p.set_defaults(run=run)
 
 
-@reports_errors("gradflow")
-def run(args) -> int:
-    from pathlib import Path
+def _at_least_2(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise BadArgument(f"expected at least 2 steps, got {value}")
+    return value
 
+
+def run(args: argparse.Namespace) -> int:
+    """Measure the gradient-norm profiles, write the figure, print the table."""
     from rnnlab.compare import figures
     from rnnlab.compare.gradflow import profile_for
 
-    if args.seq_len < 2:
-        raise ValueError(f"--seq-len: expected at least 2 steps, got {args.seq_len}")
-    if args.train_steps < 0:
-        raise ValueError(f"--train-steps: expected 0 or more, got {args.train_steps}")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out: expected a .png file name, got {args.out!r}")
+    check_output_file(out, "--out")
     cells = CELLS if args.cell == "all" else (args.cell,)
     profiles = {
         c: profile_for(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._common import Subparsers
 
 
-def add_parser(sub):
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("info", help="versions, BLAS in use, GPU availability")
     p.set_defaults(run=run)
 
@@ -65,7 +70,8 @@ def _blas_description() -> str:
     )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Print one fact per line."""
     for key, value in collect().items():
         print(f"{key:>10}: {value}")
     return 0

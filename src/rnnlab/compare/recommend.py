@@ -10,20 +10,40 @@ from pathlib import Path
 LIMITED_DATA = 1000
 
 
-def decide(seq_len, data_size=None, need_speed=False) -> tuple[str, str]:
-    """The guide's answer: (cell, reason)."""
+def decide(seq_len: int, data_size: int | None = None, need_speed: bool = False) -> tuple[str, str]:
+    """The guide's answer: (cell, reason).
+
+    The guide's special case "limited data -> GRU" applies at every length (below 10 steps, where
+    the tree says RNN, and above 100, where it says LSTM); a ``data_size`` that is not limited is
+    named in the reason, so that every answer shows whether the data size was considered.
+    """
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise ValueError(f"seq_len: expected a positive integer, got {seq_len!r}")
-    if data_size is not None and (not isinstance(data_size, int) or data_size < 1):
+    if data_size is not None and (
+        isinstance(data_size, bool) or not isinstance(data_size, int) or data_size < 1
+    ):
         raise ValueError(f"data_size: expected a positive integer, got {data_size!r}")
+    if data_size is not None and data_size < LIMITED_DATA:
+        by_length, _ = _by_length(seq_len, need_speed)
+        instead = "" if by_length == "gru" else f" rather than the {by_length.upper()} of the tree"
+        speed = "need speed and " if need_speed else ""
+        return "gru", (
+            f"{speed}limited data ({data_size} < {LIMITED_DATA} sequences): GRU{instead}, "
+            "fewer parameters to fit"
+        )
+    cell, reason = _by_length(seq_len, need_speed)
+    if data_size is not None:
+        reason += f"; {data_size} sequences is not limited data (>= {LIMITED_DATA})"
+    return cell, reason
+
+
+def _by_length(seq_len: int, need_speed: bool) -> tuple[str, str]:
     if need_speed:
         if seq_len < 10:
             return "rnn", "need speed: RNN or GRU; under 10 steps the RNN suffices"
         return "gru", "need speed: RNN or GRU; at 10+ steps the GRU keeps memory"
     if seq_len < 10:
         return "rnn", "< 10 steps: RNN (fast, simple)"
-    if data_size is not None and data_size < LIMITED_DATA:
-        return "gru", f"limited data (< {LIMITED_DATA} sequences): GRU"
     if seq_len <= 50:
         return "gru", "10-50 steps: GRU (recommended, good balance)"
     if seq_len <= 100:
@@ -31,7 +51,7 @@ def decide(seq_len, data_size=None, need_speed=False) -> tuple[str, str]:
     return "lstm", "extremely long (> 100 steps): LSTM"
 
 
-def evidence(results_path, seq_len) -> dict | None:
+def evidence(results_path: str | Path, seq_len: int) -> dict | None:
     """Measured scores at the report's length nearest ``seq_len``, and the timing ratios."""
     path = Path(results_path)
     if not path.is_file():
@@ -39,17 +59,19 @@ def evidence(results_path, seq_len) -> dict | None:
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
         table = results["longmem"]["table"]
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: not a results.json written by rnnlab compare ({exc})") from None
-    lengths = [row["seq_len"] for row in next(iter(next(iter(table.values())).values()))]
-    nearest = min(lengths, key=lambda n: (abs(n - seq_len), n))
-    scores = {
-        task: {
-            cell: next(r["mean"] for r in rows if r["seq_len"] == nearest)
-            for cell, rows in by_cell.items()
+        lengths = [row["seq_len"] for row in next(iter(next(iter(table.values())).values()))]
+        nearest = min(lengths, key=lambda n: (abs(n - seq_len), n))
+        scores = {
+            task: {
+                cell: next(r["mean"] for r in rows if r["seq_len"] == nearest)
+                for cell, rows in by_cell.items()
+            }
+            for task, by_cell in table.items()
         }
-        for task, by_cell in table.items()
-    }
+    # Any shape but the one compare writes (an empty table, a list for a dict, a missing row).
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a results.json written by rnnlab compare ({why})") from None
     timing = {}
     for name, data in results.get("timing", {}).get("configs", {}).items():
         timing[name] = {c: s["total"]["median"] for c, s in data["summary"].items() if "total" in s}

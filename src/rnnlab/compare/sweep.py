@@ -215,9 +215,18 @@ def _run_local(jobs, workers, bar):
     context = multiprocessing.get_context("spawn")  # no forked BLAS or tqdm threads
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
         futures = [pool.submit(run_job, job) for job in _ordered(jobs)]
-        for future in as_completed(futures):
-            results.append(future.result())
-            bar.update()
+        try:
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the workers as their current job's error, and they would go on with
+            # the jobs queued to them (minutes) before the pool could close: stop them now.
+            pool.shutdown(wait=False, cancel_futures=True)
+            processes = getattr(pool, "_processes", None) or {}  # private, stable since 3.2
+            for process in list(processes.values()):
+                process.terminate()
+            raise
     return results
 
 
