@@ -19,7 +19,7 @@ class EpochProgress:
         self.stream = sys.stderr if stream is None else stream
         self.bar: Any = None
         if enabled and _is_terminal(self.stream):
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+            from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, desc=desc, unit="batch", leave=True, file=self.stream)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -16,7 +17,11 @@ from .backend import array_device, xp_of
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_size(name: str, value, *, allow_none: bool = False) -> int | None:
+@overload
+def check_size(name: str, value: object) -> int: ...
+@overload
+def check_size(name: str, value: object, *, allow_none: bool) -> int | None: ...
+def check_size(name: str, value: object, *, allow_none: bool = False) -> int | None:
     """A layer size: a positive Python or NumPy integer (bool rejected)."""
     if value is None and allow_none:
         return None

@@ -159,6 +159,8 @@ def series_of(
         return load_sunspots()[1]
     # A window needs window + 1 values, and the split needs test windows after the training ones.
     why = f"(window {window}: {window + 1} values for training and as many for testing)"
+    if path is None:
+        raise ValueError("task: csv:PATH needs a file name after 'csv:'")
     return load_csv_series(path, column, min_length=2 * (window + 1), why=why)
 
 

@@ -10,6 +10,8 @@ copies into the child's storage.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -98,9 +100,12 @@ class Module(SaveMixin):
 
     training = True
     device = "cpu"
+    # Every concrete module defines it (the constructor arguments, JSON-able); declared here
+    # for the type checker only, so that hasattr(model, "get_config") still tells modules apart.
+    get_config: Callable[[], dict[str, Any]]
 
     # ------------------------------------------------------------ structure
-    def children(self) -> list[tuple[str, object]]:
+    def children(self) -> list[tuple[str, Any]]:
         """(prefix, child) pairs; leaves have none."""
         return []
 
@@ -206,7 +211,9 @@ class Module(SaveMixin):
         if device == "cuda":
             require_cupy()
         for store in (getattr(self, "_params", None), getattr(self, "_grads", None)):
-            for key in list(store or ()):
+            if store is None:
+                continue
+            for key in list(store):
                 dict.__setitem__(store, key, to_device(store[key], device))
         for _, child in self.children():
             child.to(device)
