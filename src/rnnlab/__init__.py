@@ -12,14 +12,13 @@ Quick start::
 """
 
 from . import losses, models, optim, schedules
+from ._version import __version__
 from .backend import DeviceUnavailableError, to_device
 from .gpu import GRULayerCUDA, LSTMLayerCUDA, RNNLayerCUDA
 from .grad_mode import is_grad_enabled, no_grad
 from .io import CheckpointError, load, load_checkpoint, save, save_checkpoint
 from .layers import GRULayer, LSTMLayer, RNNLayer
 from .train import History, TrainingDivergedError, VanishingGradientWarning, fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",

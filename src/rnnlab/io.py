@@ -180,7 +180,7 @@ def _set_model_rng_state(path, model, state) -> None:
 def _encode(model, optimizer=None, step=None, rng=None, extra=None) -> bytes:
     from safetensors.numpy import save as st_save
 
-    from . import __version__
+    from ._version import __version__
 
     tensors = _model_tensors(model)
     header = {

@@ -47,7 +47,7 @@ def _load_average():
 
 
 def _meta(config):
-    from ..cli.info import collect
+    from ..machine import collect
 
     return {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import losses
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
-from .gradflow import hidden_gradient_norms, relative_profile
+from .gradients import hidden_gradient_norms, relative_profile
 from .training import make_layer, make_optimizer, many_to_one_step
 
 TASKS = ("adding", "copy")

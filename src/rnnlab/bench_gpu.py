@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ...backend import DeviceUnavailableError, cupy_status, to_device
+from .backend import DeviceUnavailableError, cupy_status, to_device
 
 __all__ = ["GRID", "GUIDE_SHAPE", "format_rows", "gpu_status", "report", "run"]
 
