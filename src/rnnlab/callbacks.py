@@ -18,6 +18,9 @@ class History:
     grad_last_step: list = field(default_factory=list)  # mean |dL/dx(T)|
     lr: list = field(default_factory=list)  # the learning rate each epoch ran with
     steps_per_s: list = field(default_factory=list)
+    val_step: list = field(default_factory=list)  # optimiser steps done at each validation
+    step_loss: list = field(default_factory=list)  # every optimiser step's loss
+    step_grad_norm: list = field(default_factory=list)  # every step's pre-clipping norm
     steps: int = 0
     stopped_early: bool = False
     best_epoch: int | None = None

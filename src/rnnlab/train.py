@@ -14,13 +14,13 @@ finite values and every file written so far untouched.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import losses
 from .callbacks import History, SaveCheckpoint, collect_hooks
 from .diagnostics import (
     TrainingDivergedError,
@@ -29,91 +29,17 @@ from .diagnostics import (
     diverged_message,
 )
 from .optim import Adam, clip_grad_norm, grad_norm
+from .train_checks import (
+    check_tbptt,
+    check_validation,
+    loss_fn,
+    make_rng,
+    positive_int,
+    resolve_targets,
+)
+from .train_source import ArrayPlan, make_plan
 
 __all__ = ["History", "SaveCheckpoint", "TrainingDivergedError", "VanishingGradientWarning", "fit"]
-
-
-def _make_rng(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
-
-
-def _loss_fn(loss):
-    if loss == "mse":
-        return losses.mse
-    if loss == "cross_entropy":
-        return losses.cross_entropy
-    if callable(loss):
-        return loss
-    raise ValueError(f"loss: expected 'mse', 'cross_entropy' or a callable, got {loss!r}")
-
-
-def _check_data(X, Y, name="X"):
-    X, Y = np.asarray(X), np.asarray(Y)
-    if X.ndim < 2:
-        raise ValueError(f"{name}: expected (N, T, ...) with samples first, got shape {X.shape}")
-    if Y.ndim < 1 or len(Y) != len(X):
-        raise ValueError(
-            f"{'Y' if name == 'X' else name + '_Y'}: expected {len(X)} samples (len of {name}) "
-            f"along axis 0, got shape {Y.shape}"
-        )
-    if len(X) == 0:
-        raise ValueError(f"{name}: expected at least one sample, got shape {X.shape}")
-    return X, Y
-
-
-def _check_lengths(name, lengths, X):
-    if lengths is None:
-        return None
-    L = np.asarray(lengths)
-    if L.dtype.kind not in "iu" or L.shape != (len(X),):
-        raise ValueError(
-            f"{name}: expected {len(X)} integers (one per sample), got {L.dtype} {L.shape}"
-        )
-    if L.size and (L.min() < 1 or L.max() > X.shape[1]):
-        raise ValueError(
-            f"{name}: expected values in 1..{X.shape[1]} (T), got {L.min()}..{L.max()}"
-        )
-    return L.astype(np.int64)
-
-
-def _check_validation(validation):
-    if validation is None:
-        return None
-    if not isinstance(validation, tuple | list) or len(validation) not in (2, 3):
-        raise TypeError("validation: expected None, (X_val, Y_val) or (X_val, Y_val, lengths_val)")
-    Xv, Yv = _check_data(validation[0], validation[1], name="validation X")
-    lengths = validation[2] if len(validation) == 3 else None
-    return Xv, Yv, _check_lengths("validation lengths", lengths, Xv)
-
-
-def _check_counts(model, epochs, batch_size, tbptt, lengths):
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    if tbptt is None:
-        return
-    if isinstance(tbptt, bool) or not isinstance(tbptt, numbers.Integral) or tbptt <= 0:
-        raise ValueError(f"tbptt: expected None or a positive integer, got {tbptt!r}")
-    if not hasattr(type(model), "final_state"):
-        raise TypeError(f"tbptt: {type(model).__name__} has no final_state to carry over")
-    if lengths is not None:
-        raise ValueError("tbptt: not supported together with lengths (padded batches)")
-
-
-def _resolve_targets(targets, X, Y, tbptt):
-    if targets == "auto":
-        targets = "steps" if Y.ndim >= 2 and Y.shape[1] == X.shape[1] else "last"
-    if targets not in ("steps", "last"):
-        raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
-    if targets == "steps" and (Y.ndim < 2 or Y.shape[1] != X.shape[1]):
-        raise ValueError(f"Y: per-step targets need shape (N, {X.shape[1]}, ...), got {Y.shape}")
-    if tbptt is not None and targets != "steps":
-        raise ValueError("tbptt: truncated BPTT needs per-step targets Y (N, T, ...)")
-    return targets
 
 
 class _Loop:
@@ -126,6 +52,20 @@ class _Loop:
         self.step = 0
         self.epoch = 0
         self.last_norm = float("nan")
+        self.requested_targets = "auto"
+
+    def resolve(self, X, Y, lengths):
+        """Per-step or per-sequence targets: fixed by the first batch of a batch source, and
+        every later batch must agree."""
+        if self.targets is None:
+            self.targets = resolve_targets(self.requested_targets, X, Y, self.tbptt)
+        elif self.targets == "steps" and (Y.ndim < 2 or Y.shape[1] != X.shape[1]):
+            raise ValueError(
+                f"Y: per-step targets (fixed by the first batch) need shape (N, {X.shape[1]}, "
+                f"...), got {Y.shape}"
+            )
+        if self.tbptt is not None and lengths is not None:
+            raise ValueError("tbptt: not supported together with lengths (padded batches)")
 
     def to_model(self, a, per_step=True):
         """Samples-first batch -> the model's layout."""
@@ -236,7 +176,8 @@ class _Loop:
         return total / len(X)
 
 
-def set_mode(model, training):
+def set_mode(model: Any, training: bool) -> None:
+    """``model.train()`` or ``model.eval()``, for models that have modes."""
     if training and hasattr(model, "train"):
         model.train()
     elif not training and hasattr(model, "eval"):
@@ -244,46 +185,62 @@ def set_mode(model, training):
 
 
 def fit(
-    model,
-    X,
-    Y,
+    model: Any,
+    X: Any,
+    Y: Any = None,
     *,
-    loss="mse",
-    optimizer=None,
-    epochs=10,
-    batch_size=32,
-    clip=5.0,
-    validation=None,
-    seed=None,
-    callbacks=(),
-    early_stopping=None,
-    restore_best=True,
-    schedule=None,
-    tbptt=None,
-    lengths=None,
-    targets="auto",
-    shuffle=True,
-    stall_epochs=3,
-    progress=True,
-):
-    """Train ``model`` on (X, Y) with mini-batches; returns a :class:`History`.
+    updates: int | None = None,
+    validate_every: int | None = None,
+    loss: str | Callable[..., tuple[float, Any]] = "mse",
+    optimizer: Any = None,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    clip: float | None = 5.0,
+    validation: tuple | None = None,
+    seed: int | np.random.Generator | None = None,
+    callbacks: Sequence[Any] = (),
+    early_stopping: int | None = None,
+    restore_best: bool = True,
+    schedule: Any = None,
+    tbptt: int | None = None,
+    lengths: Any = None,
+    targets: str = "auto",
+    shuffle: bool = True,
+    stall_epochs: int = 3,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with mini-batches; returns a :class:`History`.
+
+    Two forms: fixed arrays, ``fit(model, X, Y, epochs=10)``, shuffled into mini-batches each
+    epoch; or a batch source, ``fit(model, source, updates=N)``, one optimiser update per batch
+    it yields (fresh data every update, as the comparison sweeps train).
 
     Parameters
     ----------
     model : module with forward, backward, params, grads, zero_grad (a layer or a Sequential).
-    X : array (N, T, I) or (N, T) token ids, samples first.
-    Y : per-step targets (N, T, O) / labels (N, T), or per-sequence (N, O) / (N,) (last step).
+    X : array (N, T, I) or (N, T) token ids, samples first; or a batch source: a callable
+        ``source(rng) -> batch`` (called once per update with fit's numpy Generator) or an
+        iterable of batches. A batch is ``(X, Y)`` or ``(X, Y, lengths)``, samples first.
+    Y : per-step targets (N, T, O) / labels (N, T), or per-sequence (N, O) / (N,) (last step);
+        None with a batch source.
+    updates : with a batch source, the number of batches (updates) to train on; an iterable
+        with a ``len()`` defaults to all of it.
+    validate_every : with a batch source, updates per "epoch": validation, schedule, early
+        stopping, the stall check, epoch callbacks and the progress line run after each
+        (default ``max(1, updates // 10)``).
     loss : "mse", "cross_entropy" or a callable ``(prediction, target) -> (loss, dprediction)``.
     optimizer : an :mod:`rnnlab.optim` optimiser bound to ``model``; default Adam(lr=1e-3).
-    epochs, batch_size : passes over the data; sequences per step (the guide: 32).
+    epochs, batch_size : passes over the arrays (default 10); sequences per step (the guide: 32;
+        with a batch source, only the validation batches).
     clip : max total gradient norm (the guide: 5.0); None or 0 disables clipping.
     validation : None, (X_val, Y_val) or (X_val, Y_val, lengths_val), evaluated in eval mode
         after each epoch.
-    seed : int, numpy Generator or None; drives the shuffling. A Generator is advanced in place,
-        so passing the same one to a later ``fit`` continues the same random stream.
-    callbacks : callables ``f(epoch, logs)`` (called after each epoch) or objects with any of
-        ``on_step_end(step, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(history)``;
-        an epoch callback returning True stops training.
+    seed : int, numpy Generator or None; drives the shuffling, or is handed to a callable
+        source. A Generator is advanced in place, so passing the same one to a later ``fit``
+        continues the same random stream.
+    callbacks : a list of callables ``f(epoch, logs)`` (called after each epoch) or objects with
+        any of ``on_step_end(step, logs)``, ``on_epoch_end(epoch, logs)``,
+        ``on_train_end(history)``; an epoch callback returning True stops training.
     early_stopping : None or patience (epochs without improvement of the validation loss, or the
         training loss without validation); with ``restore_best`` the best epoch's weights are put
         back at the end.
@@ -295,40 +252,61 @@ def fit(
         lengths=...)``. Per-step losses count valid steps only (the mean over them);
         per-sequence targets are compared with each sequence's last valid output.
     targets : "auto" (per-step when ``Y.shape[1] == T``), "steps" or "last".
+    shuffle : reshuffle the arrays every epoch (arrays only).
     stall_epochs : epochs without 1% improvement that trigger :class:`VanishingGradientWarning`
         while the loss is above half its first value (0 disables).
-    progress : show a tqdm bar (loss, gradient norm, steps/s).
+    progress : show the loss, validation loss, gradient norm and steps/s each epoch.
+
+    Returns
+    -------
+    History : per epoch ``loss``, ``val_loss``, ``grad_norm``...; per optimiser step
+        ``step_loss`` and ``step_grad_norm``.
 
     Raises
     ------
     TrainingDivergedError : the loss or a gradient became NaN or inf.
     """
-    X, Y = _check_data(X, Y)
-    lengths = _check_lengths("lengths", lengths, X)
-    validation = _check_validation(validation)
-    _check_counts(model, epochs, batch_size, tbptt, lengths)
-    targets = _resolve_targets(targets, X, Y, tbptt)
-    rng = _make_rng(seed)
+    plan = make_plan(
+        X,
+        Y,
+        updates=updates,
+        validate_every=validate_every,
+        epochs=epochs,
+        batch_size=positive_int("batch_size", batch_size),
+        lengths=lengths,
+        shuffle=shuffle,
+    )
+    validation = check_validation(validation)
+    if not isinstance(plan, ArrayPlan):
+        if targets not in ("auto", "steps", "last"):
+            raise ValueError(f"targets: expected 'auto', 'steps' or 'last', got {targets!r}")
+        tbptt = check_tbptt(model, tbptt, has_lengths=False)
+        resolved = None  # from the first batch
+    else:
+        tbptt = check_tbptt(model, tbptt, has_lengths=plan.lengths is not None)
+        resolved = resolve_targets(targets, plan.X, plan.Y, tbptt)
+    rng = make_rng(seed)
     optimizer = Adam(model, lr=1e-3) if optimizer is None else optimizer
     loop = _Loop(
         model,
-        _loss_fn(loss),
+        loss_fn(loss),
         optimizer,
         clip,
-        targets,
+        resolved,
         tbptt,
         bool(getattr(model, "batch_first", False)),
     )
+    loop.requested_targets = targets
     hooks = collect_hooks(callbacks)
-    history, best = History(), (math.inf, None)
+    history = History()
+    best: tuple[float, dict | None] = (math.inf, None)
     set_mode(model, True)
-    for epoch in range(epochs):
+    for epoch in range(plan.epochs):
         loop.epoch = epoch
-        _run_epoch(
-            loop, (X, Y, lengths), batch_size, rng, shuffle, progress, epochs, history, hooks
-        )
+        _run_epoch(loop, plan, batch_size, rng, progress, history, hooks)
         if validation is not None:
             history.val_loss.append(loop.evaluate(*validation, batch_size))
+            history.val_step.append(loop.step)
         history.lr.append(optimizer.lr)
         monitored = history.val_loss[-1] if validation is not None else history.loss[-1]
         message = check_stall(history, stall_epochs, optimizer.lr)
@@ -352,7 +330,7 @@ def fit(
             "history": history,
         }
         stop = any([bool(fn(epoch, logs)) for fn in hooks["on_epoch_end"]])
-        if early_stopping is not None and epoch - history.best_epoch >= early_stopping:
+        if early_stopping is not None and epoch - (history.best_epoch or 0) >= early_stopping:
             history.stopped_early = True
             stop = True
         if stop:
@@ -365,34 +343,32 @@ def fit(
     return history
 
 
-def _run_epoch(loop, data, batch_size, rng, shuffle, progress, epochs, history, hooks):
-    from tqdm.auto import tqdm
+def _run_epoch(loop, plan, batch_size, rng, progress, history, hooks):
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
-    X, Y, lengths = data
-    order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-    starts = range(0, len(X), batch_size)
     totals = {"loss": 0.0, "weight": 0, "norm": 0.0, "first": 0.0, "last": 0.0, "count": 0}
     measured = True
     began, steps_before = time.perf_counter(), loop.step
     bar = tqdm(
-        total=len(starts),
-        desc=f"epoch {loop.epoch + 1}/{epochs}",
+        total=plan.num_batches(loop.epoch),
+        desc=plan.describe(loop.epoch),
         unit="batch",
         disable=not progress,
         leave=True,
     )
     try:
-        for s in starts:
-            idx = order[s : s + batch_size]
-            xb = loop.to_model(X[idx])
-            yb = loop.to_model(Y[idx], loop.targets == "steps")
-            lb = None if lengths is None else lengths[idx]
-            for loss_value, norm, norms, steps in loop.train_batch(xb, yb, lb):
-                weight = len(idx) * steps
+        for X, Y, lengths in plan.batches(loop.epoch, rng):
+            loop.resolve(X, Y, lengths)
+            xb = loop.to_model(X)
+            yb = loop.to_model(Y, loop.targets == "steps")
+            for loss_value, norm, norms, steps in loop.train_batch(xb, yb, lengths):
+                weight = len(X) * steps
                 totals["loss"] += loss_value * weight
                 totals["weight"] += weight
                 totals["norm"] += norm
                 totals["count"] += 1
+                history.step_loss.append(loss_value)
+                history.step_grad_norm.append(norm)
                 if norms is None:
                     measured = False
                 else:

@@ -36,6 +36,12 @@ from .training import (
 )
 
 
+def _time_major(*arrays):
+    """Data sets are samples-first (N, T, ...); the hand-written loops here feed the layers
+    time-major (T, N, ...)."""
+    return tuple(np.ascontiguousarray(np.swapaxes(a, 0, 1)) for a in arrays)
+
+
 def _progress(steps, desc, progress):
     from tqdm.auto import tqdm
 
@@ -48,13 +54,15 @@ def train_sine(cell="gru", hidden=32, steps=300, window=40, seed=0, progress=Fal
     layer = make_layer(cell, 1, hidden, 1, seed=rng)
     optimizer = make_optimizer(layer, 1e-2)
     for _ in _progress(steps, "sine", progress):
-        x, y = sine_windows(32, window, seed=rng, dtype=np.float32)
+        x, y = _time_major(*sine_windows(32, window, seed=rng, dtype=np.float32))
         _, dy = losses.mse(layer.forward(x), y)
         layer.zero_grad()
         layer.backward(dy)
         clip_grad_norm(layer.grads, GRADIENT_CLIP)
         optimizer.step()
-    x, y = sine_windows(128, window, seed=np.random.default_rng([seed, 7]), dtype=np.float32)
+    x, y = _time_major(
+        *sine_windows(128, window, seed=np.random.default_rng([seed, 7]), dtype=np.float32)
+    )
     prediction = layer.forward(x)
     skip = 5  # the first steps have almost no context
     rmse = float(np.sqrt(np.mean((prediction[skip:] - y[skip:]) ** 2)))
@@ -90,7 +98,8 @@ def train_forecaster(
     train, _ = split_series(series, fraction)
     mean, std = float(train.mean()), float(train.std() or 1.0)
     scaled = ((series - mean) / std).astype(np.float32)
-    x_all, y_all = make_windows(scaled, window)  # (W, N, 1), (N, 1)
+    x_all, y_all = make_windows(scaled, window)  # (N, W, 1), (N, 1)
+    x_all = _time_major(x_all)[0]  # (W, N, 1): the loop below feeds the layer directly
     cut = train.size - window  # windows whose target lies in the training part
     if cut < 1 or cut >= y_all.shape[0]:
         raise ValueError(
@@ -164,7 +173,7 @@ def train_text(
     optimizer = make_optimizer(layer, lr)
     history = []
     for _ in _progress(steps, "text", progress):
-        inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)
+        inputs, targets = _time_major(*char_batches(ids[:cut], seq_len, batch_size, seed=rng))
         logits = layer.forward(one_hot(inputs, len(vocab)))
         loss, dlogits = losses.cross_entropy(logits, targets)
         layer.zero_grad()
@@ -173,7 +182,9 @@ def train_text(
         optimizer.step()
         history.append(loss)
     layer.eval()
-    inputs, targets = char_batches(ids[cut:], seq_len, 64, seed=np.random.default_rng([seed, 3]))
+    inputs, targets = _time_major(
+        *char_batches(ids[cut:], seq_len, 64, seed=np.random.default_rng([seed, 3]))
+    )
     val_loss, _ = losses.cross_entropy(layer.forward(one_hot(inputs, len(vocab))), targets)
     counts = np.bincount(ids[:cut], minlength=len(vocab)) + 1e-12
     p = counts / counts.sum()

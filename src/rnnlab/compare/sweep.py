@@ -70,9 +70,12 @@ def task_sizes(task):
 
 
 def task_batch(task, batch_size, seq_len, rng):
+    """A batch in the layers' time-major layout (T, B, I) (the generators are samples-first)."""
     if task == "adding":
-        return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
-    return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+        x, y = adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
+    else:
+        x, y = copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+    return np.ascontiguousarray(np.swapaxes(x, 0, 1)), y
 
 
 def evaluation_set(task, seq_len, base_seed):

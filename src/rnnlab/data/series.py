@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["load_csv_series", "load_sunspots", "make_windows", "split_series"]
 
@@ -109,7 +110,9 @@ def load_csv_series(path, column=None, *, min_length=2, why="") -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def make_windows(series, window, *, horizon=1):
+def make_windows(
+    series: ArrayLike, window: int, *, horizon: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut a series into many-to-one training pairs.
 
     Each input is ``window`` consecutive values, the target the value ``horizon`` steps after the
@@ -117,7 +120,8 @@ def make_windows(series, window, *, horizon=1):
 
     Returns
     -------
-    x : (window, N, 1) time-major inputs, y : (N, 1) targets, with N = len - window - horizon + 1
+    x : (N, window, 1) inputs (samples first, as every data set), y : (N, 1) targets, with
+    N = len - window - horizon + 1
     """
     series = np.asarray(series, dtype=np.float64)
     if series.ndim != 1:
@@ -132,12 +136,12 @@ def make_windows(series, window, *, horizon=1):
             f"{horizon} (needs at least {window + horizon})"
         )
     starts = np.arange(count)
-    x = series[starts[None, :] + np.arange(window)[:, None]][..., None]  # (W, N, 1)
+    x = series[starts[:, None] + np.arange(window)[None, :]][..., None]  # (N, W, 1)
     y = series[starts + window + horizon - 1][:, None]  # (N, 1)
     return x, y
 
 
-def split_series(series, fraction=0.8):
+def split_series(series: ArrayLike, fraction: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """Chronological split (no shuffling: the test years come after the training years)."""
     series = np.asarray(series)
     if not 0.0 < fraction < 1.0:

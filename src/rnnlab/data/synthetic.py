@@ -1,7 +1,9 @@
 """Synthetic sequence tasks: sine windows, the adding problem and a delayed-recall (copy) task.
 
-Every generator takes an explicit seed (an integer or a numpy Generator) and returns time-major
-arrays ``(T, B, features)``, the layout the layers use. The same seed gives the same data.
+Every generator takes an explicit seed (an integer or a numpy Generator) and returns a data set
+samples-first, ``(N, T, features)``, the layout ``fit``, ``predict`` and ``evaluate`` take (the
+layers themselves are time-major by default; ``fit`` converts). The same seed gives the same
+data.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 __all__ = ["adding_problem", "as_rng", "copy_task", "sine_windows"]
 
 
-def as_rng(seed) -> np.random.Generator:
+def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """An explicit Generator from ``seed`` (int, Generator or None); never the global state."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -22,7 +25,7 @@ def as_rng(seed) -> np.random.Generator:
     raise TypeError(f"seed: expected None, an integer or a numpy Generator, got {seed!r}")
 
 
-def _positive(name, value, minimum=1):
+def _positive(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
     if value < minimum:
@@ -30,14 +33,29 @@ def _positive(name, value, minimum=1):
     return int(value)
 
 
-def sine_windows(num_windows, window, *, seed=None, step=0.1, noise=0.0, dtype=np.float64):
+def _samples_first(a: np.ndarray, dtype: DTypeLike) -> np.ndarray:
+    """(T, N, ...) as generated -> the data set layout (N, T, ...), contiguous.
+
+    The draws stay in their time-major order, so a seed gives the same numbers as before."""
+    return np.ascontiguousarray(np.swapaxes(a, 0, 1), dtype=dtype)
+
+
+def sine_windows(
+    num_windows: int,
+    window: int,
+    *,
+    seed: int | np.random.Generator | None = None,
+    step: float = 0.1,
+    noise: float = 0.0,
+    dtype: DTypeLike = np.float64,
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows of sin(step · t) at random phases, with next-step targets.
 
     The guide's example feeds ``sin(0.1 t)``; the task is to predict x(t+1) from x(1..t).
 
     Parameters
     ----------
-    num_windows : int, batch size B
+    num_windows : int, the number of windows N
     window : int, steps per window T
     seed : int, Generator or None
     step : float, the angular step between samples (the guide's 0.1)
@@ -45,7 +63,7 @@ def sine_windows(num_windows, window, *, seed=None, step=0.1, noise=0.0, dtype=n
 
     Returns
     -------
-    x : (T, B, 1) inputs, y : (T, B, 1) targets, y[t] = clean wave at t+1
+    x : (N, T, 1) inputs, y : (N, T, 1) targets, y[:, t] = clean wave at t+1
     """
     num_windows = _positive("num_windows", num_windows)
     window = _positive("window", window)
@@ -54,10 +72,16 @@ def sine_windows(num_windows, window, *, seed=None, step=0.1, noise=0.0, dtype=n
     t = start[None, :] + np.arange(window + 1)[:, None]  # (T+1, B)
     wave = np.sin(step * t)[..., None]  # (T+1, B, 1)
     x = wave[:-1] + noise * rng.standard_normal(wave[:-1].shape)
-    return x.astype(dtype), wave[1:].astype(dtype)
+    return _samples_first(x, dtype), _samples_first(wave[1:], dtype)
 
 
-def adding_problem(num_sequences, seq_len, *, seed=None, dtype=np.float64):
+def adding_problem(
+    num_sequences: int,
+    seq_len: int,
+    *,
+    seed: int | np.random.Generator | None = None,
+    dtype: DTypeLike = np.float64,
+) -> tuple[np.ndarray, np.ndarray]:
     """The adding problem (Hochreiter & Schmidhuber 1997, experiment 4).
 
     Each step carries two inputs: a value drawn uniformly from [0, 1] and a marker. Exactly two
@@ -68,7 +92,7 @@ def adding_problem(num_sequences, seq_len, *, seed=None, dtype=np.float64):
 
     Returns
     -------
-    x : (T, B, 2) [value, marker], y : (B, 1) the sum of the two marked values
+    x : (N, T, 2) [value, marker], y : (N, 1) the sum of the two marked values
     """
     num_sequences = _positive("num_sequences", num_sequences)
     seq_len = _positive("seq_len", seq_len, minimum=2)
@@ -83,14 +107,21 @@ def adding_problem(num_sequences, seq_len, *, seed=None, dtype=np.float64):
     markers[second, batch] = 1.0
     x = np.stack([values, markers], axis=-1)  # (T, B, 2)
     y = (values[first, batch] + values[second, batch])[:, None]  # (B, 1)
-    return x.astype(dtype), y.astype(dtype)
+    return _samples_first(x, dtype), y.astype(dtype)
 
 
 #: Mean squared error of always predicting 1.0 on the adding problem: Var(U1 + U2) = 2/12.
 ADDING_BASELINE_MSE = 1.0 / 6.0
 
 
-def copy_task(num_sequences, seq_len, *, num_symbols=4, seed=None, dtype=np.float64):
+def copy_task(
+    num_sequences: int,
+    seq_len: int,
+    *,
+    num_symbols: int = 4,
+    seed: int | np.random.Generator | None = None,
+    dtype: DTypeLike = np.float64,
+) -> tuple[np.ndarray, np.ndarray]:
     """Delayed recall: reproduce the first symbol after ``seq_len - 1`` distractor symbols.
 
     Step 0 shows a symbol (one-hot over ``num_symbols``) with a "remember" flag; every later step
@@ -100,7 +131,7 @@ def copy_task(num_sequences, seq_len, *, num_symbols=4, seed=None, dtype=np.floa
 
     Returns
     -------
-    x : (T, B, num_symbols + 1) one-hot symbols plus the flag channel, labels : (B,) int64
+    x : (N, T, num_symbols + 1) one-hot symbols plus the flag channel, labels : (N,) int64
     """
     num_sequences = _positive("num_sequences", num_sequences)
     seq_len = _positive("seq_len", seq_len)
@@ -111,4 +142,4 @@ def copy_task(num_sequences, seq_len, *, num_symbols=4, seed=None, dtype=np.floa
     t_idx, b_idx = np.meshgrid(np.arange(seq_len), np.arange(num_sequences), indexing="ij")
     x[t_idx, b_idx, symbols] = 1.0
     x[0, :, num_symbols] = 1.0  # the "remember this one" flag
-    return x, symbols[0].astype(np.int64)
+    return _samples_first(x, dtype), symbols[0].astype(np.int64)

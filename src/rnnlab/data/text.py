@@ -6,6 +6,8 @@ character prediction" example needs no download.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .synthetic import as_rng
@@ -13,7 +15,7 @@ from .synthetic import as_rng
 __all__ = ["CharVocab", "char_batches", "load_pydoc_text"]
 
 
-def load_pydoc_text(max_chars=None) -> str:
+def load_pydoc_text(max_chars: int | None = None) -> str:
     """The help topics of the running Python, joined in sorted topic order (about 460k chars)."""
     from pydoc_data import topics
 
@@ -27,7 +29,7 @@ class CharVocab:
     Characters not seen at build time encode to an error naming them, never to a silent id.
     """
 
-    def __init__(self, chars):
+    def __init__(self, chars: Iterable[str]) -> None:
         chars = list(chars)
         if not chars:
             raise ValueError("chars: expected at least one character, got none")
@@ -49,24 +51,31 @@ class CharVocab:
             raise ValueError(f"text: characters not in the vocabulary: {missing[:10]!r}")
         return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.chars[int(i)] for i in ids)
 
     def get_config(self) -> dict:
         return {"chars": "".join(self.chars)}
 
 
-def char_batches(ids, seq_len, batch_size, *, seed=None):
+def char_batches(
+    ids: np.ndarray,
+    seq_len: int,
+    batch_size: int,
+    *,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A random batch of windows for next-character prediction.
 
     Returns
     -------
-    inputs : (T, B) int64 ids, targets : (T, B) int64 ids, targets[t] = inputs[t + 1]
+    inputs : (B, T) int64 ids, targets : (B, T) int64 ids, targets[:, t] = inputs[:, t + 1]
+    (samples first, as every data set)
     """
     ids = np.asarray(ids)
     if ids.size < seq_len + 1:
         raise ValueError(f"ids: {ids.size} characters are too short for seq_len {seq_len}")
     rng = as_rng(seed)
     starts = rng.integers(0, ids.size - seq_len, size=batch_size)  # (B,)
-    window = ids[starts[None, :] + np.arange(seq_len + 1)[:, None]]  # (T+1, B)
-    return window[:-1], window[1:]
+    window = ids[starts[:, None] + np.arange(seq_len + 1)[None, :]]  # (B, T+1)
+    return window[:, :-1], window[:, 1:]
