@@ -19,7 +19,7 @@ import numpy as np
 from .. import losses
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
 from .gradients import hidden_gradient_norms, relative_profile
-from .training import make_layer, make_optimizer, many_to_one_step
+from .training import make_layer, train_many_to_one
 
 TASKS = ("adding", "copy")
 TASK_IDS = {"adding": 1, "copy": 2}
@@ -69,12 +69,16 @@ def task_sizes(task):
     raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
 
 
+def task_samples(task, batch_size, seq_len, rng):
+    """A batch samples-first, x (B, T, I), as ``rnnlab.fit`` takes it."""
+    if task == "adding":
+        return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
+    return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+
+
 def task_batch(task, batch_size, seq_len, rng):
     """A batch in the layers' time-major layout (T, B, I) (the generators are samples-first)."""
-    if task == "adding":
-        x, y = adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
-    else:
-        x, y = copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+    x, y = task_samples(task, batch_size, seq_len, rng)
     return np.ascontiguousarray(np.swapaxes(x, 0, 1)), y
 
 
@@ -143,12 +147,14 @@ def _run_job(job: Job) -> dict:
     x_eval, y_eval = evaluation_set(job.task, job.seq_len, job.base_seed)
     probe = (x_eval[:, :64], y_eval[:64])
     gradflow_init = _gradient_profile(layer, job.task, *probe)
-    optimizer = make_optimizer(layer, job.learning_rate)
-    history = []
-    for _ in range(job.steps):
-        x, target = task_batch(job.task, job.batch_size, job.seq_len, data_rng)
-        value, _ = many_to_one_step(layer, x, target, loss, optimizer)
-        history.append(value)
+    history = train_many_to_one(
+        layer,
+        lambda rng: task_samples(job.task, job.batch_size, job.seq_len, rng),
+        updates=job.steps,
+        learning_rate=job.learning_rate,
+        loss=loss,
+        rng=data_rng,
+    )
     layer.eval()
     job_score, raw = score(job.task, layer.forward(x_eval)[-1], y_eval)
     every = max(1, job.steps // 25)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data import load_csv_series, load_pydoc_text, load_sunspots
 from . import apps, sweep
-from .training import make_layer, make_optimizer, many_to_one_step
+from .training import make_layer, train_many_to_one
 
 TASK_NAMES = ("sine", "sunspots", "adding", "copy", "text", "csv:PATH")
 SERIES_TASKS = ("sine", "sunspots", "csv")
@@ -92,19 +92,18 @@ def train_task(
 
 
 def train_memory_task(task, cell, hidden, steps, lr, seed, seq_len, progress):
-    from tqdm.auto import tqdm
-
     input_size, output_size, loss = sweep.task_sizes(task)
     rng = np.random.default_rng(seed)
     layer = make_layer(cell, input_size, hidden, output_size, seed=rng)
-    optimizer = make_optimizer(layer, lr)
-    history = []
-    bar = tqdm(range(steps), desc=task, disable=not progress, unit="step")
-    for _ in bar:
-        x, target = sweep.task_batch(task, 32, seq_len, rng)
-        value, _ = many_to_one_step(layer, x, target, loss, optimizer)
-        history.append(value)
-        bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+    history = train_many_to_one(
+        layer,
+        lambda rng: sweep.task_samples(task, 32, seq_len, rng),
+        updates=steps,
+        learning_rate=lr,
+        loss=loss,
+        rng=rng,
+        progress=progress,
+    )
     layer.eval()
     x_eval, y_eval = sweep.evaluation_set(task, seq_len, seed)
     y_last = layer.forward(x_eval)[-1]

@@ -64,8 +64,8 @@ def temporal_order(
     which = rng.integers(0, 2, size=(num_sequences, num_relevant))  # 0 = X, 1 = Y
     rows = np.arange(num_sequences)
     for k, (start, end) in enumerate(WINDOWS[num_relevant]):
-        low = max(1, int(round(start * seq_len)))
-        high = min(seq_len - 2, int(round(end * seq_len)))
+        low = max(1, round(start * seq_len))
+        high = min(seq_len - 2, round(end * seq_len))
         positions = rng.integers(low, high + 1, size=num_sequences)
         symbols[rows, positions] = _X + which[:, k]
     x = np.zeros((num_sequences, seq_len, NUM_INPUTS), dtype=dtype)
