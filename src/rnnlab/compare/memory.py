@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import GUIDE_TIMING_CONFIG
 from .training import CELL_NAMES, CELLS
+from .verdicts import CONFIRMED, PARTLY, REFUTED, verdict
 
 #: The guide's "Memory Usage (relative)" table.
 GUIDE_RELATIVE_MEMORY = {
@@ -81,26 +82,31 @@ def run(cells, config=GUIDE_TIMING_CONFIG) -> dict:
     }
 
 
+#: A measured ratio within this fraction of the guide's counts as the guide's.
+TOLERANCE = 0.1
+
+
+def memory_verdict(cell: str, got: dict[str, float], config: dict) -> dict:
+    """The guide's relative memory of ``cell`` against measured ratios ``got[part]``.
+
+    Confirmed when all four parts are within TOLERANCE, partly when 1-3 are off, refuted when
+    all four are. Exact byte counts: not budget-limited.
+    """
+    claim = GUIDE_RELATIVE_MEMORY[cell]
+    wrong = [p for p in claim if abs(got[p] - claim[p]) > TOLERANCE * claim[p]]
+    return verdict(
+        f"{CELL_NAMES[cell]} memory {claim['weights']:g}x weights, "
+        f"{claim['activations']:g}x activations, {claim['gradients']:g}x gradients, "
+        f"{claim['total']:g}x total",
+        ", ".join(f"{got[p]:.2f}x {p}" for p in claim)
+        + " (seq {seq_len}, batch {batch_size}, hidden {hidden_size})".format(**config),
+        CONFIRMED if not wrong else PARTLY if len(wrong) < len(claim) else REFUTED,
+        f"off by more than {TOLERANCE:.0%}: " + ", ".join(wrong) if wrong else "all within 10%",
+        budget_limited=False,
+    )
+
+
 def _verdicts(relative, cells, config):
-    verdicts = []
-    for cell in ("lstm", "gru"):
-        if cell not in relative:
-            continue
-        claim, got = GUIDE_RELATIVE_MEMORY[cell], relative[cell]
-        wrong = [p for p in claim if abs(got[p] - claim[p]) > 0.1 * claim[p]]
-        verdicts.append(
-            {
-                "claim": f"{CELL_NAMES[cell]} memory {claim['weights']:g}x weights, "
-                f"{claim['activations']:g}x activations, {claim['gradients']:g}x gradients, "
-                f"{claim['total']:g}x total",
-                "measured": ", ".join(f"{got[p]:.2f}x {p}" for p in claim)
-                + " (seq {seq_len}, batch {batch_size}, hidden {hidden_size})".format(**config),
-                "verdict": "confirmed"
-                if not wrong
-                else "partly confirmed"
-                if len(wrong) < 4
-                else "refuted",
-                "note": "off by more than 10%: " + ", ".join(wrong) if wrong else "all within 10%",
-            }
-        )
-    return verdicts
+    return [
+        memory_verdict(cell, relative[cell], config) for cell in ("lstm", "gru") if cell in relative
+    ]

@@ -75,6 +75,7 @@ def _verdicts(rows, cells):
     all_ok = all(c["ok"] for r in rows for c in r["checks"].values())
     verdicts.append(
         {
+            "budget_limited": False,
             "claim": "Parameter counts 80/320/240 (input 1, hidden 8) and 3,050/12,200/9,150 "
             "(input 10, hidden 50), memory ~640 B/~2.5 KB/~1.9 KB",
             "measured": "; ".join(
@@ -92,6 +93,7 @@ def _verdicts(rows, cells):
         ratio = by[("gru", 50)]["total"] / by[("lstm", 50)]["total"]
         verdicts.append(
             {
+                "budget_limited": False,
                 "claim": "GRU has 25% fewer parameters than LSTM",
                 "measured": f"GRU/LSTM = {ratio:.3f}",
                 "verdict": "confirmed" if abs(ratio - 0.75) < 1e-9 else "refuted",

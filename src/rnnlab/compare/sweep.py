@@ -174,12 +174,15 @@ def _run_job(job: Job) -> dict:
 
 
 def _ordered(jobs):
-    # Slowest first: the long jobs start early and the workers finish together.
-    return sorted(jobs, key=lambda j: (-j.cost, str(j.key)))
+    """Indices of ``jobs``, slowest first: the long jobs start early and the workers finish
+    together. Ties in the order given."""
+    return sorted(range(len(jobs)), key=lambda i: (-jobs[i].cost, i))
 
 
-def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep"):
+def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep") -> list[dict]:
     """Run ``jobs`` and return their results in the order of ``jobs``.
+
+    A job is anything picklable with ``run() -> dict`` and ``cost`` (relative run time).
 
     Parameters
     ----------
@@ -196,38 +199,31 @@ def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep")
     else:
         results = _run_local(jobs, workers, bar)
     bar.close()
-    by_key = {r_key(r): r for r in results}
-    return [by_key[j.key] for j in jobs]
+    return [results[i] for i in range(len(jobs))]
 
 
-def r_key(result) -> tuple:
-    if "app" in result:
-        return ("app", result["app"])
-    return (result["task"], result["cell"], result["seq_len"], result["seed"])
-
-
-def _run_local(jobs, workers, bar):
+def _run_local(jobs, workers, bar) -> dict[int, dict]:
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers: expected a positive number of processes, got {workers}")
-    results = []
+    results = {}
     if workers == 1 or len(jobs) == 1:
-        for job in _ordered(jobs):
-            results.append(run_job(job))
+        for i in _ordered(jobs):
+            results[i] = run_job(jobs[i])
             bar.update()
         return results
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no forked BLAS or tqdm threads
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_job, job) for job in _ordered(jobs)]
+        futures = {pool.submit(run_job, jobs[i]): i for i in _ordered(jobs)}
         for future in as_completed(futures):
-            results.append(future.result())
+            results[futures[future]] = future.result()
             bar.update()
     return results
 
 
-def _run_dask(jobs, scheduler, bar):
+def _run_dask(jobs, scheduler, bar) -> dict[int, dict]:
     try:
         from dask.distributed import Client
         from dask.distributed import as_completed as dask_completed
@@ -239,10 +235,12 @@ def _run_dask(jobs, scheduler, bar):
     own_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if own_client else scheduler
     try:
-        futures = client.map(run_job, _ordered(jobs), pure=False)
-        results = []
+        order = _ordered(jobs)
+        futures = client.map(run_job, [jobs[i] for i in order], pure=False)
+        index = {future.key: i for future, i in zip(futures, order, strict=True)}
+        results = {}
         for future in dask_completed(futures):
-            results.append(future.result())
+            results[index[future.key]] = future.result()
             bar.update()
         return results
     finally:

@@ -12,7 +12,15 @@ symbols in steps [10, 20] and [50, 60]; 6b puts three in [10, 20], [33, 43], [66
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
 import numpy as np
+
+from .sweep import CELL_IDS
+from .training import CELL_NAMES, make_layer, train_many_to_one
+from .verdicts import FAILED, INCONCLUSIVE, MARGIN, NOT_MEASURED, graded, verdict
 
 #: Input alphabet: four distractors, the two relevant symbols, begin and end markers.
 SYMBOLS = ("a", "b", "c", "d", "X", "Y", "B", "E")
@@ -72,3 +80,152 @@ def temporal_order(
     np.put_along_axis(x, symbols[..., None], 1.0, axis=-1)
     labels = (which * (2 ** np.arange(num_relevant - 1, -1, -1))).sum(axis=1)
     return x, labels.astype(np.int64)
+
+
+# ------------------------------------------------------------------ section 9: the comparison
+SECTION_ID = 8  # separates this section's seeds from the sweep's
+EVAL_SEQUENCES = 512
+
+
+@dataclass(frozen=True)
+class OrderJob:
+    """One model trained on fresh temporal-order batches, scored on a shared held-out set."""
+
+    cell: str
+    seq_len: int
+    seed: int
+    base_seed: int
+    num_relevant: int
+    hidden_size: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+
+    @property
+    def key(self) -> tuple:
+        return ("order", self.cell, self.seq_len, self.seed)
+
+    @property
+    def cost(self) -> float:
+        return self.seq_len * self.steps * {"rnn": 1.0, "gru": 2.0, "lstm": 2.5}[self.cell]
+
+    def seed_sequence(self, purpose: int) -> np.random.SeedSequence:
+        entropy = [self.base_seed, SECTION_ID, CELL_IDS[self.cell], self.seq_len, self.seed]
+        return np.random.SeedSequence([*entropy, purpose])
+
+    def run(self) -> dict:
+        start = time.perf_counter()
+        classes = num_classes(self.num_relevant)
+        layer = make_layer(
+            self.cell,
+            NUM_INPUTS,
+            self.hidden_size,
+            classes,
+            seed=np.random.default_rng(self.seed_sequence(0)),
+        )
+        history = train_many_to_one(
+            layer,
+            lambda rng: temporal_order(
+                self.batch_size, self.seq_len, num_relevant=self.num_relevant, seed=rng
+            ),
+            updates=self.steps,
+            learning_rate=self.learning_rate,
+            loss="xent",
+            rng=np.random.default_rng(self.seed_sequence(1)),
+        )
+        layer.eval()
+        x_eval, labels = temporal_order(
+            EVAL_SEQUENCES,
+            self.seq_len,
+            num_relevant=self.num_relevant,
+            seed=[self.base_seed, SECTION_ID, self.seq_len, 999],  # shared by every cell
+        )
+        logits = layer.forward(np.ascontiguousarray(x_eval.swapaxes(0, 1)))[-1]
+        accuracy = float(np.mean(logits.argmax(axis=-1) == labels))
+        chance = 1.0 / classes
+        return {
+            **asdict(self),
+            "score": (accuracy - chance) / (1.0 - chance),
+            "raw_metric": accuracy,
+            "final_loss": float(np.mean(history[-max(1, len(history) // 10) :]))
+            if history
+            else None,
+            "seconds": time.perf_counter() - start,
+        }
+
+
+def make_jobs(config) -> list[OrderJob]:
+    return [
+        OrderJob(
+            cell=cell,
+            seq_len=length,
+            seed=seed,
+            base_seed=config.seed,
+            num_relevant=config.order_relevant,
+            hidden_size=config.hidden_size,
+            steps=config.steps,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+        )
+        for cell in config.cells
+        for length in config.order_lens
+        for seed in range(config.seeds)
+    ]
+
+
+def summarise(results: Sequence[dict]) -> dict:
+    """{cell: [{seq_len, mean, min, max, scores}, ...]} in the order of the lengths."""
+    table: dict[str, dict[int, list[float]]] = {}
+    for r in results:
+        table.setdefault(r["cell"], {}).setdefault(r["seq_len"], []).append(r["score"])
+    return {
+        cell: [
+            {
+                "seq_len": n,
+                "mean": float(np.mean(s)),
+                "min": float(np.min(s)),
+                "max": float(np.max(s)),
+                "scores": s,
+            }
+            for n, s in sorted(by_len.items())
+        ]
+        for cell, by_len in table.items()
+    }
+
+
+def run(results: Sequence[dict], config) -> dict:
+    table = summarise(results)
+    means = {c: {row["seq_len"]: row["mean"] for row in rows} for c, rows in table.items()}
+    return {
+        "num_relevant": config.order_relevant,
+        "classes": num_classes(config.order_relevant),
+        "lengths": list(config.order_lens),
+        "table": table,
+        "verdicts": [complex_dependencies_verdict(means)],
+    }
+
+
+def complex_dependencies_verdict(means: dict[str, dict[int, float]]) -> dict:
+    """ "Complex dependencies: LSTM", from mean held-out scores ``means[cell][seq_len]``.
+
+    Only lengths where some cell learned the task (best >= FAILED) count. Confirmed when the
+    LSTM is within MARGIN of the best cell at each, partly at some, refuted at none;
+    inconclusive when no length counts (the budget cannot tell the cells apart).
+    """
+    claim = "Complex dependencies: LSTM"
+    lengths = sorted({n for by_len in means.values() for n in by_len})
+    if "lstm" not in means or len(means) < 2 or not lengths:
+        return verdict(claim, "needs the LSTM and another cell", NOT_MEASURED, budget_limited=True)
+    shown = "; ".join(
+        f"T={n}: " + ", ".join(f"{CELL_NAMES[c]} {means[c][n]:.2f}" for c in means) for n in lengths
+    )
+    informative = [n for n in lengths if max(means[c][n] for c in means) >= FAILED]
+    wins = [n for n in informative if means["lstm"][n] >= max(means[c][n] for c in means) - MARGIN]
+    note = (
+        f"LSTM within {MARGIN} of the best cell at {len(wins)} of {len(informative)} lengths "
+        f"where some cell learned the task (score >= {FAILED})"
+    )
+    measured = "temporal-order score " + shown
+    if not informative:
+        return verdict(claim, measured, INCONCLUSIVE, note, budget_limited=True)
+    return verdict(claim, measured, graded(len(wins), len(informative)), note, budget_limited=True)

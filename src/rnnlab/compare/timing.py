@@ -13,6 +13,7 @@ import numpy as np
 
 from .config import GUIDE_TIMING_CONFIG, SMALL_TIMING_CONFIG
 from .training import CELL_NAMES, CELLS
+from .verdicts import CONFIRMED, REFUTED, verdict
 
 #: The guide's "Training Time (relative)" table.
 GUIDE_RELATIVE_TIME = {
@@ -101,27 +102,37 @@ def run(cells, reps, warmup, config_names, progress=True) -> dict:
     return out
 
 
+#: A measured ratio within this fraction of the guide's counts as the guide's.
+TOLERANCE = 0.25
+
+
+def timing_verdict(cell: str, got: dict[str, float], config_name: str) -> dict:
+    """The guide's relative training time of ``cell`` against measured ratios ``got[phase]``.
+
+    Confirmed when every phase is within TOLERANCE of the claimed ratio. Budget-limited unless
+    measured at the guide's configuration (a smaller one can reverse it).
+    """
+    claim = GUIDE_RELATIVE_TIME[cell]
+    close = all(abs(got[p] - claim[p]) <= TOLERANCE * claim[p] for p in PHASES)
+    return verdict(
+        f"{CELL_NAMES[cell]} training time {claim['forward']}x forward, "
+        f"{claim['backward']}x backward, {claim['total']}x total (RNN = 1.0x)",
+        ", ".join(f"{got[p]:.2f}x {p}" for p in PHASES) + f" ({config_name} config)",
+        CONFIRMED if close else REFUTED,
+        f"within {TOLERANCE:.0%} of each claimed ratio counts as confirmed; timings vary "
+        "between runs and machines",
+        budget_limited=config_name != "guide",
+        timing=True,
+    )
+
+
 def _verdicts(out, cells):
     if "rnn" not in cells:
         return []
     name = "guide" if "guide" in out["configs"] else next(iter(out["configs"]))
     summary = out["configs"][name]["summary"]
-    verdicts = []
-    for cell in ("lstm", "gru"):
-        if cell not in cells:
-            continue
-        claim = GUIDE_RELATIVE_TIME[cell]
-        got = {p: summary[cell][p]["median"] for p in PHASES}
-        close = all(abs(got[p] - claim[p]) <= 0.25 * claim[p] for p in PHASES)
-        verdicts.append(
-            {
-                "claim": f"{CELL_NAMES[cell]} training time {claim['forward']}x forward, "
-                f"{claim['backward']}x backward, {claim['total']}x total (RNN = 1.0x)",
-                "measured": ", ".join(f"{got[p]:.2f}x {p}" for p in PHASES) + f" ({name} config)",
-                "verdict": "confirmed" if close else "refuted",
-                "note": "within 25% of each claimed ratio counts as confirmed; timings vary "
-                "between runs and machines",
-                "timing": True,
-            }
-        )
-    return verdicts
+    return [
+        timing_verdict(cell, {p: summary[cell][p]["median"] for p in PHASES}, name)
+        for cell in ("lstm", "gru")
+        if cell in cells
+    ]

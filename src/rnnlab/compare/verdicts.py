@@ -21,6 +21,11 @@ REFUTED = "refuted"
 NOT_MEASURED = "not measured"
 INCONCLUSIVE = "inconclusive at this budget"
 VERDICTS = (CONFIRMED, PARTLY, REFUTED, INCONCLUSIVE, NOT_MEASURED)
+#: A task counts as solved by a cell when its mean score (0 = baseline, 1 = perfect) reaches
+#: SOLVED, and as not learned below FAILED; cells within MARGIN of the best count as the best.
+SOLVED = 0.8
+FAILED = 0.5
+MARGIN = 0.05
 #: Presets whose budgets are too small for a trained or timed verdict to stand.
 SMALL_BUDGET_PRESETS = frozenset({"quick"})
 
