@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = ("adding", "copy")
@@ -53,7 +54,7 @@ class CompareConfig:
         return asdict(self)
 
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "seq_lens": (5, 20),
         "steps": 30,
@@ -85,7 +86,7 @@ PRESETS = {
 }
 
 
-def make_config(preset: str = "default", **overrides: object) -> CompareConfig:
+def make_config(preset: str = "default", **overrides: Any) -> CompareConfig:
     """A preset with ``overrides`` applied (None values leave the preset's choice)."""
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")

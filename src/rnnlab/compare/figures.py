@@ -6,7 +6,9 @@ each ``figure_*`` function writes one PNG and returns its file name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +37,14 @@ def _save(fig, out_dir, name):
     return name
 
 
-def plot_relative(ax, measured, claims, parts, title, spread=None):
+def plot_relative(
+    ax: Any,
+    measured: dict,
+    claims: dict,
+    parts: Sequence[str],
+    title: str,
+    spread: dict | None = None,
+) -> None:
     """Grouped bars: measured ratio per cell and part, the guide's claim as a black tick."""
     cells = list(measured)
     width = 0.8 / len(cells)
@@ -67,7 +76,7 @@ def plot_relative(ax, measured, claims, parts, title, spread=None):
     ax.legend(fontsize=8)
 
 
-def plot_longmem(ax, table, task, solved):
+def plot_longmem(ax: Any, table: dict, task: str, solved: float) -> None:
     for cell, rows in table[task].items():
         lengths = [r["seq_len"] for r in rows]
         ax.plot(
@@ -107,7 +116,7 @@ def plot_longmem(ax, table, task, solved):
     ax.legend(fontsize=8)
 
 
-def plot_gradflow(ax, profiles, title):
+def plot_gradflow(ax: Any, profiles: dict[str, list[float]], title: str) -> None:
     """Relative ‖∂L/∂h(T-k)‖ against k on a log scale, with the guide's 0.5^k."""
     longest, lowest = 1, 1.0
     for cell, profile in profiles.items():
@@ -124,7 +133,7 @@ def plot_gradflow(ax, profiles, title):
     ax.legend(fontsize=8)
 
 
-def figure_timing(results, out_dir):
+def figure_timing(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     configs = results["timing"]["configs"]
     fig, axes = plt.subplots(1, len(configs), figsize=(5.5 * len(configs), 3.8), squeeze=False)
@@ -144,7 +153,7 @@ def figure_timing(results, out_dir):
     return _save(fig, out_dir, "timing.png")
 
 
-def figure_memory(results, out_dir):
+def figure_memory(results: dict, out_dir: Path) -> str:
     from .memory import GUIDE_RELATIVE_MEMORY
 
     plt = _pyplot()
@@ -160,7 +169,7 @@ def figure_memory(results, out_dir):
     return _save(fig, out_dir, "memory.png")
 
 
-def figure_longmem(results, out_dir):
+def figure_longmem(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     longmem = results["longmem"]
     tasks = list(longmem["table"])
@@ -170,7 +179,7 @@ def figure_longmem(results, out_dir):
     return _save(fig, out_dir, "long_memory.png")
 
 
-def figure_gradflow(results, out_dir):
+def figure_gradflow(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     flow = results["gradflow"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
@@ -179,7 +188,7 @@ def figure_gradflow(results, out_dir):
     return _save(fig, out_dir, "gradient_flow.png")
 
 
-def figure_apps(results, out_dir):
+def figure_apps(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     apps = results["apps"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -201,7 +210,7 @@ def figure_apps(results, out_dir):
     return _save(fig, out_dir, "applications.png")
 
 
-def figure_overview(results, out_dir):
+def figure_overview(results: dict, out_dir: Path) -> str:
     """The one picture: where each cell fails, how gradients fade, what it costs."""
     from .memory import GUIDE_RELATIVE_MEMORY
     from .timing import GUIDE_RELATIVE_TIME, PHASES
@@ -243,12 +252,12 @@ FIGURES = {
 }
 
 
-def write_all(results, out_dir) -> dict:
+def write_all(results: dict, out_dir: Path) -> dict[str, str]:
     """Write every figure; returns {figure: file name relative to out_dir}."""
     return {key: fn(results, out_dir) for key, fn in FIGURES.items()}
 
 
-def figure_training(info, path):
+def figure_training(info: dict, path: Path) -> str:
     """Validation figure of ``rnnlab train``: the loss curve and held-out predictions."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))

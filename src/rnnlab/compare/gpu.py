@@ -8,6 +8,7 @@ usable; otherwise it says "not measured" and why, in the words of
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _forward_ms(layer, x, reps, sync=lambda: None):
     return float(np.median(times) * 1e3)
 
 
-def run(cells, reps=7, config=GUIDE_TIMING_CONFIG) -> dict:
+def run(cells: Sequence[str], reps: int = 7, config: dict = GUIDE_TIMING_CONFIG) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((config["seq_len"], config["batch_size"], config["input_size"])).astype(
         np.float32

@@ -9,10 +9,13 @@ h(t) includes what flowed through the cell state (it re-enters h through the gat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .. import losses
 from . import sweep
+from .config import CompareConfig
 from .gradients import hidden_gradient_norms, relative_profile
 from .training import make_layer
 from .verdicts import CONFIRMED, PARTLY, REFUTED, graded, verdict
@@ -28,7 +31,15 @@ __all__ = [
 ]
 
 
-def profile_for(cell, seq_len, *, task="adding", hidden=32, train_steps=0, seed=0):
+def profile_for(
+    cell: str,
+    seq_len: int,
+    *,
+    task: str = "adding",
+    hidden: int = 32,
+    train_steps: int = 0,
+    seed: int = 0,
+) -> dict[str, list[float] | None]:
     """Relative profiles of a fresh model at init and, when ``train_steps`` > 0, after training.
 
     Returns ``{"init": [...], "trained": [...] or None}``; ``[k]`` is ‖∂L/∂h(T-k)‖/‖∂L/∂h(T)‖.
@@ -60,7 +71,7 @@ INIT_SEQ_LEN, INIT_HIDDEN, INIT_SEEDS, PROBE = 101, 32, 3, 64
 K_CLAIM, K_LONG = 20, 100
 
 
-def init_profiles(cells, base_seed: int = 0) -> dict[str, dict[str, list[float]]]:
+def init_profiles(cells: Sequence[str], base_seed: int = 0) -> dict[str, dict[str, list[float]]]:
     """Relative profiles at initialisation, ``{init: {cell: profile}}``, the median over seeds.
 
     Adding problem at T = 101, hidden 32, 64 probe sequences, loss on the last output only;
@@ -83,7 +94,7 @@ def init_profiles(cells, base_seed: int = 0) -> dict[str, dict[str, list[float]]
     return out
 
 
-def run(results, config) -> dict:
+def run(results: Sequence[dict], config: CompareConfig) -> dict:
     """Profiles at initialisation under each init, and of the sweep's seed-0 models trained.
 
     The trained profiles are those of the first task at the longest length <= 100.
@@ -169,6 +180,7 @@ RATIO = 100.0
 
 
 def keeps(lstm: float, rnn: float) -> bool:
+    """Whether the LSTM keeps the gradient: more than KEPT of it, and RATIO x the RNN's."""
     return lstm > KEPT and lstm > RATIO * rnn
 
 

@@ -6,6 +6,9 @@ Used by the sweep's jobs (profiles at init and after training) and by section 5
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from ..cells.gru import gru_step_backward
@@ -15,7 +18,7 @@ from ..cells.rnn import rnn_step_backward
 __all__ = ["hidden_gradient_norms", "relative_profile"]
 
 
-def hidden_gradient_norms(layer, x, dy_last):
+def hidden_gradient_norms(layer: Any, x: np.ndarray, dy_last: np.ndarray) -> np.ndarray:
     """Norms of ∂L/∂h(t) for t = T, T-1, ..., 1 when the loss reads only the last output.
 
     Parameters
@@ -52,7 +55,7 @@ def hidden_gradient_norms(layer, x, dy_last):
     return norms
 
 
-def relative_profile(norms):
+def relative_profile(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     """``norms / norms[0]``: the fraction of the gradient left k steps from the loss."""
     norms = np.asarray(norms, dtype=np.float64)
     return norms / norms[0] if norms[0] > 0 else norms

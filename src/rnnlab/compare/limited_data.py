@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..data import adding_problem
+from .config import CompareConfig
 from .recommend import LIMITED_DATA
 from .sweep import CELL_IDS, evaluation_set, score
 from .training import CELL_NAMES, make_layer, train_many_to_one
@@ -95,7 +96,7 @@ class DataJob:
         }
 
 
-def make_jobs(config) -> list[DataJob]:
+def make_jobs(config: CompareConfig) -> list[DataJob]:
     return [
         DataJob(
             cell=cell,
@@ -137,7 +138,7 @@ def summarise(results: Sequence[dict]) -> dict:
     return table
 
 
-def run(results: Sequence[dict], config) -> dict:
+def run(results: Sequence[dict], config: CompareConfig) -> dict:
     table = summarise(results)
     means = {c: {row["train_size"]: row["mean"] for row in rows} for c, rows in table.items()}
     return {
@@ -150,7 +151,9 @@ def run(results: Sequence[dict], config) -> dict:
     }
 
 
-def limited_data_verdict(means: dict[str, dict[int, float]], limited_below: int = LIMITED_DATA):
+def limited_data_verdict(
+    means: dict[str, dict[int, float]], limited_below: int = LIMITED_DATA
+) -> dict:
     """ "Limited data: GRU", from mean held-out scores ``means[cell][train_size]``.
 
     Only sizes below ``limited_below`` count, and among them only those where some cell learned

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .config import CompareConfig
 from .sweep import Job, task_sizes
 from .training import CELL_NAMES, hidden_for_budget
 from .verdicts import (
@@ -28,7 +29,7 @@ from .verdicts import (
 __all__ = ["FAILED", "SOLVED", "decision_tree_verdicts", "make_jobs", "run", "summarise"]
 
 
-def hidden_sizes(config) -> dict:
+def hidden_sizes(config: CompareConfig) -> dict[tuple[str, str], int]:
     """Hidden size per (task, cell): the same H, or H chosen for equal parameter budgets."""
     sizes = {}
     for task in config.tasks:
@@ -45,7 +46,7 @@ def hidden_sizes(config) -> dict:
     return sizes
 
 
-def make_jobs(config) -> list[Job]:
+def make_jobs(config: CompareConfig) -> list[Job]:
     sizes = hidden_sizes(config)
     return [
         Job(
@@ -66,9 +67,9 @@ def make_jobs(config) -> list[Job]:
     ]
 
 
-def summarise(results, config) -> dict:
+def summarise(results: Sequence[dict], config: CompareConfig) -> dict:
     """Mean, min and max score over seeds for each (task, cell, length)."""
-    table = {}
+    table: dict[str, dict[str, list[dict]]] = {}
     for task in config.tasks:
         table[task] = {}
         for cell in config.cells:
@@ -92,7 +93,7 @@ def summarise(results, config) -> dict:
     return table
 
 
-def longest_solved(rows) -> int | None:
+def longest_solved(rows: Sequence[dict]) -> int | None:
     """The longest length up to which every length is solved (None: not even the shortest)."""
     best = None
     for row in rows:
@@ -102,12 +103,12 @@ def longest_solved(rows) -> int | None:
     return best
 
 
-def first_failure(rows) -> int | None:
+def first_failure(rows: Sequence[dict]) -> int | None:
     """The shortest length whose mean score falls below FAILED (None: never)."""
     return next((row["seq_len"] for row in rows if row["mean"] < FAILED), None)
 
 
-def run(results, config) -> dict:
+def run(results: Sequence[dict], config: CompareConfig) -> dict:
     table = summarise(results, config)
     thresholds = {
         task: {
@@ -180,7 +181,7 @@ def _branch(table, config, cell, lengths, label, claim):
     return branch_verdict(means, cell, claim, str(lengths))
 
 
-def decision_tree_verdicts(table, config) -> list[dict]:
+def decision_tree_verdicts(table: dict, config: CompareConfig) -> list[dict]:
     short = [n for n in config.seq_lens if n < 10]
     medium = [n for n in config.seq_lens if 10 <= n <= 50]
     long = [n for n in config.seq_lens if n > 50]
@@ -241,7 +242,8 @@ def gru_matches_lstm_verdict(
     return verdict(claim, "; ".join(parts), outcome, note, budget_limited=True)
 
 
-def gru_matches_lstm(table, config, evidence: Sequence[dict] = ()) -> dict:
+def gru_matches_lstm(table: dict, config: CompareConfig, evidence: Sequence[dict] = ()) -> dict:
+    """ "GRU often matches LSTM" from the sweep's table and ``evidence`` rows."""
     if "gru" not in config.cells or "lstm" not in config.cells:
         return verdict(
             "GRU often matches LSTM (Chung et al. 2014)",
@@ -267,7 +269,7 @@ def need_speed_verdict(total_ms: dict[str, float], config_name: str) -> dict:
 
     Budget-limited unless measured at the guide's configuration.
     """
-    ok = min(total_ms, key=total_ms.get) == "rnn" and total_ms["gru"] < total_ms["lstm"]
+    ok = min(total_ms, key=lambda c: total_ms[c]) == "rnn" and total_ms["gru"] < total_ms["lstm"]
     return verdict(
         "Need speed: RNN or GRU (RNN fastest, GRU faster than LSTM)",
         ", ".join(f"{c.upper()} {t:.1f} ms" for c, t in total_ms.items())
@@ -298,7 +300,9 @@ def general_purpose_verdict(cases: Sequence[dict[str, float]]) -> dict:
     return verdict(claim, measured, outcome, budget_limited=True)
 
 
-def special_case_verdicts(results, config, evidence: Sequence[dict] = ()) -> list[dict]:
+def special_case_verdicts(
+    results: dict, config: CompareConfig, evidence: Sequence[dict] = ()
+) -> list[dict]:
     """The decision tree's special cases measured from the sweep and the timings.
 
     Limited data and complex dependencies have sections of their own (:mod:`.limited_data`,

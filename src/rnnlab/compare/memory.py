@@ -9,6 +9,8 @@ from ``tracemalloc``, which NumPy reports its buffers to.
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ PARTS = ("weights", "activations", "gradients", "total", "peak")
 _CALLER_OWNED = ("x", "h0", "C0")
 
 
-def activation_bytes(cache) -> int:
+def activation_bytes(cache: Any) -> int:
     """Bytes of the arrays a forward cache keeps for backward, inputs and initial state excluded."""
     return int(
         sum(
@@ -37,7 +39,7 @@ def activation_bytes(cache) -> int:
     )
 
 
-def measure_cell(cell, config) -> dict:
+def measure_cell(cell: str, config: dict) -> dict[str, int]:
     """Bytes of weights, activations, gradients, their total, and the tracemalloc peak."""
     rng = np.random.default_rng(0)
     shape = (config["seq_len"], config["batch_size"])
@@ -66,7 +68,7 @@ def measure_cell(cell, config) -> dict:
     return row
 
 
-def run(cells, config=GUIDE_TIMING_CONFIG) -> dict:
+def run(cells: Sequence[str], config: dict = GUIDE_TIMING_CONFIG) -> dict:
     rows = {cell: measure_cell(cell, config) for cell in cells}
     relative = {}
     if "rnn" in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .training import CELL_NAMES, CELLS
@@ -22,7 +24,7 @@ GUIDE_PARAMS = {
 }
 
 
-def count(cell, input_size, hidden_size) -> dict:
+def count(cell: str, input_size: int, hidden_size: int) -> dict:
     """Parameter groups and bytes of a layer without output head, at float32 and float64."""
     row = {}
     for dtype in (np.float32, np.float64):
@@ -44,7 +46,7 @@ def _matches(measured, claimed, key):
     return measured[key] == claimed
 
 
-def run(cells=tuple(CELLS)) -> dict:
+def run(cells: Sequence[str] = tuple(CELLS)) -> dict:
     """Rows for both of the guide's configurations, each claim beside the measured number."""
     rows = []
     for (input_size, hidden_size), claims in GUIDE_PARAMS.items():

@@ -10,7 +10,7 @@ from pathlib import Path
 LIMITED_DATA = 1000
 
 
-def decide(seq_len, data_size=None, need_speed=False) -> tuple[str, str]:
+def decide(seq_len: int, data_size: int | None = None, need_speed: bool = False) -> tuple[str, str]:
     """The guide's answer: (cell, reason)."""
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise ValueError(f"seq_len: expected a positive integer, got {seq_len!r}")
@@ -31,7 +31,7 @@ def decide(seq_len, data_size=None, need_speed=False) -> tuple[str, str]:
     return "lstm", "extremely long (> 100 steps): LSTM"
 
 
-def evidence(results_path, seq_len) -> dict | None:
+def evidence(results_path: str | Path, seq_len: int) -> dict | None:
     """Measured scores at the report's length nearest ``seq_len``, and the timing ratios."""
     path = Path(results_path)
     if not path.is_file():

@@ -258,7 +258,7 @@ def _budget_line(meta):
 def render(results: dict) -> str:
     figs = results["figures"]
     meta = results["meta"]
-    counts = {}
+    counts: dict[str, int] = {}
     for v in results["verdicts"]:
         counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
     tally = ", ".join(f"{n} {k}" for k, n in counts.items())

@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def _meta(config):
     }
 
 
-def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
+def run_compare(config: CompareConfig, out_dir: str | Path, *, write_figures: bool = True) -> dict:
     """Measure everything ``config`` asks for and write the report into ``out_dir``.
 
     ``write_figures=False`` skips the PNGs (they hold no numbers of their own): the report then
@@ -113,7 +114,7 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
         results["gpu"] = timed("gpu", gpu.run, config.cells, reps=max(3, config.timing_reps // 3))
         # The sweep's models, the limited-data and temporal-order models and the example
         # applications are independent jobs of one pool; results come back in this order.
-        groups = {
+        groups: dict[str, list[Any]] = {
             "sweep": longmem.make_jobs(config),
             "data": limited_data.make_jobs(config),
             "order": temporal_order.make_jobs(config),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,7 @@ class Job:
         return np.random.SeedSequence([*entropy, self.seed, purpose])
 
 
-def task_sizes(task):
+def task_sizes(task: str) -> tuple[int, int, str]:
     """(input_size, output_size, loss) of a task."""
     if task == "adding":
         return 2, 1, "mse"
@@ -69,26 +71,30 @@ def task_sizes(task):
     raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
 
 
-def task_samples(task, batch_size, seq_len, rng):
+def task_samples(
+    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A batch samples-first, x (B, T, I), as ``rnnlab.fit`` takes it."""
     if task == "adding":
         return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
     return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
 
 
-def task_batch(task, batch_size, seq_len, rng):
+def task_batch(
+    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A batch in the layers' time-major layout (T, B, I) (the generators are samples-first)."""
     x, y = task_samples(task, batch_size, seq_len, rng)
     return np.ascontiguousarray(np.swapaxes(x, 0, 1)), y
 
 
-def evaluation_set(task, seq_len, base_seed):
+def evaluation_set(task: str, seq_len: int, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The held-out set of a (task, length): the same for every cell and seed."""
     rng = np.random.default_rng([base_seed, TASK_IDS[task], seq_len, 999])
     return task_batch(task, EVAL_SEQUENCES, seq_len, rng)
 
 
-def score(task, y_last, target):
+def score(task: str, y_last: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Normalised score: 0 = the trivial baseline, 1 = perfect.
 
     adding: 1 - MSE / (1/6) (the MSE of predicting the mean); copy: (accuracy - 1/K) / (1 - 1/K).
@@ -111,7 +117,7 @@ def _gradient_profile(layer, task, x, target):
     return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
 
 
-def load_kernels():
+def load_kernels() -> None:
     """Import the CPU kernels now, and with them the BLAS library they call (SciPy's).
 
     ``threadpool_limits`` only limits libraries already loaded when it is entered: a BLAS first
@@ -126,7 +132,7 @@ def load_kernels():
             kernels.select(cell, "auto", "cpu")
 
 
-def run_job(job) -> dict:
+def run_job(job: Any) -> dict:
     """Run one job (anything with ``run()``, ``key`` and ``cost``) with one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
@@ -179,7 +185,14 @@ def _ordered(jobs):
     return sorted(range(len(jobs)), key=lambda i: (-jobs[i].cost, i))
 
 
-def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep") -> list[dict]:
+def run_jobs(
+    jobs: Sequence[Any],
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+    progress: bool = True,
+    desc: str = "sweep",
+) -> list[dict]:
     """Run ``jobs`` and return their results in the order of ``jobs``.
 
     A job is anything picklable with ``run() -> dict`` and ``cost`` (relative run time).

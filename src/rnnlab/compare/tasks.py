@@ -8,6 +8,7 @@ Python's help text).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,9 @@ def parse_task(spec: str) -> tuple[str, Path | None]:
     return spec, None
 
 
-def task_series(kind, path=None, column=None, window=20):
+def task_series(
+    kind: str, path: Path | None = None, column: str | None = None, window: int = 20
+) -> np.ndarray:
     """The 1-D series a forecasting task trains on."""
     if kind == "sine":
         return np.sin(0.1 * np.arange(1000.0))
@@ -121,7 +124,7 @@ def train_memory_task(task, cell, hidden, steps, lr, seed, seq_len, progress):
     }
 
 
-def forecast(layer, info, steps, series=None):
+def forecast(layer: Any, info: dict, steps: int, series: Any = None) -> np.ndarray:
     """Continue a series ``steps`` values past its end, feeding predictions back in.
 
     ``series`` (raw units) replaces the context saved at training time.

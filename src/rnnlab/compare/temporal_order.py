@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .config import CompareConfig
 from .sweep import CELL_IDS
 from .training import CELL_NAMES, make_layer, train_many_to_one
 from .verdicts import FAILED, INCONCLUSIVE, MARGIN, NOT_MEASURED, graded, verdict
@@ -40,7 +41,7 @@ def temporal_order(
     seq_len: int,
     *,
     num_relevant: int = 3,
-    seed: int | np.random.Generator | None = None,
+    seed: int | Sequence[int] | np.random.Generator | None = None,
     dtype: type = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Samples of the temporal-order problem.
@@ -76,7 +77,7 @@ def temporal_order(
         high = min(seq_len - 2, round(end * seq_len))
         positions = rng.integers(low, high + 1, size=num_sequences)
         symbols[rows, positions] = _X + which[:, k]
-    x = np.zeros((num_sequences, seq_len, NUM_INPUTS), dtype=dtype)
+    x: np.ndarray = np.zeros((num_sequences, seq_len, NUM_INPUTS), dtype=dtype)
     np.put_along_axis(x, symbols[..., None], 1.0, axis=-1)
     labels = (which * (2 ** np.arange(num_relevant - 1, -1, -1))).sum(axis=1)
     return x, labels.astype(np.int64)
@@ -154,7 +155,7 @@ class OrderJob:
         }
 
 
-def make_jobs(config) -> list[OrderJob]:
+def make_jobs(config: CompareConfig) -> list[OrderJob]:
     return [
         OrderJob(
             cell=cell,
@@ -193,7 +194,7 @@ def summarise(results: Sequence[dict]) -> dict:
     }
 
 
-def run(results: Sequence[dict], config) -> dict:
+def run(results: Sequence[dict], config: CompareConfig) -> dict:
     table = summarise(results)
     means = {c: {row["seq_len"]: row["mean"] for row in rows} for c, rows in table.items()}
     return {

@@ -8,6 +8,8 @@ repetition, and the report shows the median ratio and its interquartile range.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +36,7 @@ def _inputs(config, seed=0):
     return x, dy
 
 
-def time_once(layer, x, dy):
+def time_once(layer: Any, x: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
     """Seconds of one forward and one backward (gradients zeroed outside the clock)."""
     layer.zero_grad()
     start = time.perf_counter()
@@ -45,14 +47,14 @@ def time_once(layer, x, dy):
     return middle - start, end - middle
 
 
-def measure(config, cells, reps, warmup) -> dict:
+def measure(config: dict, cells: Sequence[str], reps: int, warmup: int) -> dict:
     """Raw seconds per cell and phase, ``reps`` interleaved repetitions after ``warmup``."""
     x, dy = _inputs(config)
     layers = {
         c: CELLS[c](config["input_size"], config["hidden_size"], seed=0, dtype=np.float32)
         for c in cells
     }
-    seconds = {c: {"forward": [], "backward": []} for c in cells}
+    seconds: dict[str, dict[str, list[float]]] = {c: {"forward": [], "backward": []} for c in cells}
     for rep in range(warmup + reps):
         for cell, layer in layers.items():
             fwd, bwd = time_once(layer, x, dy)
@@ -65,11 +67,11 @@ def measure(config, cells, reps, warmup) -> dict:
     return seconds
 
 
-def summarise(seconds, cells) -> dict:
+def summarise(seconds: dict, cells: Sequence[str]) -> dict:
     """Median ms and relative-to-RNN ratios (median, 25th and 75th percentile per repetition)."""
     rows = {}
     for cell in cells:
-        row = {}
+        row: dict[str, Any] = {}
         for phase in PHASES:
             own = np.asarray(seconds[cell][phase])
             row[f"{phase}_ms"] = float(np.median(own) * 1e3)
@@ -81,12 +83,21 @@ def summarise(seconds, cells) -> dict:
     return rows
 
 
-def run(cells, reps, warmup, config_names, progress=True) -> dict:
+def run(
+    cells: Sequence[str],
+    reps: int,
+    warmup: int,
+    config_names: Sequence[str],
+    progress: bool = True,
+) -> dict:
     from tqdm.auto import tqdm
 
     from ..kernels import select
 
-    out = {"configs": {}, "kernels": {c: select(c, "auto", "cpu").name for c in cells}}
+    out: dict[str, Any] = {
+        "configs": {},
+        "kernels": {c: select(c, "auto", "cpu").name for c in cells},
+    }
     for name in tqdm(config_names, desc="timing", disable=not progress, unit="config"):
         config = CONFIGS[name]
         # The small configuration costs ~1 ms a repetition: more of them steady its medians.

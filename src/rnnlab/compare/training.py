@@ -9,6 +9,7 @@ guide's optimiser), gradient clipping at the guide's 5.0, and the loss read at t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def train_many_to_one(
     return [float(v) for v in history.step_loss]
 
 
-def make_optimizer(layer, lr):
+def make_optimizer(layer: Any, lr: float) -> Adam:
     """The guide's optimiser: Adam (rnnlab.optim), bound to ``layer``."""
     return Adam(layer, lr=lr)
 
