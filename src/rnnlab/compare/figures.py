@@ -242,6 +242,42 @@ def figure_overview(results: dict, out_dir: Path) -> str:
     return _save(fig, out_dir, "overview.png")
 
 
+def _plot_scores(ax: Any, table: dict, x_key: str) -> list[int]:
+    """Mean score (band: min to max over seeds) of each cell against ``x_key``."""
+    xs: list[int] = []
+    for cell, rows in table.items():
+        xs = [r[x_key] for r in rows]
+        ax.plot(xs, [r["mean"] for r in rows], "o-", color=COLORS[cell], label=CELL_NAMES[cell])
+        ax.fill_between(
+            xs, [r["min"] for r in rows], [r["max"] for r in rows], color=COLORS[cell], alpha=0.15
+        )
+    ax.axhline(FAILED, color="gray", ls=":", lw=1)
+    ax.axhline(0.0, color="gray", lw=0.5)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(xs, [f"{n:,}" for n in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("held-out score (0 = baseline, 1 = perfect)")
+    ax.legend(fontsize=8)
+    return xs
+
+
+def figure_special_cases(results: dict, out_dir: Path) -> str:
+    """Sections 8 and 9: score against training-set size, and on the temporal-order problem."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    data, order = results["data"], results["order"]
+    _plot_scores(axes[0], data["table"], "train_size")
+    axes[0].axvspan(min(data["sizes"]) * 0.8, data["limited_below"], color="gray", alpha=0.08)
+    axes[0].set_xlabel(f"training sequences (adding problem, T = {data['seq_len']})")
+    axes[0].set_title('"Limited data: GRU" (shaded: limited)')
+    _plot_scores(axes[1], order["table"], "seq_len")
+    axes[1].set_xlabel("sequence length (steps)")
+    axes[1].set_title(f'"Complex dependencies: LSTM" (temporal order, {order["classes"]} classes)')
+    return _save(fig, out_dir, "special_cases.png")
+
+
 FIGURES = {
     "overview": figure_overview,
     "timing": figure_timing,
@@ -249,6 +285,7 @@ FIGURES = {
     "long_memory": figure_longmem,
     "gradient_flow": figure_gradflow,
     "applications": figure_apps,
+    "special_cases": figure_special_cases,
 }
 
 

@@ -289,7 +289,9 @@ def render(results: dict) -> str:
         + _apps(results)
         + f"\n\n![applications]({figs['applications']})",
         "## 8. Limited data: held-out score against training-set size\n\n" + _limited_data(results),
-        "## 9. Complex dependencies: the temporal-order problem\n\n" + _temporal_order(results),
+        "## 9. Complex dependencies: the temporal-order problem\n\n"
+        + _temporal_order(results)
+        + f"\n\n![limited data and complex dependencies]({figs['special_cases']})",
         "Every raw number is in `results.json`; rerunning with the same `--seed` reproduces all "
         "of them except the timings.",
     ]
