@@ -4,16 +4,22 @@ Timing claims are measured in the report and never asserted here.
 """
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab import GRULayer, LSTMLayer, RNNLayer
-from rnnlab.compare import make_config, run_compare, strip_timings
+from rnnlab.compare import limited_data, make_config, run_compare, strip_timings, temporal_order
 from rnnlab.compare.gradflow import hidden_gradient_norms
 from rnnlab.compare.longmem import make_jobs
 from rnnlab.compare.sweep import run_jobs
 from rnnlab.compare.training import hidden_for_budget
+from rnnlab.compare.verdicts import INCONCLUSIVE, NOT_MEASURED
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -36,6 +42,8 @@ def test_quick_run_writes_report_figures_and_json(quick_run):
         "## 5. Gradient flow",
         "## 6. CPU versus GPU",
         "## 7. Example applications",
+        "## 8. Limited data",
+        "## 9. Complex dependencies",
         "## Verdicts",
     ):
         assert heading in report
@@ -78,23 +86,66 @@ def test_results_have_relative_rows_for_all_three_cells(quick_run):
     assert results["gpu"]["gpu"].startswith(("not measured: ", "measured on "))
 
 
-def test_rerun_with_same_seed_reproduces_every_non_timing_number(quick_run, tmp_path):
-    _, first = quick_run
-    config = make_config("quick", jobs=1, progress=False)
-    second = run_compare(config, tmp_path, write_figures=False)
-    assert strip_timings(first)["sweep"] == strip_timings(second)["sweep"]
+def test_an_independent_run_reproduces_every_non_timing_number(quick_run, tmp_path):
+    """A second run in a fresh interpreter, jobs in-process (the first used a 2-process pool)."""
+    out, _ = quick_run
+    env = dict(os.environ, PYTHONPATH=str(Path(rnnlab.__file__).resolve().parents[1]))
+    subprocess.run(
+        [sys.executable, "-m", "rnnlab.cli.main", "compare", "--quick", "--jobs", "1",
+         "--no-progress", "--out", str(tmp_path)],
+        check=True, capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    first = json.loads((out / "results.json").read_text())
+    second = json.loads((tmp_path / "results.json").read_text())
+    assert first["config"] | {"jobs": 1} == second["config"]
     a, b = strip_timings(first), strip_timings(second)
     for key in ("figures", "config"):
         a.pop(key), b.pop(key)
-    assert first["config"] | {"jobs": 1} == second["config"]
+    for section in ("sweep", "longmem", "gradflow", "data", "order", "apps", "verdicts"):
+        assert a[section] == b[section], section
     assert a == b
+
+
+def test_quick_run_leaves_budget_limited_verdicts_inconclusive(quick_run):
+    _, results = quick_run
+    by_claim = {v["claim"]: v for v in results["verdicts"]}
+    for v in results["verdicts"]:
+        if v.get("budget_limited", True):
+            assert v["verdict"] in (INCONCLUSIVE, NOT_MEASURED), v["claim"]
+    for claim in (
+        "Limited data: GRU",
+        "Complex dependencies: LSTM",
+        "Extremely long (> 100): LSTM",
+    ):
+        assert by_claim[claim]["verdict"] == INCONCLUSIVE
+    assert by_claim["GRU has 25% fewer parameters than LSTM"]["verdict"] == "confirmed"
+    gradient = [v for v in results["verdicts"] if v["claim"].startswith("RNN: after 20 steps")]
+    assert [v["budget_limited"] for v in gradient] == [False, False, False]
+    assert [v["claim"].split("recurrent init ")[1].split(",")[0] for v in gradient] == [
+        "orthogonal",
+        "xavier",
+        "he",
+    ]
+
+
+def test_quick_run_measures_the_new_sections(quick_run):
+    _, results = quick_run
+    data, order = results["data"], results["order"]
+    assert set(data["table"]) == set(order["table"]) == {"rnn", "lstm", "gru"}
+    assert [r["train_size"] for r in data["table"]["gru"]] == [50, 1000]
+    assert [r["seq_len"] for r in order["table"]["lstm"]] == [30]
+    assert order["classes"] == 8
+    assert results["gradflow"]["inits"].keys() == {"orthogonal", "xavier", "he"}
+    assert len(results["gradflow"]["inits"]["he"]["rnn"]) == 101
 
 
 def test_dask_local_cluster_gives_the_same_results_as_the_local_pool():
     from dask.distributed import Client, LocalCluster
 
-    config = make_config("quick", seq_lens=(4,), steps=3, cells=("rnn", "gru"), progress=False)
-    jobs = make_jobs(config)
+    config = make_config(
+        "quick", seq_lens=(4,), steps=3, cells=("rnn", "gru"), data_sizes=(5,), order_lens=(12,)
+    )
+    jobs = make_jobs(config) + limited_data.make_jobs(config) + temporal_order.make_jobs(config)
     local = run_jobs(jobs, workers=2, progress=False)
     with (
         LocalCluster(

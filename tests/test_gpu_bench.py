@@ -6,7 +6,7 @@ import pytest
 
 import rnnlab
 from rnnlab import backend
-from rnnlab.kernels.gpu import bench
+from rnnlab import bench_gpu as bench
 
 
 def test_run_without_a_gpu_says_so_and_measures_nothing(monkeypatch):

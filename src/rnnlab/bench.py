@@ -257,7 +257,7 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
     """Run the whole benchmark; returns a JSON-able dict."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from rnnlab.cli.info import collect
+    from rnnlab.machine import collect
 
     torch = None
     if use_torch:

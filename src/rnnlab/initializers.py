@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 INITIALIZERS = ("xavier", "he")
+RECURRENT_INITIALIZERS = ("orthogonal", "xavier", "he")
 
 
 def xavier_uniform(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -43,3 +44,15 @@ def input_initializer(name: str):
     if name == "he":
         return he_uniform
     raise ValueError(f"init: expected one of {INITIALIZERS}, got {name!r}")
+
+
+def recurrent_initializer(name: str):
+    """The initialiser for recurrent weights U by name: ``"orthogonal"``, ``"xavier"`` or ``"he"``.
+
+    Orthogonal is rnnlab's default; Xavier and He are what the guide's tips name for every matrix.
+    """
+    if name == "orthogonal":
+        return orthogonal
+    if name in INITIALIZERS:
+        return input_initializer(name)
+    raise ValueError(f"recurrent_init: expected one of {RECURRENT_INITIALIZERS}, got {name!r}")

@@ -39,6 +39,7 @@ class RNNLayer(_RecurrentLayer):
     seed : int, numpy Generator or None; makes initialisation reproducible.
     batch_first : bool; x is (B, T, I) instead of (T, B, I).
     init : "xavier" (default) or "he" for the input and output weights.
+    recurrent_init : "orthogonal" (default), "xavier" or "he" for the recurrent weights U.
     """
 
     cell = "rnn"
@@ -89,6 +90,7 @@ class LSTMLayer(GatedOptions, _RecurrentLayer):
         batch_first: bool = False,
         init: str = "xavier",
         backend: str = "auto",
+        recurrent_init: str = "orthogonal",
         layer_norm: bool = False,
         zoneout: float | tuple[float, float] | list[float] = 0.0,
         zoneout_seed: int | np.random.Generator | None = None,
@@ -107,6 +109,7 @@ class LSTMLayer(GatedOptions, _RecurrentLayer):
             batch_first=batch_first,
             init=init,
             backend=backend,
+            recurrent_init=recurrent_init,
             layer_norm=layer_norm,
             zoneout=zoneout,
             zoneout_seed=zoneout_seed,
@@ -215,6 +218,7 @@ class GRULayer(GatedOptions, _RecurrentLayer):
         batch_first: bool = False,
         init: str = "xavier",
         backend: str = "auto",
+        recurrent_init: str = "orthogonal",
         layer_norm: bool = False,
         zoneout: float | tuple[float, float] | list[float] = 0.0,
         zoneout_seed: int | np.random.Generator | None = None,
@@ -231,6 +235,7 @@ class GRULayer(GatedOptions, _RecurrentLayer):
             batch_first=batch_first,
             init=init,
             backend=backend,
+            recurrent_init=recurrent_init,
             layer_norm=layer_norm,
             zoneout=zoneout,
             zoneout_seed=zoneout_seed,

@@ -16,7 +16,7 @@ from numpy.typing import DTypeLike
 
 from . import guards, kernels
 from .backend import normalize_device, require_cupy, xp_of
-from .initializers import input_initializer, orthogonal
+from .initializers import input_initializer, recurrent_initializer
 from .io import SaveMixin
 from .masks import check_lengths, lengths_to_mask
 from .params import ParamDict, make_rng
@@ -62,6 +62,7 @@ class _RecurrentLayer(SaveMixin):
         batch_first: bool = False,
         init: str = "xavier",
         backend: str = "auto",
+        recurrent_init: str = "orthogonal",
     ) -> None:
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = check_size("hidden_size", hidden_size)
@@ -71,6 +72,8 @@ class _RecurrentLayer(SaveMixin):
             raise TypeError(f"batch_first: expected True or False, got {batch_first!r}")
         self.batch_first = batch_first
         self.init = init
+        recurrent_initializer(recurrent_init)  # a ValueError naming the argument, before any work
+        self.recurrent_init = recurrent_init
         self.backend = kernels.check_backend(backend)
         self.device = "cpu"
         shapes = self._stacked_shapes()
@@ -166,12 +169,13 @@ class _RecurrentLayer(SaveMixin):
         return views
 
     def _initialize(self, rng, input_init):
-        """Input weights Xavier (or He), recurrent weights orthogonal per gate, biases zero."""
+        """Input weights Xavier (or He), recurrent weights U by ``recurrent_init``, biases zero."""
         H = self.hidden_size
+        recurrent_init = recurrent_initializer(self.recurrent_init)
         for k in range(self.num_gates):
             block = slice(k * H, (k + 1) * H)
             self._w["W"][block] = input_init(rng, (H, self.input_size))
-            self._w["U"][block] = orthogonal(rng, (H, H))
+            self._w["U"][block] = recurrent_init(rng, (H, H))
         if self.output_size is not None:
             self._w["W_hy"][...] = input_init(rng, (self.output_size, H))
 
@@ -211,6 +215,7 @@ class _RecurrentLayer(SaveMixin):
             "batch_first": self.batch_first,
             "init": self.init,
             "backend": self.backend,
+            "recurrent_init": self.recurrent_init,
         }
 
     def _describe(self) -> str:

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_cuda(args: argparse.Namespace, sizes: list, cells: tuple) -> int:
     """The GPU bench; without a GPU it prints why nothing was measured and returns 1."""
-    from rnnlab.kernels.gpu import bench as gpu_bench
+    from rnnlab import bench_gpu as gpu_bench
 
     status, text = gpu_bench.report(cells, sizes, repeats=5 if args.quick else 20)
     print(text)

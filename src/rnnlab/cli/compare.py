@@ -18,12 +18,22 @@ def add_parser(sub: Subparsers) -> None:
         "compare",
         help="measure every claim of the guide; write report.md, figures and results.json",
         description="Measure the guide's claims (parameters, time, memory, long-term memory, "
-        "gradient flow, CPU/GPU, example applications) and write DIR/report.md, PNG figures "
-        "and DIR/results.json. The default run takes about 3 minutes on 2 cores.",
+        "gradient flow, CPU/GPU, example applications, limited data, complex dependencies) and "
+        "write DIR/report.md, PNG figures and DIR/results.json. The default run takes about 3 "
+        "minutes on 2 cores.",
     )
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="tiny budgets: well under a minute")
-    size.add_argument("--full", action="store_true", help="longer sweeps (lengths to 200, 3 seeds)")
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budgets, well under a minute: a smoke test whose trained and timed verdicts "
+        "are all 'inconclusive at this budget'",
+    )
+    size.add_argument(
+        "--full",
+        action="store_true",
+        help="longer sweeps (lengths to 500, 3 seeds, 1500 updates)",
+    )
     p.add_argument(
         "--cells", type=comma_list(str), help="subset of rnn,lstm,gru (default: all three)"
     )

@@ -8,11 +8,12 @@ the series' scaling and last window, or the text's vocabulary — in the checkpo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .. import io
 
 
-def save(path, layer, info: dict) -> Path:
+def save(path: str | Path, layer: Any, info: dict) -> Path:
     """Write ``layer`` and ``info`` (JSON-able: task, scaling, vocabulary...) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,7 +21,7 @@ def save(path, layer, info: dict) -> Path:
     return path
 
 
-def load(path):
+def load(path: str | Path) -> tuple[Any, dict]:
     """Return ``(layer, info)`` from a checkpoint written by :func:`save`."""
     path = Path(path)
     if not path.is_file():

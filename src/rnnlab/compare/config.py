@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = ("adding", "copy")
@@ -28,6 +29,12 @@ class CompareConfig:
     batch_size: int = 32
     learning_rate: float = 1e-2
     equal_params: bool = False
+    # limited data (section 8): fixed training sets of these sizes, adding problem at this length
+    data_sizes: tuple[int, ...] = (50, 200, 1000, 5000)
+    data_seq_len: int = 20
+    # complex dependencies (section 9): temporal order with 3 relevant symbols at these lengths
+    order_lens: tuple[int, ...] = (50, 100)
+    order_relevant: int = 3
     # timing
     timing_reps: int = 15
     timing_warmup: int = 2
@@ -43,11 +50,11 @@ class CompareConfig:
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "seq_lens": (5, 20),
         "steps": 30,
@@ -60,10 +67,15 @@ PRESETS = {
         "text_steps": 10,
         "text_hidden": 32,
         "sample_chars": 60,
+        "data_sizes": (50, 1000),
+        "order_lens": (30,),
     },
     "default": {},
     "full": {
-        "seq_lens": (5, 10, 20, 50, 100, 200),
+        # "Extremely long (> 100)": 200 and 500 steps cost more than the default's 3 minutes
+        "seq_lens": (5, 10, 20, 50, 100, 200, 500),
+        "data_sizes": (50, 100, 200, 500, 1000, 2000, 5000),
+        "order_lens": (50, 100, 200),
         "seeds": 3,
         "steps": 1500,
         "timing_reps": 31,
@@ -74,13 +86,13 @@ PRESETS = {
 }
 
 
-def make_config(preset="default", **overrides) -> CompareConfig:
+def make_config(preset: str = "default", **overrides: Any) -> CompareConfig:
     """A preset with ``overrides`` applied (None values leave the preset's choice)."""
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
     config = replace(CompareConfig(preset=preset), **PRESETS[preset])
     chosen = {k: v for k, v in overrides.items() if v is not None}
-    for name in ("cells", "tasks", "seq_lens"):
+    for name in ("cells", "tasks", "seq_lens", "data_sizes", "order_lens"):
         if name in chosen:
             chosen[name] = tuple(chosen[name])
     config = replace(config, **chosen)
@@ -88,7 +100,7 @@ def make_config(preset="default", **overrides) -> CompareConfig:
     return config
 
 
-def _check(config: CompareConfig):
+def _check(config: CompareConfig) -> None:
     for cell in config.cells:
         if cell not in CELLS:
             raise ValueError(f"cells: expected names from {CELLS}, got {cell!r}")
@@ -100,6 +112,14 @@ def _check(config: CompareConfig):
     for length in config.seq_lens:
         if length < 2:
             raise ValueError(f"seq_lens: expected lengths >= 2, got {length}")
+    for size in config.data_sizes:
+        if size < 1:
+            raise ValueError(f"data_sizes: expected positive numbers of sequences, got {size}")
+    for length in config.order_lens:
+        if length < 10:
+            raise ValueError(f"order_lens: expected lengths >= 10, got {length}")
+    if config.order_relevant not in (2, 3):
+        raise ValueError(f"order_relevant: expected 2 or 3, got {config.order_relevant}")
     if config.seeds < 1:
         raise ValueError(f"seeds: expected at least 1, got {config.seeds}")
     if config.jobs is not None and config.jobs < 1:

@@ -6,7 +6,9 @@ each ``figure_*`` function writes one PNG and returns its file name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +42,14 @@ def _save(fig, out_dir, name):
     return name
 
 
-def plot_relative(ax, measured, claims, parts, title, spread=None):
+def plot_relative(
+    ax: Any,
+    measured: dict,
+    claims: dict,
+    parts: Sequence[str],
+    title: str,
+    spread: dict | None = None,
+) -> None:
     """Grouped bars: measured ratio per cell and part, the guide's claim as a black tick."""
     cells = list(measured)
     width = 0.8 / len(cells)
@@ -72,7 +81,7 @@ def plot_relative(ax, measured, claims, parts, title, spread=None):
     ax.legend(fontsize=8)
 
 
-def plot_longmem(ax, table, task, solved):
+def plot_longmem(ax: Any, table: dict, task: str, solved: float) -> None:
     for cell, rows in table[task].items():
         lengths = [r["seq_len"] for r in rows]
         ax.plot(
@@ -112,7 +121,7 @@ def plot_longmem(ax, table, task, solved):
     ax.legend(fontsize=8)
 
 
-def plot_gradflow(ax, profiles, title):
+def plot_gradflow(ax: Any, profiles: dict[str, list[float]], title: str) -> None:
     """Relative ‖∂L/∂h(T-k)‖ against k on a log scale, with the guide's 0.5^k."""
     longest, lowest = 1, 1.0
     for cell, profile in profiles.items():
@@ -129,7 +138,7 @@ def plot_gradflow(ax, profiles, title):
     ax.legend(fontsize=8)
 
 
-def figure_timing(results, out_dir):
+def figure_timing(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     configs = results["timing"]["configs"]
     fig, axes = plt.subplots(1, len(configs), figsize=(5.5 * len(configs), 3.8), squeeze=False)
@@ -149,7 +158,7 @@ def figure_timing(results, out_dir):
     return _save(fig, out_dir, "timing.png")
 
 
-def figure_memory(results, out_dir):
+def figure_memory(results: dict, out_dir: Path) -> str:
     from .memory import GUIDE_RELATIVE_MEMORY
 
     plt = _pyplot()
@@ -165,7 +174,7 @@ def figure_memory(results, out_dir):
     return _save(fig, out_dir, "memory.png")
 
 
-def figure_longmem(results, out_dir):
+def figure_longmem(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     longmem = results["longmem"]
     tasks = list(longmem["table"])
@@ -175,7 +184,7 @@ def figure_longmem(results, out_dir):
     return _save(fig, out_dir, "long_memory.png")
 
 
-def figure_gradflow(results, out_dir):
+def figure_gradflow(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     flow = results["gradflow"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
@@ -184,7 +193,7 @@ def figure_gradflow(results, out_dir):
     return _save(fig, out_dir, "gradient_flow.png")
 
 
-def figure_apps(results, out_dir):
+def figure_apps(results: dict, out_dir: Path) -> str:
     plt = _pyplot()
     apps = results["apps"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -206,7 +215,7 @@ def figure_apps(results, out_dir):
     return _save(fig, out_dir, "applications.png")
 
 
-def figure_overview(results, out_dir):
+def figure_overview(results: dict, out_dir: Path) -> str:
     """The one picture: where each cell fails, how gradients fade, what it costs."""
     from .memory import GUIDE_RELATIVE_MEMORY
     from .timing import GUIDE_RELATIVE_TIME, PHASES
@@ -238,6 +247,42 @@ def figure_overview(results, out_dir):
     return _save(fig, out_dir, "overview.png")
 
 
+def _plot_scores(ax: Any, table: dict, x_key: str) -> list[int]:
+    """Mean score (band: min to max over seeds) of each cell against ``x_key``."""
+    xs: list[int] = []
+    for cell, rows in table.items():
+        xs = [r[x_key] for r in rows]
+        ax.plot(xs, [r["mean"] for r in rows], "o-", color=COLORS[cell], label=CELL_NAMES[cell])
+        ax.fill_between(
+            xs, [r["min"] for r in rows], [r["max"] for r in rows], color=COLORS[cell], alpha=0.15
+        )
+    ax.axhline(FAILED, color="gray", ls=":", lw=1)
+    ax.axhline(0.0, color="gray", lw=0.5)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(xs, [f"{n:,}" for n in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("held-out score (0 = baseline, 1 = perfect)")
+    ax.legend(fontsize=8)
+    return xs
+
+
+def figure_special_cases(results: dict, out_dir: Path) -> str:
+    """Sections 8 and 9: score against training-set size, and on the temporal-order problem."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    data, order = results["data"], results["order"]
+    _plot_scores(axes[0], data["table"], "train_size")
+    axes[0].axvspan(min(data["sizes"]) * 0.8, data["limited_below"], color="gray", alpha=0.08)
+    axes[0].set_xlabel(f"training sequences (adding problem, T = {data['seq_len']})")
+    axes[0].set_title('"Limited data: GRU" (shaded: limited)')
+    _plot_scores(axes[1], order["table"], "seq_len")
+    axes[1].set_xlabel("sequence length (steps)")
+    axes[1].set_title(f'"Complex dependencies: LSTM" (temporal order, {order["classes"]} classes)')
+    return _save(fig, out_dir, "special_cases.png")
+
+
 FIGURES = {
     "overview": figure_overview,
     "timing": figure_timing,
@@ -245,15 +290,16 @@ FIGURES = {
     "long_memory": figure_longmem,
     "gradient_flow": figure_gradflow,
     "applications": figure_apps,
+    "special_cases": figure_special_cases,
 }
 
 
-def write_all(results, out_dir) -> dict:
+def write_all(results: dict, out_dir: Path) -> dict[str, str]:
     """Write every figure; returns {figure: file name relative to out_dir}."""
     return {key: fn(results, out_dir) for key, fn in FIGURES.items()}
 
 
-def figure_training(info, path):
+def figure_training(info: dict, path: Path) -> str:
     """Validation figure of ``rnnlab train``: the loss curve and held-out predictions."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))

@@ -8,12 +8,14 @@ usable; otherwise it says "not measured" and why, in the words of
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..backend import cupy_status
 from .config import GUIDE_TIMING_CONFIG
 from .training import CELL_NAMES, CELLS
+from .verdicts import CONFIRMED, NOT_MEASURED, REFUTED, verdict
 
 #: The guide's "CPU vs GPU Performance" table, forward pass, milliseconds.
 GUIDE_GPU_TABLE = {
@@ -35,7 +37,7 @@ def _forward_ms(layer, x, reps, sync=lambda: None):
     return float(np.median(times) * 1e3)
 
 
-def run(cells, reps=7, config=GUIDE_TIMING_CONFIG) -> dict:
+def run(cells: Sequence[str], reps: int = 7, config: dict = GUIDE_TIMING_CONFIG) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((config["seq_len"], config["batch_size"], config["input_size"])).astype(
         np.float32
@@ -63,27 +65,36 @@ def run(cells, reps=7, config=GUIDE_TIMING_CONFIG) -> dict:
     }
 
 
+#: The GPU speedup counts as the guide's when at least this fraction of the claimed one.
+SPEEDUP_FRACTION = 0.5
+
+
+def gpu_verdict(cell: str, row: dict, gpu_note: str) -> dict:
+    """The guide's CPU/GPU forward times of ``cell`` against a measured ``row``.
+
+    Confirmed when the measured speedup is at least SPEEDUP_FRACTION of the guide's; "not
+    measured" (with the reason) without a GPU.
+    """
+    guide = row["guide"]
+    measured = f"CPU {row['cpu_ms']:.1f} ms"
+    if "gpu_ms" in row:
+        measured += f", GPU {row['gpu_ms']:.2f} ms, {row['speedup']:.1f}x"
+        fast = row["speedup"] >= SPEEDUP_FRACTION * guide["speedup"]
+        outcome, note = (CONFIRMED if fast else REFUTED), gpu_note
+    else:
+        outcome = NOT_MEASURED
+        faster = guide["cpu_ms"] / row["cpu_ms"]
+        note = f"GPU {gpu_note}. Our CPU forward is {faster:.0f}x faster than the guide's CPU."
+    return verdict(
+        f"{CELL_NAMES[cell]} forward: CPU {guide['cpu_ms']:.0f} ms, GPU "
+        f"{guide['gpu_ms']:.0f} ms, {guide['speedup']:.0f}x",
+        measured,
+        outcome,
+        note,
+        budget_limited=False,
+        timing=True,
+    )
+
+
 def _verdicts(rows, gpu_note):
-    verdicts = []
-    for cell, row in rows.items():
-        guide = row["guide"]
-        measured = f"CPU {row['cpu_ms']:.1f} ms"
-        if "gpu_ms" in row:
-            measured += f", GPU {row['gpu_ms']:.2f} ms, {row['speedup']:.1f}x"
-            verdict = "confirmed" if row["speedup"] >= 0.5 * guide["speedup"] else "refuted"
-            note = gpu_note
-        else:
-            verdict = "not measured"
-            faster = guide["cpu_ms"] / row["cpu_ms"]
-            note = f"GPU {gpu_note}. Our CPU forward is {faster:.0f}x faster than the guide's CPU."
-        verdicts.append(
-            {
-                "claim": f"{CELL_NAMES[cell]} forward: CPU {guide['cpu_ms']:.0f} ms, GPU "
-                f"{guide['gpu_ms']:.0f} ms, {guide['speedup']:.0f}x",
-                "measured": measured,
-                "verdict": verdict,
-                "note": note,
-                "timing": True,
-            }
-        )
-    return verdicts
+    return [gpu_verdict(cell, row, gpu_note) for cell, row in rows.items()]

@@ -7,18 +7,29 @@ trivial baseline (the mean for the adding problem, chance for recall), 1 is perf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from .config import CompareConfig
 from .sweep import Job, task_sizes
 from .training import CELL_NAMES, hidden_for_budget
+from .verdicts import (
+    CONFIRMED,
+    FAILED,
+    INCONCLUSIVE,
+    MARGIN,
+    NOT_MEASURED,
+    PARTLY,
+    REFUTED,
+    SOLVED,
+    verdict,
+)
 
-#: A (task, length) counts as solved by a cell when its mean score over seeds reaches this.
-SOLVED = 0.8
-#: ... and as failed below this.
-FAILED = 0.5
+__all__ = ["FAILED", "SOLVED", "decision_tree_verdicts", "make_jobs", "run", "summarise"]
 
 
-def hidden_sizes(config) -> dict:
+def hidden_sizes(config: CompareConfig) -> dict[tuple[str, str], int]:
     """Hidden size per (task, cell): the same H, or H chosen for equal parameter budgets."""
     sizes = {}
     for task in config.tasks:
@@ -35,7 +46,7 @@ def hidden_sizes(config) -> dict:
     return sizes
 
 
-def make_jobs(config) -> list[Job]:
+def make_jobs(config: CompareConfig) -> list[Job]:
     sizes = hidden_sizes(config)
     return [
         Job(
@@ -56,9 +67,9 @@ def make_jobs(config) -> list[Job]:
     ]
 
 
-def summarise(results, config) -> dict:
+def summarise(results: Sequence[dict], config: CompareConfig) -> dict:
     """Mean, min and max score over seeds for each (task, cell, length)."""
-    table = {}
+    table: dict[str, dict[str, list[dict]]] = {}
     for task in config.tasks:
         table[task] = {}
         for cell in config.cells:
@@ -82,7 +93,7 @@ def summarise(results, config) -> dict:
     return table
 
 
-def longest_solved(rows) -> int | None:
+def longest_solved(rows: Sequence[dict]) -> int | None:
     """The longest length up to which every length is solved (None: not even the shortest)."""
     best = None
     for row in rows:
@@ -92,12 +103,12 @@ def longest_solved(rows) -> int | None:
     return best
 
 
-def first_failure(rows) -> int | None:
+def first_failure(rows: Sequence[dict]) -> int | None:
     """The shortest length whose mean score falls below FAILED (None: never)."""
     return next((row["seq_len"] for row in rows if row["mean"] < FAILED), None)
 
 
-def run(results, config) -> dict:
+def run(results: Sequence[dict], config: CompareConfig) -> dict:
     table = summarise(results, config)
     thresholds = {
         task: {
@@ -125,40 +136,52 @@ def _mean_at(table, task, cell, lengths):
     return float(np.mean([r["mean"] for r in rows])) if rows else None
 
 
+def branch_verdict(means: dict[str, dict[str, float]], cell: str, claim: str, label: str) -> dict:
+    """Verdict for "in this length range, ``cell`` is the right choice".
+
+    ``means[task][cell]`` is each cell's mean score over the branch's lengths. Tasks that no
+    cell learned (best < FAILED) cannot tell the cells apart and do not count. Over the others:
+    confirmed when ``cell`` is within MARGIN of the best and solves (>= SOLVED) every one,
+    partly when it does either somewhere, refuted otherwise; inconclusive when no task counts.
+    """
+    shown = "; ".join(
+        f"{task}: " + ", ".join(f"{CELL_NAMES[c]} {m:.2f}" for c, m in by_cell.items())
+        for task, by_cell in means.items()
+    )
+    measured = f"mean score at lengths {label}: {shown}"
+    counted = {t: m for t, m in means.items() if max(m.values()) >= FAILED}
+    wins = sum(m[cell] >= max(m.values()) - MARGIN for m in counted.values())
+    solved = sum(m[cell] >= SOLVED for m in counted.values())
+    note = (
+        f"{CELL_NAMES[cell]} within {MARGIN} of the best cell on {wins}/{len(counted)} tasks "
+        f"and solved (>= {SOLVED}) {solved}/{len(counted)}; tasks no cell learned "
+        f"(< {FAILED}) do not count: {len(means) - len(counted)}"
+    )
+    if not counted:
+        return verdict(claim, measured, INCONCLUSIVE, note, budget_limited=True)
+    count = len(counted)
+    outcome = (
+        CONFIRMED if wins == count and solved == count else PARTLY if wins or solved else REFUTED
+    )
+    return verdict(claim, measured, outcome, note, budget_limited=True)
+
+
 def _branch(table, config, cell, lengths, label, claim):
-    """Verdict for "in this length range, ``cell`` is the right choice"."""
     lengths = [n for n in config.seq_lens if n in lengths]
     if not lengths or cell not in config.cells:
-        return {
-            "claim": claim,
-            "measured": f"no lengths {label} or cell not in this run",
-            "verdict": "not measured",
-        }
-    parts, wins, solved = [], 0, 0
-    for task in config.tasks:
-        means = {c: _mean_at(table, task, c, lengths) for c in config.cells}
-        best = max(means.values())
-        wins += means[cell] >= best - 0.05
-        solved += means[cell] >= SOLVED
-        parts.append(f"{task}: " + ", ".join(f"{CELL_NAMES[c]} {m:.2f}" for c, m in means.items()))
-    count = len(config.tasks)
-    verdict = (
-        "confirmed"
-        if wins == count and solved == count
-        else "partly confirmed"
-        if wins or solved
-        else "refuted"
-    )
-    return {
-        "claim": claim,
-        "measured": f"mean score at lengths {lengths}: " + "; ".join(parts),
-        "verdict": verdict,
-        "note": f"{CELL_NAMES[cell]} within 0.05 of the best cell on {wins}/{count} tasks and "
-        f"solved (>= {SOLVED}) {solved}/{count}",
+        return verdict(
+            claim,
+            f"no lengths {label} or cell not in this run",
+            INCONCLUSIVE if cell in config.cells else NOT_MEASURED,
+            budget_limited=True,
+        )
+    means = {
+        task: {c: _mean_at(table, task, c, lengths) for c in config.cells} for task in config.tasks
     }
+    return branch_verdict(means, cell, claim, str(lengths))
 
 
-def decision_tree_verdicts(table, config) -> list[dict]:
+def decision_tree_verdicts(table: dict, config: CompareConfig) -> list[dict]:
     short = [n for n in config.seq_lens if n < 10]
     medium = [n for n in config.seq_lens if 10 <= n <= 50]
     long = [n for n in config.seq_lens if n > 50]
@@ -168,78 +191,137 @@ def decision_tree_verdicts(table, config) -> list[dict]:
         _branch(table, config, "gru", medium, "10-50", "10-50 steps: GRU (recommended)"),
         _branch(table, config, "gru", long, "> 50", "> 50 steps: try GRU first"),
         _branch(table, config, "lstm", long, "> 50", "> 50 steps, GRU not working: LSTM"),
-        _branch(table, config, "lstm", very_long, "> 100", "Extremely long (> 100): LSTM"),
     ]
-    verdicts.append(_gru_matches_lstm(table, config))
+    claim = "Extremely long (> 100): LSTM"
+    if very_long:
+        verdicts.append(_branch(table, config, "lstm", very_long, "> 100", claim))
+    else:
+        verdicts.append(
+            verdict(
+                claim,
+                f"no length > 100 in this run (lengths {list(config.seq_lens)})",
+                INCONCLUSIVE,
+                "the default budget holds lengths to 100; `rnnlab compare --full` trains 200 "
+                "and 500",
+                budget_limited=True,
+            )
+        )
     return verdicts
 
 
-def _gru_matches_lstm(table, config):
+def gru_matches_lstm_verdict(
+    pairs: Sequence[tuple[float, float]], evidence: Sequence[dict] = (), note: str = ""
+) -> dict:
+    """ "GRU often matches LSTM", from (GRU, LSTM) mean scores and extra evidence rows.
+
+    ``pairs``: one (GRU score, LSTM score) per (task, length) of the sweep; pairs where neither
+    learned the task (both < FAILED) do not count. ``evidence``: rows from other experiments
+    (the chorale NLL of the applications, for example), each a dict with ``label``, ``gru``,
+    ``lstm``, ``higher_is_better`` (bool) and ``tolerance`` (how far behind still matches).
+    Confirmed when the GRU matches (within MARGIN or the row's tolerance, or better) in at least
+    60% of what counts, refuted below; inconclusive when nothing counts.
+    """
     claim = "GRU often matches LSTM (Chung et al. 2014)"
+    counted = [(g, l) for g, l in pairs if max(g, l) >= FAILED]
+    matches = sum(g >= l - MARGIN for g, l in counted)
+    parts = [
+        f"GRU within {MARGIN} of LSTM or better in {matches}/{len(counted)} (task, length) "
+        f"cells where one of them learned the task ({len(pairs) - len(counted)} where neither did)"
+    ]
+    for row in evidence:
+        gru, lstm, tol = float(row["gru"]), float(row["lstm"]), float(row["tolerance"])
+        ok = gru >= lstm - tol if row["higher_is_better"] else gru <= lstm + tol
+        matches += ok
+        parts.append(
+            f"{row['label']}: GRU {gru:.3g}, LSTM {lstm:.3g} ({'matches' if ok else 'behind'})"
+        )
+    total = len(counted) + len(evidence)
+    if total == 0:
+        return verdict(claim, "; ".join(parts), INCONCLUSIVE, note, budget_limited=True)
+    outcome = CONFIRMED if matches >= 0.6 * total else REFUTED
+    return verdict(claim, "; ".join(parts), outcome, note, budget_limited=True)
+
+
+def gru_matches_lstm(table: dict, config: CompareConfig, evidence: Sequence[dict] = ()) -> dict:
+    """ "GRU often matches LSTM" from the sweep's table and ``evidence`` rows."""
     if "gru" not in config.cells or "lstm" not in config.cells:
-        return {"claim": claim, "measured": "needs both GRU and LSTM", "verdict": "not measured"}
+        return verdict(
+            "GRU often matches LSTM (Chung et al. 2014)",
+            "needs both GRU and LSTM",
+            NOT_MEASURED,
+            budget_limited=True,
+        )
     pairs = [
         (g["mean"], l["mean"])
         for task in config.tasks
         for g, l in zip(table[task]["gru"], table[task]["lstm"], strict=True)
     ]
-    matches = sum(g >= l - 0.05 for g, l in pairs)
-    better = sum(g > l + 0.05 for g, l in pairs)
-    return {
-        "claim": claim,
-        "measured": f"GRU within 0.05 of LSTM or better in {matches}/{len(pairs)} "
-        f"(task, length) cells; clearly better in {better}",
-        "verdict": "confirmed" if matches >= 0.6 * len(pairs) else "refuted",
-        "note": "same hidden size (GRU has 3/4 of LSTM's parameters)"
+    note = (
+        "same hidden size (GRU has 3/4 of LSTM's parameters)"
         if not config.equal_params
-        else "equal parameter budgets",
-    }
+        else "equal parameter budgets"
+    )
+    return gru_matches_lstm_verdict(pairs, evidence, note)
 
 
-def special_case_verdicts(results, config) -> list[dict]:
-    """The decision tree's special cases: need speed, general purpose, limited data, complex."""
+def need_speed_verdict(total_ms: dict[str, float], config_name: str) -> dict:
+    """ "Need speed: RNN or GRU": the RNN fastest and the GRU faster than the LSTM.
+
+    Budget-limited unless measured at the guide's configuration.
+    """
+    ok = min(total_ms, key=lambda c: total_ms[c]) == "rnn" and total_ms["gru"] < total_ms["lstm"]
+    return verdict(
+        "Need speed: RNN or GRU (RNN fastest, GRU faster than LSTM)",
+        ", ".join(f"{c.upper()} {t:.1f} ms" for c, t in total_ms.items())
+        + f" per training step ({config_name} config)",
+        CONFIRMED if ok else REFUTED,
+        budget_limited=config_name != "guide",
+        timing=True,
+    )
+
+
+def general_purpose_verdict(cases: Sequence[dict[str, float]]) -> dict:
+    """ "General purpose: GRU", from per-(task, length) mean scores ``{cell: score}``.
+
+    Cases no cell learned (best < FAILED) do not count. Confirmed when the GRU is within MARGIN
+    of the best in at least 80% of the others, partly in at least 50%, refuted below.
+    """
+    counted = [c for c in cases if max(c.values()) >= FAILED]
+    near_best = sum(c["gru"] >= max(c.values()) - MARGIN for c in counted)
+    measured = (
+        f"GRU within {MARGIN} of the best cell in {near_best}/{len(counted)} (task, length) "
+        f"cells where some cell learned the task ({len(cases) - len(counted)} where none did)"
+    )
+    claim = "General purpose: GRU (start with GRU; it works for 80% of tasks)"
+    if not counted:
+        return verdict(claim, measured, INCONCLUSIVE, budget_limited=True)
+    n = len(counted)
+    outcome = CONFIRMED if near_best >= 0.8 * n else PARTLY if near_best >= 0.5 * n else REFUTED
+    return verdict(claim, measured, outcome, budget_limited=True)
+
+
+def special_case_verdicts(
+    results: dict, config: CompareConfig, evidence: Sequence[dict] = ()
+) -> list[dict]:
+    """The decision tree's special cases measured from the sweep and the timings.
+
+    Limited data and complex dependencies have sections of their own (:mod:`.limited_data`,
+    :mod:`.temporal_order`); ``evidence`` joins "GRU often matches LSTM" (see
+    :func:`gru_matches_lstm_verdict`).
+    """
     verdicts = []
     configs = results["timing"]["configs"]
     name = "guide" if "guide" in configs else next(iter(configs))
     summary = configs[name]["summary"]
     if {"rnn", "lstm", "gru"} <= set(summary):
-        total = {c: summary[c]["total_ms"] for c in summary}
-        fastest = min(total, key=total.get)
-        ok = fastest == "rnn" and total["gru"] < total["lstm"]
-        verdicts.append(
-            {
-                "claim": "Need speed: RNN or GRU (RNN fastest, GRU faster than LSTM)",
-                "measured": ", ".join(f"{c.upper()} {t:.1f} ms" for c, t in total.items())
-                + f" per training step ({name} config)",
-                "verdict": "confirmed" if ok else "refuted",
-                "timing": True,
-            }
-        )
+        verdicts.append(need_speed_verdict({c: summary[c]["total_ms"] for c in summary}, name))
     table = results["longmem"]["table"]
     if {"rnn", "lstm", "gru"} <= set(config.cells):
-        cells_ = [(t, i) for t in table for i in range(len(config.seq_lens))]
-        near_best = sum(
-            table[t]["gru"][i]["mean"] >= max(table[t][c][i]["mean"] for c in table[t]) - 0.05
-            for t, i in cells_
-        )
-        verdicts.append(
-            {
-                "claim": "General purpose: GRU (start with GRU; it works for 80% of tasks)",
-                "measured": f"GRU within 0.05 of the best cell in {near_best}/{len(cells_)} "
-                "(task, length) cells",
-                "verdict": "confirmed"
-                if near_best >= 0.8 * len(cells_)
-                else "partly confirmed"
-                if near_best >= 0.5 * len(cells_)
-                else "refuted",
-            }
-        )
-    for claim in ("Limited data: GRU", "Complex dependencies: LSTM"):
-        verdicts.append(
-            {
-                "claim": claim,
-                "measured": "not part of this comparison (every model sees fresh data each update)",
-                "verdict": "not measured",
-            }
-        )
+        cases = [
+            {c: table[t][c][i]["mean"] for c in table[t]}
+            for t in table
+            for i in range(len(config.seq_lens))
+        ]
+        verdicts.append(general_purpose_verdict(cases))
+    verdicts.append(gru_matches_lstm(table, config, evidence))
     return verdicts

@@ -9,11 +9,14 @@ from ``tracemalloc``, which NumPy reports its buffers to.
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .config import GUIDE_TIMING_CONFIG
 from .training import CELL_NAMES, CELLS
+from .verdicts import CONFIRMED, PARTLY, REFUTED, verdict
 
 #: The guide's "Memory Usage (relative)" table.
 GUIDE_RELATIVE_MEMORY = {
@@ -25,7 +28,7 @@ PARTS = ("weights", "activations", "gradients", "total", "peak")
 _CALLER_OWNED = ("x", "h0", "C0")
 
 
-def activation_bytes(cache) -> int:
+def activation_bytes(cache: Any) -> int:
     """Bytes of the arrays a forward cache keeps for backward, inputs and initial state excluded."""
     return int(
         sum(
@@ -36,7 +39,7 @@ def activation_bytes(cache) -> int:
     )
 
 
-def measure_cell(cell, config) -> dict:
+def measure_cell(cell: str, config: dict) -> dict[str, int]:
     """Bytes of weights, activations, gradients, their total, and the tracemalloc peak."""
     rng = np.random.default_rng(0)
     shape = (config["seq_len"], config["batch_size"])
@@ -65,7 +68,7 @@ def measure_cell(cell, config) -> dict:
     return row
 
 
-def run(cells, config=GUIDE_TIMING_CONFIG) -> dict:
+def run(cells: Sequence[str], config: dict = GUIDE_TIMING_CONFIG) -> dict:
     rows = {cell: measure_cell(cell, config) for cell in cells}
     relative = {}
     if "rnn" in rows:
@@ -81,26 +84,31 @@ def run(cells, config=GUIDE_TIMING_CONFIG) -> dict:
     }
 
 
+#: A measured ratio within this fraction of the guide's counts as the guide's.
+TOLERANCE = 0.1
+
+
+def memory_verdict(cell: str, got: dict[str, float], config: dict) -> dict:
+    """The guide's relative memory of ``cell`` against measured ratios ``got[part]``.
+
+    Confirmed when all four parts are within TOLERANCE, partly when 1-3 are off, refuted when
+    all four are. Exact byte counts: not budget-limited.
+    """
+    claim = GUIDE_RELATIVE_MEMORY[cell]
+    wrong = [p for p in claim if abs(got[p] - claim[p]) > TOLERANCE * claim[p]]
+    return verdict(
+        f"{CELL_NAMES[cell]} memory {claim['weights']:g}x weights, "
+        f"{claim['activations']:g}x activations, {claim['gradients']:g}x gradients, "
+        f"{claim['total']:g}x total",
+        ", ".join(f"{got[p]:.2f}x {p}" for p in claim)
+        + " (seq {seq_len}, batch {batch_size}, hidden {hidden_size})".format(**config),
+        CONFIRMED if not wrong else PARTLY if len(wrong) < len(claim) else REFUTED,
+        f"off by more than {TOLERANCE:.0%}: " + ", ".join(wrong) if wrong else "all within 10%",
+        budget_limited=False,
+    )
+
+
 def _verdicts(relative, cells, config):
-    verdicts = []
-    for cell in ("lstm", "gru"):
-        if cell not in relative:
-            continue
-        claim, got = GUIDE_RELATIVE_MEMORY[cell], relative[cell]
-        wrong = [p for p in claim if abs(got[p] - claim[p]) > 0.1 * claim[p]]
-        verdicts.append(
-            {
-                "claim": f"{CELL_NAMES[cell]} memory {claim['weights']:g}x weights, "
-                f"{claim['activations']:g}x activations, {claim['gradients']:g}x gradients, "
-                f"{claim['total']:g}x total",
-                "measured": ", ".join(f"{got[p]:.2f}x {p}" for p in claim)
-                + " (seq {seq_len}, batch {batch_size}, hidden {hidden_size})".format(**config),
-                "verdict": "confirmed"
-                if not wrong
-                else "partly confirmed"
-                if len(wrong) < 4
-                else "refuted",
-                "note": "off by more than 10%: " + ", ".join(wrong) if wrong else "all within 10%",
-            }
-        )
-    return verdicts
+    return [
+        memory_verdict(cell, relative[cell], config) for cell in ("lstm", "gru") if cell in relative
+    ]

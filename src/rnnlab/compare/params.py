@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .training import CELL_NAMES, CELLS
@@ -22,7 +24,7 @@ GUIDE_PARAMS = {
 }
 
 
-def count(cell, input_size, hidden_size) -> dict:
+def count(cell: str, input_size: int, hidden_size: int) -> dict:
     """Parameter groups and bytes of a layer without output head, at float32 and float64."""
     row = {}
     for dtype in (np.float32, np.float64):
@@ -44,7 +46,7 @@ def _matches(measured, claimed, key):
     return measured[key] == claimed
 
 
-def run(cells=tuple(CELLS)) -> dict:
+def run(cells: Sequence[str] = tuple(CELLS)) -> dict:
     """Rows for both of the guide's configurations, each claim beside the measured number."""
     rows = []
     for (input_size, hidden_size), claims in GUIDE_PARAMS.items():
@@ -75,6 +77,7 @@ def _verdicts(rows, cells):
     all_ok = all(c["ok"] for r in rows for c in r["checks"].values())
     verdicts.append(
         {
+            "budget_limited": False,
             "claim": "Parameter counts 80/320/240 (input 1, hidden 8) and 3,050/12,200/9,150 "
             "(input 10, hidden 50), memory ~640 B/~2.5 KB/~1.9 KB",
             "measured": "; ".join(
@@ -92,6 +95,7 @@ def _verdicts(rows, cells):
         ratio = by[("gru", 50)]["total"] / by[("lstm", 50)]["total"]
         verdicts.append(
             {
+                "budget_limited": False,
                 "claim": "GRU has 25% fewer parameters than LSTM",
                 "measured": f"GRU/LSTM = {ratio:.3f}",
                 "verdict": "confirmed" if abs(ratio - 0.75) < 1e-9 else "refuted",

@@ -7,11 +7,26 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import apps, figures, gpu, gradflow, longmem, memory, params, report, sweep, timing
+from . import (
+    apps,
+    figures,
+    gpu,
+    gradflow,
+    limited_data,
+    longmem,
+    memory,
+    params,
+    report,
+    sweep,
+    temporal_order,
+    timing,
+)
 from .config import CompareConfig
+from .verdicts import at_budget
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.md"
@@ -27,7 +42,7 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def write_json(path, data):
+def write_json(path: str | Path, data: object) -> None:
     path = Path(path)
     from ..io import atomic_write_bytes  # regular files only, atomic, umask kept
 
@@ -48,7 +63,7 @@ def _load_average():
 
 
 def _meta(config):
-    from ..cli.info import collect
+    from ..machine import collect
 
     return {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -59,7 +74,7 @@ def _meta(config):
     }
 
 
-def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
+def run_compare(config: CompareConfig, out_dir: str | Path, *, write_figures: bool = True) -> dict:
     """Measure everything ``config`` asks for and write the report into ``out_dir``.
 
     ``write_figures=False`` skips the PNGs (they hold no numbers of their own): the report then
@@ -98,8 +113,15 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
             progress=progress,
         )
         results["gpu"] = timed("gpu", gpu.run, config.cells, reps=max(3, config.timing_reps // 3))
-        # The sweep's models and the example applications are independent jobs of one pool.
-        jobs = longmem.make_jobs(config) + apps.make_jobs(config)
+        # The sweep's models, the limited-data and temporal-order models and the example
+        # applications are independent jobs of one pool; results come back in this order.
+        groups: dict[str, list[Any]] = {
+            "sweep": longmem.make_jobs(config),
+            "data": limited_data.make_jobs(config),
+            "order": temporal_order.make_jobs(config),
+            "apps": apps.make_jobs(config),
+        }
+        jobs = [job for group in groups.values() for job in group]
         done = timed(
             "jobs",
             sweep.run_jobs,
@@ -109,12 +131,21 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
             progress=progress,
             desc="training",
         )
-    runs = [r for r in done if "app" not in r]
+    by_group, start_at = {}, 0
+    for name, group in groups.items():
+        by_group[name] = done[start_at : start_at + len(group)]
+        start_at += len(group)
+    runs = by_group["sweep"]
     results["sweep"] = runs
     results["longmem"] = longmem.run(runs, config)
-    results["gradflow"] = gradflow.run(runs, config)
-    results["apps"] = apps.collect([r for r in done if "app" in r])
-    results["special"] = {"verdicts": longmem.special_case_verdicts(results, config)}
+    with threadpool_limits(limits=1, user_api="blas"):
+        results["gradflow"] = timed("gradflow", gradflow.run, runs, config)
+    results["data"] = limited_data.run(by_group["data"], config)
+    results["order"] = temporal_order.run(by_group["order"], config)
+    results["apps"] = apps.collect(by_group["apps"])
+    # Other experiments' GRU-against-LSTM evidence (the applications' chorales) joins the sweep's.
+    evidence = results["apps"].get("gru_lstm_evidence", [])
+    results["special"] = {"verdicts": longmem.special_case_verdicts(results, config, evidence)}
     if write_figures:
         results["figures"] = timed("figures", figures.write_all, results, out_dir)
     else:
@@ -125,24 +156,41 @@ def run_compare(config: CompareConfig, out_dir, *, write_figures=True) -> dict:
     # its finished worker processes) and the load average say how much of it was ours.
     results["meta"]["cpu_seconds"] = _cpu_seconds() - cpu_start
     results["meta"]["load_average_end"] = _load_average()
-    results["verdicts"] = collect_verdicts(results)
+    results["verdicts"] = collect_verdicts(results, config.preset)
     write_json(out_dir / RESULTS_FILE, results)
     report.write(results, out_dir / REPORT_FILE)
     return results
 
 
-SECTIONS = ("params", "timing", "memory", "longmem", "gradflow", "gpu", "apps", "special")
+SECTIONS = (
+    "params",
+    "timing",
+    "memory",
+    "longmem",
+    "gradflow",
+    "gpu",
+    "apps",
+    "data",
+    "order",
+    "special",
+)
 
 
-def collect_verdicts(results) -> list[dict]:
+def collect_verdicts(results: dict, preset: str) -> list[dict]:
+    """Every section's verdicts, each tagged with its section, as a ``preset`` run states them.
+
+    Under ``--quick`` a budget-limited verdict is "inconclusive at this budget" (see
+    :func:`rnnlab.compare.verdicts.at_budget`); a verdict that does not say whether it is
+    budget-limited (the applications') is taken to be.
+    """
     out = []
     for section in SECTIONS:
         for verdict in results[section].get("verdicts", []):
             out.append({"section": section, **verdict})
-    return out
+    return at_budget(out, preset)
 
 
-def strip_timings(data):
+def strip_timings(data: object) -> object:
     """``data`` without wall-clock values: what two runs with the same seed must agree on."""
     if isinstance(data, dict):
         return {

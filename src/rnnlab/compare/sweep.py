@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import losses
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
-from .gradflow import hidden_gradient_norms, relative_profile
-from .training import make_layer, make_optimizer, many_to_one_step
+from .gradients import hidden_gradient_norms, relative_profile
+from .training import make_layer, train_many_to_one
 
 TASKS = ("adding", "copy")
 TASK_IDS = {"adding": 1, "copy": 2}
@@ -60,7 +62,7 @@ class Job:
         return np.random.SeedSequence([*entropy, self.seed, purpose])
 
 
-def task_sizes(task):
+def task_sizes(task: str) -> tuple[int, int, str]:
     """(input_size, output_size, loss) of a task."""
     if task == "adding":
         return 2, 1, "mse"
@@ -69,22 +71,30 @@ def task_sizes(task):
     raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
 
 
-def task_batch(task, batch_size, seq_len, rng):
-    """A batch in the layers' time-major layout (T, B, I) (the generators are samples-first)."""
+def task_samples(
+    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch samples-first, x (B, T, I), as ``rnnlab.fit`` takes it."""
     if task == "adding":
-        x, y = adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
-    else:
-        x, y = copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+        return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
+    return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
+
+
+def task_batch(
+    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A batch in the layers' time-major layout (T, B, I) (the generators are samples-first)."""
+    x, y = task_samples(task, batch_size, seq_len, rng)
     return np.ascontiguousarray(np.swapaxes(x, 0, 1)), y
 
 
-def evaluation_set(task, seq_len, base_seed):
+def evaluation_set(task: str, seq_len: int, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The held-out set of a (task, length): the same for every cell and seed."""
     rng = np.random.default_rng([base_seed, TASK_IDS[task], seq_len, 999])
     return task_batch(task, EVAL_SEQUENCES, seq_len, rng)
 
 
-def score(task, y_last, target):
+def score(task: str, y_last: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Normalised score: 0 = the trivial baseline, 1 = perfect.
 
     adding: 1 - MSE / (1/6) (the MSE of predicting the mean); copy: (accuracy - 1/K) / (1 - 1/K).
@@ -107,7 +117,7 @@ def _gradient_profile(layer, task, x, target):
     return relative_profile(hidden_gradient_norms(layer, x, dy_last)).tolist()
 
 
-def load_kernels():
+def load_kernels() -> None:
     """Import the CPU kernels now, and with them the BLAS library they call (SciPy's).
 
     ``threadpool_limits`` only limits libraries already loaded when it is entered: a BLAS first
@@ -122,7 +132,7 @@ def load_kernels():
             kernels.select(cell, "auto", "cpu")
 
 
-def run_job(job) -> dict:
+def run_job(job: Any) -> dict:
     """Run one job (anything with ``run()``, ``key`` and ``cost``) with one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
@@ -143,12 +153,14 @@ def _run_job(job: Job) -> dict:
     x_eval, y_eval = evaluation_set(job.task, job.seq_len, job.base_seed)
     probe = (x_eval[:, :64], y_eval[:64])
     gradflow_init = _gradient_profile(layer, job.task, *probe)
-    optimizer = make_optimizer(layer, job.learning_rate)
-    history = []
-    for _ in range(job.steps):
-        x, target = task_batch(job.task, job.batch_size, job.seq_len, data_rng)
-        value, _ = many_to_one_step(layer, x, target, loss, optimizer)
-        history.append(value)
+    history = train_many_to_one(
+        layer,
+        lambda rng: task_samples(job.task, job.batch_size, job.seq_len, rng),
+        updates=job.steps,
+        learning_rate=job.learning_rate,
+        loss=loss,
+        rng=data_rng,
+    )
     layer.eval()
     job_score, raw = score(job.task, layer.forward(x_eval)[-1], y_eval)
     every = max(1, job.steps // 25)
@@ -168,12 +180,22 @@ def _run_job(job: Job) -> dict:
 
 
 def _ordered(jobs):
-    # Slowest first: the long jobs start early and the workers finish together.
-    return sorted(jobs, key=lambda j: (-j.cost, str(j.key)))
+    """Indices of ``jobs``, slowest first: the long jobs start early and the workers finish
+    together. Ties in the order given."""
+    return sorted(range(len(jobs)), key=lambda i: (-jobs[i].cost, i))
 
 
-def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep"):
+def run_jobs(
+    jobs: Sequence[Any],
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+    progress: bool = True,
+    desc: str = "sweep",
+) -> list[dict]:
     """Run ``jobs`` and return their results in the order of ``jobs``.
+
+    A job is anything picklable with ``run() -> dict`` and ``cost`` (relative run time).
 
     Parameters
     ----------
@@ -190,34 +212,27 @@ def run_jobs(jobs, *, workers=None, scheduler=None, progress=True, desc="sweep")
     else:
         results = _run_local(jobs, workers, bar)
     bar.close()
-    by_key = {r_key(r): r for r in results}
-    return [by_key[j.key] for j in jobs]
+    return [results[i] for i in range(len(jobs))]
 
 
-def r_key(result) -> tuple:
-    if "app" in result:
-        return ("app", result["app"])
-    return (result["task"], result["cell"], result["seq_len"], result["seed"])
-
-
-def _run_local(jobs, workers, bar):
+def _run_local(jobs, workers, bar) -> dict[int, dict]:
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers: expected a positive number of processes, got {workers}")
-    results = []
+    results = {}
     if workers == 1 or len(jobs) == 1:
-        for job in _ordered(jobs):
-            results.append(run_job(job))
+        for i in _ordered(jobs):
+            results[i] = run_job(jobs[i])
             bar.update()
         return results
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no forked BLAS or tqdm threads
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_job, job) for job in _ordered(jobs)]
+        futures = {pool.submit(run_job, jobs[i]): i for i in _ordered(jobs)}
         try:
             for future in as_completed(futures):
-                results.append(future.result())
+                results[futures[future]] = future.result()
                 bar.update()
         except KeyboardInterrupt:
             # Ctrl-C reaches the workers as their current job's error, and they would go on with
@@ -230,7 +245,7 @@ def _run_local(jobs, workers, bar):
     return results
 
 
-def _run_dask(jobs, scheduler, bar):
+def _run_dask(jobs, scheduler, bar) -> dict[int, dict]:
     try:
         from dask.distributed import Client
         from dask.distributed import as_completed as dask_completed
@@ -242,10 +257,12 @@ def _run_dask(jobs, scheduler, bar):
     own_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if own_client else scheduler
     try:
-        futures = client.map(run_job, _ordered(jobs), pure=False)
-        results = []
+        order = _ordered(jobs)
+        futures = client.map(run_job, [jobs[i] for i in order], pure=False)
+        index = {future.key: i for future, i in zip(futures, order, strict=True)}
+        results = {}
         for future in dask_completed(futures):
-            results.append(future.result())
+            results[index[future.key]] = future.result()
             bar.update()
         return results
     finally:

@@ -8,11 +8,14 @@ repetition, and the report shows the median ratio and its interquartile range.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .config import GUIDE_TIMING_CONFIG, SMALL_TIMING_CONFIG
 from .training import CELL_NAMES, CELLS
+from .verdicts import CONFIRMED, REFUTED, verdict
 
 #: The guide's "Training Time (relative)" table.
 GUIDE_RELATIVE_TIME = {
@@ -33,7 +36,7 @@ def _inputs(config, seed=0):
     return x, dy
 
 
-def time_once(layer, x, dy):
+def time_once(layer: Any, x: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
     """Seconds of one forward and one backward (gradients zeroed outside the clock)."""
     layer.zero_grad()
     start = time.perf_counter()
@@ -44,14 +47,14 @@ def time_once(layer, x, dy):
     return middle - start, end - middle
 
 
-def measure(config, cells, reps, warmup) -> dict:
+def measure(config: dict, cells: Sequence[str], reps: int, warmup: int) -> dict:
     """Raw seconds per cell and phase, ``reps`` interleaved repetitions after ``warmup``."""
     x, dy = _inputs(config)
     layers = {
         c: CELLS[c](config["input_size"], config["hidden_size"], seed=0, dtype=np.float32)
         for c in cells
     }
-    seconds = {c: {"forward": [], "backward": []} for c in cells}
+    seconds: dict[str, dict[str, list[float]]] = {c: {"forward": [], "backward": []} for c in cells}
     for rep in range(warmup + reps):
         for cell, layer in layers.items():
             fwd, bwd = time_once(layer, x, dy)
@@ -64,11 +67,11 @@ def measure(config, cells, reps, warmup) -> dict:
     return seconds
 
 
-def summarise(seconds, cells) -> dict:
+def summarise(seconds: dict, cells: Sequence[str]) -> dict:
     """Median ms and relative-to-RNN ratios (median, 25th and 75th percentile per repetition)."""
     rows = {}
     for cell in cells:
-        row = {}
+        row: dict[str, Any] = {}
         for phase in PHASES:
             own = np.asarray(seconds[cell][phase])
             row[f"{phase}_ms"] = float(np.median(own) * 1e3)
@@ -80,12 +83,21 @@ def summarise(seconds, cells) -> dict:
     return rows
 
 
-def run(cells, reps, warmup, config_names, progress=True) -> dict:
+def run(
+    cells: Sequence[str],
+    reps: int,
+    warmup: int,
+    config_names: Sequence[str],
+    progress: bool = True,
+) -> dict:
     from tqdm.auto import tqdm
 
     from ..kernels import select
 
-    out = {"configs": {}, "kernels": {c: select(c, "auto", "cpu").name for c in cells}}
+    out: dict[str, Any] = {
+        "configs": {},
+        "kernels": {c: select(c, "auto", "cpu").name for c in cells},
+    }
     for name in tqdm(config_names, desc="timing", disable=not progress, unit="config"):
         config = CONFIGS[name]
         # The small configuration costs ~1 ms a repetition: more of them steady its medians.
@@ -101,27 +113,37 @@ def run(cells, reps, warmup, config_names, progress=True) -> dict:
     return out
 
 
+#: A measured ratio within this fraction of the guide's counts as the guide's.
+TOLERANCE = 0.25
+
+
+def timing_verdict(cell: str, got: dict[str, float], config_name: str) -> dict:
+    """The guide's relative training time of ``cell`` against measured ratios ``got[phase]``.
+
+    Confirmed when every phase is within TOLERANCE of the claimed ratio. Budget-limited unless
+    measured at the guide's configuration (a smaller one can reverse it).
+    """
+    claim = GUIDE_RELATIVE_TIME[cell]
+    close = all(abs(got[p] - claim[p]) <= TOLERANCE * claim[p] for p in PHASES)
+    return verdict(
+        f"{CELL_NAMES[cell]} training time {claim['forward']}x forward, "
+        f"{claim['backward']}x backward, {claim['total']}x total (RNN = 1.0x)",
+        ", ".join(f"{got[p]:.2f}x {p}" for p in PHASES) + f" ({config_name} config)",
+        CONFIRMED if close else REFUTED,
+        f"within {TOLERANCE:.0%} of each claimed ratio counts as confirmed; timings vary "
+        "between runs and machines",
+        budget_limited=config_name != "guide",
+        timing=True,
+    )
+
+
 def _verdicts(out, cells):
     if "rnn" not in cells:
         return []
     name = "guide" if "guide" in out["configs"] else next(iter(out["configs"]))
     summary = out["configs"][name]["summary"]
-    verdicts = []
-    for cell in ("lstm", "gru"):
-        if cell not in cells:
-            continue
-        claim = GUIDE_RELATIVE_TIME[cell]
-        got = {p: summary[cell][p]["median"] for p in PHASES}
-        close = all(abs(got[p] - claim[p]) <= 0.25 * claim[p] for p in PHASES)
-        verdicts.append(
-            {
-                "claim": f"{CELL_NAMES[cell]} training time {claim['forward']}x forward, "
-                f"{claim['backward']}x backward, {claim['total']}x total (RNN = 1.0x)",
-                "measured": ", ".join(f"{got[p]:.2f}x {p}" for p in PHASES) + f" ({name} config)",
-                "verdict": "confirmed" if close else "refuted",
-                "note": "within 25% of each claimed ratio counts as confirmed; timings vary "
-                "between runs and machines",
-                "timing": True,
-            }
-        )
-    return verdicts
+    return [
+        timing_verdict(cell, {p: summary[cell][p]["median"] for p in PHASES}, name)
+        for cell in ("lstm", "gru")
+        if cell in cells
+    ]

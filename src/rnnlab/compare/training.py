@@ -1,34 +1,57 @@
-"""Small training loops the comparison runs: one recurrent layer with its output head.
+"""How the comparison trains: one recurrent layer with its output head, through ``rnnlab.fit``.
 
-The sweeps train many tiny models for a fixed number of updates on freshly generated batches
-(``rnnlab.fit`` trains on a fixed data set, so the loop is spelled out here): Adam from
-:mod:`rnnlab.optim` (the guide's optimiser), gradient clipping at the guide's 5.0, and the
-losses of :mod:`rnnlab.losses` read at the last step (many-to-one).
+The sweeps train many tiny models for a fixed number of updates, each on a freshly drawn batch
+(or a batch drawn from a fixed training set): ``rnnlab.fit``'s batch-source form, with Adam (the
+guide's optimiser), gradient clipping at the guide's 5.0, and the loss read at the last step
+(many-to-one). There is no second training loop here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .. import GRULayer, LSTMLayer, RNNLayer, losses
 from ..optim import Adam, clip_grad_norm
+from ..train import fit
 
 CELLS = {"rnn": RNNLayer, "lstm": LSTMLayer, "gru": GRULayer}
 CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+#: The losses of the comparison's tasks, by the names the sweeps use.
+LOSSES = {"mse": "mse", "xent": "cross_entropy"}
 
 #: The guide's practical tips: Adam, gradient clip 5.0.
 GRADIENT_CLIP = 5.0
 
 
-def make_layer(cell, input_size, hidden_size, output_size, *, seed, dtype=np.float32):
+def make_layer(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    *,
+    seed: int | np.random.Generator | None,
+    dtype: type = np.float32,
+    recurrent_init: str = "orthogonal",
+) -> RNNLayer | LSTMLayer | GRULayer:
     """A layer of ``cell`` ("rnn", "lstm", "gru") with an output head, seeded."""
     if cell not in CELLS:
         raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
     kwargs = {"forget_bias": 1.0} if cell == "lstm" else {}
-    return CELLS[cell](input_size, hidden_size, output_size, seed=seed, dtype=dtype, **kwargs)
+    return CELLS[cell](
+        input_size,
+        hidden_size,
+        output_size,
+        seed=seed,
+        dtype=dtype,
+        recurrent_init=recurrent_init,
+        **kwargs,
+    )
 
 
-def hidden_for_budget(cell, input_size, output_size, budget):
+def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int) -> int:
     """The largest hidden size whose parameter count (with head) does not exceed ``budget``.
 
     Parameters of a cell with G gate blocks: G(I·H + H² + H) + O·H + O.
@@ -39,8 +62,58 @@ def hidden_for_budget(cell, input_size, output_size, budget):
     return max(hidden, 1)
 
 
+def train_many_to_one(
+    layer: RNNLayer | LSTMLayer | GRULayer,
+    source: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    *,
+    updates: int,
+    learning_rate: float,
+    loss: str,
+    rng: np.random.Generator,
+    progress: bool = False,
+) -> list[float]:
+    """``updates`` Adam updates, one per batch ``source(rng)``, read at the last step.
+
+    Parameters
+    ----------
+    layer : a layer with an output head
+    source : ``source(rng) -> (x, target)``, samples first: x (B, T, I), target (B, O) or (B,)
+    updates : number of updates (0: none)
+    learning_rate : Adam's step size
+    loss : "mse" or "xent" (cross-entropy on integer labels)
+    rng : the Generator handed to ``source``; advanced in place
+    progress : show fit's progress line
+
+    Returns
+    -------
+    list of float : the loss of every update
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {loss!r}")
+    if updates == 0:
+        return []
+    history = fit(
+        layer,
+        source,
+        updates=updates,
+        loss=LOSSES[loss],
+        optimizer=Adam(layer, lr=learning_rate),
+        clip=GRADIENT_CLIP,
+        seed=rng,
+        targets="last",
+        stall_epochs=0,  # the sweeps train cells that stall on purpose; no advice wanted
+        progress=progress,
+    )
+    return [float(v) for v in history.step_loss]
+
+
+def make_optimizer(layer: Any, lr: float) -> Adam:
+    """The guide's optimiser: Adam (rnnlab.optim), bound to ``layer``."""
+    return Adam(layer, lr=lr)
+
+
 def many_to_one_step(layer, x, target, loss, optimizer):
-    """One update reading the output at the last step; returns (loss, gradient norm)."""
+    """One hand-written update (time-major x); kept only for compare/apps.py until it uses fit."""
     y = layer.forward(x)  # (T, B, O)
     if loss == "mse":
         value, dy_last = losses.mse(y[-1], target)
@@ -53,8 +126,3 @@ def many_to_one_step(layer, x, target, loss, optimizer):
     norm = clip_grad_norm(layer.grads, GRADIENT_CLIP)
     optimizer.step()
     return value, norm
-
-
-def make_optimizer(layer, lr):
-    """The guide's optimiser: Adam (rnnlab.optim), bound to ``layer``."""
-    return Adam(layer, lr=lr)

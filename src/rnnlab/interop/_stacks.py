@@ -20,7 +20,16 @@ from ._common import LAYER_KINDS, copy_with_head, host, layer_kind
 _PORTABLE_OPTIONS = ("forget_bias", "reset_after")
 # the seed of zoneout masks: inert when zoneout is 0 (and zoneout > 0 is refused)
 _TRAINING_ONLY = ("zoneout_seed",)
-_BASE_KEYS = ("input_size", "hidden_size", "output_size", "dtype", "batch_first", "init", "backend")
+_BASE_KEYS = (
+    "input_size",
+    "hidden_size",
+    "output_size",
+    "dtype",
+    "batch_first",
+    "init",
+    "recurrent_init",  # initialisation only, like init
+    "backend",
+)
 
 
 def check_portable(layer: Any) -> Any:

@@ -38,7 +38,7 @@ __all__ = ["from_torch_stack", "to_torch_stack"]
 _STACKS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 _PIECES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Options that only change initialisation, so any value converts exactly.
-_INIT_ONLY_OPTIONS = ("forget_bias", "zoneout_seed")
+_INIT_ONLY_OPTIONS = ("forget_bias", "zoneout_seed", "recurrent_init")
 
 
 def _suffix(layer: int, direction: int) -> str:

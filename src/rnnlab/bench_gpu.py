@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ...backend import DeviceUnavailableError, cupy_status, to_device
+from .backend import DeviceUnavailableError, cupy_status, to_device
 
 __all__ = ["GRID", "GUIDE_SHAPE", "format_rows", "gpu_status", "report", "run"]
 
@@ -110,7 +110,12 @@ def bench_case(cell: str, shape, dtype="float32", repeats: int = 20, warmup: int
         y.backward(torch.ones_like(y))
 
     row = {"cell": cell, "shape": shape, "dtype": dtype, "parity": parity}
-    rounds = {"ours_fwd": [], "torch_fwd": [], "ours_both": [], "torch_both": []}
+    rounds: dict[str, list[float]] = {
+        "ours_fwd": [],
+        "torch_fwd": [],
+        "ours_both": [],
+        "torch_both": [],
+    }
     for _ in range(3):  # interleaved rounds; the median of round medians is reported
         rounds["ours_fwd"].append(_median_ms(ours_fwd, stream_sync, repeats, warmup))
         rounds["torch_fwd"].append(_median_ms(torch_fwd, torch.cuda.synchronize, repeats, warmup))

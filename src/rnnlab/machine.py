@@ -1,0 +1,64 @@
+"""Facts about this machine and this install: versions, the BLAS in use, the GPU path.
+
+``rnnlab info`` prints them; benchmarks and the compare report record them. They live here, below
+the CLI, so that library code never imports from :mod:`rnnlab.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def collect() -> dict[str, object]:
+    """Versions, CPU count, BLAS and GPU availability, as a dict of printable values."""
+    import numpy as np
+
+    from ._version import __version__
+    from .backend import cupy_status
+
+    facts: dict[str, object] = {
+        "rnnlab": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+    }
+    try:
+        import numba
+
+        facts["numba"] = numba.__version__
+    except ImportError:
+        facts["numba"] = "not installed"
+    facts["blas"] = _blas_description()
+    cupy, reason = cupy_status()
+    facts["gpu"] = "available" if cupy is not None else f"unavailable: {reason}"
+    facts["gpu_kernels"] = _gpu_kernels()
+    return facts
+
+
+def _gpu_kernels() -> str:
+    """Which kernels a layer on "cuda" would run (docs/gpu.md)."""
+    from .kernels.gpu import numba_cuda_status
+
+    usable, reason = numba_cuda_status()
+    return "numba-cuda" if usable else f"reference cells on CuPy ({reason})"
+
+
+def _blas_description() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        import numpy as np
+
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if not pools:
+        return "unknown"
+    return "; ".join(
+        f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
+        f"{p.get('architecture')})"
+        for p in pools
+    )
