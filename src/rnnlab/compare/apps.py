@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..apps._common import MissingPackageError, one_blas_thread
+from .verdicts import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, PARTLY, verdict
 
 #: Updates per application and preset (``steps``; chorales: ``limit`` files parsed).
 BUDGETS: dict[str, dict[str, dict]] = {
@@ -231,20 +232,19 @@ def _score(name: str, r: dict) -> tuple[float, float, float, bool]:
 def _verdict(name: str, r: dict) -> dict:
     claim = CLAIMS[name]
     if "missing" in r:
-        return {"claim": claim, "measured": "—", "verdict": "not measured", "note": r["missing"]}
+        return verdict(claim, "—", NOT_MEASURED, r["missing"], budget_limited=False)
     score, baseline, goal, higher = _score(name, r)
     reached = score >= goal - 1e-9 if higher else score < goal
     beats = score > baseline if higher else score < baseline
-    # A short budget that has not yet beaten the baseline cannot tell: "inconclusive", not
-    # "refuted" (the goal runs of docs/apps.md are what refute or confirm).
-    verdict = "confirmed" if reached else "partly confirmed" if beats else "inconclusive"
-    return {
-        "claim": claim,
-        "measured": measured_text(name, r),
-        "verdict": verdict,
-        "note": "confirmed = reaches the goal; partly = beats the baseline at this budget; "
-        f"inconclusive = not yet (the goal run: rnnlab train --task {name})",
-    }
+    # A short budget that has not yet beaten the baseline cannot tell: inconclusive, not
+    # refuted (the goal runs of docs/apps.md are what refute or confirm). A trained score, so
+    # budget-limited: under --quick every outcome is inconclusive at that budget.
+    outcome = CONFIRMED if reached else PARTLY if beats else INCONCLUSIVE
+    note = (
+        "confirmed = reaches the goal; partly = beats the baseline at this budget; "
+        f"inconclusive = not yet (the goal run: rnnlab train --task {name})"
+    )
+    return verdict(claim, measured_text(name, r), outcome, note, budget_limited=True)
 
 
 def measured_text(name: str, r: dict) -> str:
