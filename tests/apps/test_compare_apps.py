@@ -18,7 +18,7 @@ def test_jobs_cover_every_application_with_the_presets_budget():
 
 @pytest.mark.parametrize(
     ("score", "verdict"),
-    [(0.97, "confirmed"), (0.9, "partly confirmed"), (0.1, "inconclusive")],
+    [(0.97, "confirmed"), (0.9, "partly confirmed"), (0.1, "inconclusive at this budget")],
 )
 def test_verdicts_against_goal_and_baseline(score, verdict):
     row = {"accuracy": score, "baseline_accuracy": 0.2, "goal": 0.97, "reference": "r"}
@@ -31,7 +31,7 @@ def test_chorales_need_every_cell_below_the_baseline():
         for c, v in (("rnn", 9.5), ("gru", 12.5), ("lstm", 9.2))
     }
     row = {"cells": cells, "baseline_nll": 11.7}
-    assert apps._verdict("chorales", row)["verdict"] == "inconclusive"
+    assert apps._verdict("chorales", row)["verdict"] == "inconclusive at this budget"
     cells["gru"]["nll"] = 9.7
     assert apps._verdict("chorales", row)["verdict"] == "confirmed"
     assert "GRU 9.70 (paper 9.00)" in apps.measured_text("chorales", row)
