@@ -13,7 +13,7 @@ import copy
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import kernels
+from . import fastpath, kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, orthogonal
 from .io import SaveMixin
@@ -23,8 +23,6 @@ from .validation import (
     check_dtype,
     check_size,
     check_state,
-    from_layout,
-    normalize_input,
     steps_to_layout,
     to_layout,
 )
@@ -246,9 +244,7 @@ class _RecurrentLayer(SaveMixin):
         -------
         y : (T, B, O) with an output head, else the hidden states (T, B, H); in the layout of x.
         """
-        x_tm, layout = normalize_input(
-            x, self.input_size, self.dtype, self.device, self.batch_first
-        )
+        x_tm, layout = fastpath.layer_input(self, x)  # normalize_input, once per signature
         num_steps, batch_size = x_tm.shape[:2]
         initial = self._check_initial_state(state, batch_size, layout.single)
         if lengths is not None:
@@ -299,10 +295,7 @@ class _RecurrentLayer(SaveMixin):
         num_steps, batch_size, _ = h.shape
         layout = self._layout
         features = self.hidden_size if self.output_size is None else self.output_size
-        what = "the forward output"
-        dy_tm = from_layout(
-            "dy", dy, layout, num_steps, batch_size, features, self.dtype, self.device, what
-        )
+        dy_tm = fastpath.gradient_input(self, dy, layout, num_steps, batch_size, features)
         if self._valid is not None:
             dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
         if self.output_size is None:

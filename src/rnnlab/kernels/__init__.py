@@ -95,7 +95,24 @@ def resolve(backend: str, device: str) -> str:
 
 
 def select(cell: str, backend: str, device: str) -> CellKernels:
-    """The kernels a layer of ``cell`` runs with ``backend`` on ``device``."""
+    """The kernels a layer of ``cell`` runs with ``backend`` on ``device``.
+
+    On the CPU the answer depends only on the arguments and ``RNNLAB_BACKEND`` (read at every
+    call), so it is remembered per combination: choosing took ~2 µs a forward at small sizes.
+    """
+    if device == "cpu":
+        return _select_cpu(cell, backend, os.environ.get(ENV_VAR, ""))
+    return _select(cell, backend, device)
+
+
+@functools.cache
+def _select_cpu(cell: str, backend: str, env_value: str) -> CellKernels:
+    # env_value is part of the key only: _select reads the variable itself (a bad value raises,
+    # and exceptions are not cached, so it raises again at every call)
+    return _select(cell, backend, "cpu")
+
+
+def _select(cell: str, backend: str, device: str) -> CellKernels:
     forced_reference = os.environ.get(ENV_VAR, "").strip().lower() == "reference"
     if device == "cuda" and backend == "auto" and not forced_reference:
         impl = _select_gpu(cell)

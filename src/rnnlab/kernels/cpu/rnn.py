@@ -19,8 +19,9 @@ GATES = 1  # stacked gate blocks
 
 
 @njit
-def _forward_kernel(x, h0, W_xh, W_hh, b_h, h, a, blas):
+def _forward_kernel(x, h0, W_xh, W_hh, b_h, h, blas):
     num_steps, batch_size, H = h.shape
+    a = np.empty((batch_size, H), h.dtype)  # step scratch: here, so the cache keeps only h
     project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
@@ -52,10 +53,8 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
     (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
-    # the step scratch is a buffer of its own, so the cache keeps only h alive
-    (a,) = carve("rnn.step", [(batch_size, H)], x.dtype)
     c = np.ascontiguousarray
-    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, a, use_blas(x.shape, H, GATES))
+    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, use_blas(x.shape, H, GATES))
     return h, RNNCache(x, h0, h)
 
 
