@@ -16,13 +16,19 @@ def test_report_has_ratios_parity_memory_and_peak():
     (case,) = report["results"]
     assert case["parity"] <= 1e-5
     assert case["repetitions"] >= 5
-    for name in ("rnnlab_fwd", "rnnlab_fwdbwd", "torch_fwd", "torch_fwdbwd"):
+    for name in ("rnnlab_fwd", "rnnlab_fwdbwd", "rnnlab_infer", "torch_fwd", "torch_fwdbwd"):
         assert case["ms"][name] > 0
+    assert case["ratio_infer"] == pytest.approx(
+        case["ms"]["rnnlab_infer"] / case["ms"]["torch_fwd"]
+    )
+    assert len(report["load_average"]["before"]) == 3
     assert case["ratio_fwd"] == pytest.approx(case["ms"]["rnnlab_fwd"] / case["ms"]["torch_fwd"])
     assert report["gemm_peak_gflops"]["used"] > 0
     assert case["gemm_fraction"]["rnnlab"] > 0
     table = bench.format_table(report)
     assert "| lstm | (3, 2, 3, 4) |" in table
+    assert "load average" in table
+    assert "GEMM peak" in table
 
 
 def test_rnnlab_activation_bytes_counts_each_buffer_once():

@@ -13,7 +13,7 @@ import copy
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import fastpath, kernels
+from . import fastpath, grad_mode, inference, kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, orthogonal
 from .io import SaveMixin
@@ -255,7 +255,10 @@ class _RecurrentLayer(SaveMixin):
         impl = kernels.select(
             self._kernel_cell(), self.backend if plain else "reference", self.device
         )
-        h, cache = self._run_forward(impl, x_tm, initial, **options)
+        if grad_mode.is_grad_enabled():
+            h, cache = self._run_forward(impl, x_tm, initial, **options)
+        else:  # keeps only the final state (rnnlab.no_grad)
+            h, cache = inference.run(self, impl, x_tm, initial, options)
         y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
         self._valid = None
         if lengths is not None:
@@ -291,6 +294,7 @@ class _RecurrentLayer(SaveMixin):
         """
         if self._cache is None:
             raise ForwardRequiredError("backward: called before forward; run forward(x) first")
+        inference.check_kept(self._cache, "backward")
         h = self._cache.h
         num_steps, batch_size, _ = h.shape
         layout = self._layout
@@ -359,4 +363,5 @@ class _RecurrentLayer(SaveMixin):
             raise ForwardRequiredError(
                 f"{what}: not available before forward; run forward(x) first"
             )
+        inference.check_kept(self._cache, what)
         return self._cache

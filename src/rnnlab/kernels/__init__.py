@@ -36,6 +36,9 @@ class CellKernels(NamedTuple):
     forward: object
     backward: object
     name: str
+    # forward's signature, returning (h, rnnlab.inference.InferenceCache): what a forward under
+    # rnnlab.no_grad() runs; None: the training forward, its cache dropped (rnnlab.inference)
+    infer: object = None
 
 
 REFERENCE = {
@@ -73,7 +76,10 @@ def numba_kernels(cell: str) -> CellKernels:
         raise ImportError(reason)
     module = importlib.import_module(f".cpu.{cell}", __name__)
     return CellKernels(
-        getattr(module, f"{cell}_forward"), getattr(module, f"{cell}_backward"), "numba"
+        getattr(module, f"{cell}_forward"),
+        getattr(module, f"{cell}_backward"),
+        "numba",
+        getattr(module, f"{cell}_infer"),
     )
 
 

@@ -23,3 +23,14 @@ def carve(name: str, shapes: list[tuple[int, ...]], dtype, pooled: bool = True):
         out.append(base[offset : offset + size].reshape(shape))
         offset += size
     return out
+
+
+# An inference forward (rnnlab.no_grad) runs the sequence in chunks of steps whose buffers (the
+# gates and states a training forward would keep) total at most this; they stay in L2/L3 and
+# are reused from chunk to chunk, so its memory does not grow with T beyond the outputs.
+INFERENCE_CHUNK_BYTES = 2 << 20
+
+
+def chunk_steps(num_steps: int, bytes_per_step: int) -> int:
+    """Steps per chunk of an inference forward (at least 1, at most ``num_steps``)."""
+    return max(1, min(num_steps, INFERENCE_CHUNK_BYTES // max(bytes_per_step, 1)))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...cells.gru import GRUCache
+from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .buffers import carve
+from .buffers import carve, chunk_steps
 from .config import njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
 
@@ -84,6 +85,36 @@ def gru_forward(x, h0, W, U, b, b_hn=None):
         gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
         _forward_after(*args, c(b_hn), gates, extra, h, a, blas)
     return h, GRUCache(x, h0, gates, extra, h)
+
+
+def gru_infer(x, h0, W, U, b, b_hn=None):
+    """:func:`gru_forward` for ``rnnlab.no_grad``: (h, InferenceCache), no backward cache; the
+    gates live in buffers of one chunk of steps, reused (see :func:`..lstm.lstm_infer`)."""
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    K = chunk_steps(num_steps, batch_size * 4 * H * x.itemsize)
+    (h,) = carve("gru.infer_out", [(num_steps, batch_size, H)], x.dtype)
+    chunk = [(K, batch_size, 3 * H), (K, batch_size, H)]
+    c = np.ascontiguousarray
+    x, W, U, b = c(x), c(W), c(U), c(b)
+    if b_hn is None:
+        gates, extra, *scratch = carve(
+            "gru.infer_before", [*chunk, (batch_size, 2 * H), (batch_size, H)], x.dtype
+        )
+    else:
+        b_hn = c(b_hn)
+        gates, extra, *scratch = carve("gru.infer_after", [*chunk, (batch_size, 3 * H)], x.dtype)
+    h_prev = c(h0)
+    for t0 in range(0, num_steps, K):
+        n = min(K, num_steps - t0)
+        xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
+        blas = use_blas(xs.shape, H, GATES)
+        if b_hn is None:
+            _forward_before(xs, h_prev, W, U, b, gates[:n], extra[:n], hs, *scratch, blas)
+        else:
+            _forward_after(xs, h_prev, W, U, b, b_hn, gates[:n], extra[:n], hs, *scratch, blas)
+        h_prev = hs[n - 1]
+    return h, InferenceCache(h[-1:].copy(), None)
 
 
 @njit

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...cells.lstm import LSTMCache
+from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .buffers import carve
+from .buffers import carve, chunk_steps
 from .config import njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
@@ -88,6 +89,33 @@ def lstm_forward(x, h0, C0, W, U, b):
         c(x), c(h0), c(C0), c(W), c(U), c(b), gates, C, tanh_C, h, a, use_blas(x.shape, H, GATES)
     )
     return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+
+
+def lstm_infer(x, h0, C0, W, U, b):
+    """:func:`lstm_forward` for ``rnnlab.no_grad``: (h, InferenceCache), no backward cache.
+
+    The forward kernel runs over chunks of steps; its gates, C and tanh C live in buffers of
+    one chunk (``INFERENCE_CHUNK_BYTES``), reused, and only h (the outputs) spans all T steps.
+    """
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    K = chunk_steps(num_steps, batch_size * 6 * H * x.itemsize)
+    (h,) = carve("lstm.infer_out", [(num_steps, batch_size, H)], x.dtype)
+    gates, C, tanh_C, a = carve(
+        "lstm.infer",
+        [(K, batch_size, 4 * H), (K, batch_size, H), (K, batch_size, H), (batch_size, 4 * H)],
+        x.dtype,
+    )
+    c = np.ascontiguousarray
+    x, W, U, b = c(x), c(W), c(U), c(b)
+    h_prev, C_prev = c(h0), c(C0)
+    for t0 in range(0, num_steps, K):
+        n = min(K, num_steps - t0)
+        xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
+        blas = use_blas(xs.shape, H, GATES)
+        _forward_kernel(xs, h_prev, C_prev, W, U, b, gates[:n], C[:n], tanh_C[:n], hs, a, blas)
+        h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
+    return h, InferenceCache(h[-1:].copy(), C_prev[None])
 
 
 def lstm_backward(dh, dh_final, dC_final, cache, W, U):

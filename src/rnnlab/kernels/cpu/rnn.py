@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...cells.rnn import RNNCache
+from ...inference import InferenceCache
 from .activations import tanh
 from .buffers import carve
 from .config import njit, use_blas
@@ -56,6 +57,13 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
     c = np.ascontiguousarray
     _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), h, use_blas(x.shape, H, GATES))
     return h, RNNCache(x, h0, h)
+
+
+def rnn_infer(x, h0, W_xh, W_hh, b_h):
+    """:func:`rnn_forward` for ``rnnlab.no_grad``: (h, InferenceCache). The RNN's training
+    forward already keeps nothing beyond its outputs h, so this is it, minus the cache."""
+    h, _ = rnn_forward(x, h0, W_xh, W_hh, b_h)
+    return h, InferenceCache(h[-1:].copy(), None)
 
 
 def rnn_backward(dh, dh_final, cache, W_xh, W_hh):
