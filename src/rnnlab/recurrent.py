@@ -250,11 +250,7 @@ class _RecurrentLayer(SaveMixin):
         if lengths is not None:
             lengths = check_lengths(lengths, batch_size, num_steps, single=layout.single)
         options = self._cell_options(lengths, x_tm)
-        # Fast kernels take the plain signatures; every option runs the reference for now.
-        plain = not options and self._kernel_cell() == self.cell
-        impl = kernels.select(
-            self._kernel_cell(), self.backend if plain else "reference", self.device
-        )
+        impl = kernels.select_for(self._kernel_cell(), options, self.backend, self.device)
         if grad_mode.is_grad_enabled():
             h, cache = self._run_forward(impl, x_tm, initial, **options)
         else:  # keeps only the final state (rnnlab.no_grad)

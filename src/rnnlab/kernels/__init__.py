@@ -111,6 +111,19 @@ def select(cell: str, backend: str, device: str) -> CellKernels:
     return _select(cell, backend, device)
 
 
+# Options of the cell functions the Numba kernels implement (padded batches); layer norm
+# ("lstm_ln", "gru_ln") and zoneout run the reference.
+NUMBA_OPTIONS = frozenset({"lengths"})
+
+
+def select_for(cell: str, options: dict, backend: str, device: str) -> CellKernels:
+    """:func:`select` for a layer whose cell functions take ``options`` (keyword arguments):
+    the reference wherever the fast kernels lack a cell or an option."""
+    supported = NUMBA_OPTIONS if device == "cpu" else frozenset()
+    fast = cell in CELLS and (not options or options.keys() <= supported)
+    return select(cell, backend if fast else "reference", device)
+
+
 @functools.cache
 def _select_cpu(cell: str, backend: str, env_value: str) -> CellKernels:
     # env_value is part of the key only: _select reads the variable itself (a bad value raises,

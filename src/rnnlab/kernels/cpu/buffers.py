@@ -34,3 +34,14 @@ INFERENCE_CHUNK_BYTES = 2 << 20
 def chunk_steps(num_steps: int, bytes_per_step: int) -> int:
     """Steps per chunk of an inference forward (at least 1, at most ``num_steps``)."""
     return max(1, min(num_steps, INFERENCE_CHUNK_BYTES // max(bytes_per_step, 1)))
+
+
+def lengths_array(lengths, num_steps: int, batch_size: int) -> np.ndarray:
+    """The kernels' ``lengths`` (int64 (B,)): every sequence's valid steps, T when unpadded.
+
+    The kernels take it always, so a padded and an unpadded batch run the same machine code:
+    with every length equal to T the results are bit for bit those without ``lengths``.
+    """
+    if lengths is None:
+        return np.full(batch_size, num_steps, np.int64)
+    return np.ascontiguousarray(lengths, np.int64)
