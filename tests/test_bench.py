@@ -55,3 +55,27 @@ def test_sizes_argument_is_checked(capsys):
         cli_bench._size("3,2,1")
     assert main(["bench", "--sizes", "2,1,2,3", "--cells", "rnn", "--no-torch", "--quick"]) == 0
     assert "| rnn | (2, 1, 2, 3) |" in capsys.readouterr().out
+
+
+def test_fit_bench_reports_both_sides_and_the_load():
+    from rnnlab import bench_fit
+
+    report = bench_fit.run_fit(sizes=[(64, 5, 2, 4)], cells=("gru",), repeats=1)
+    (row,) = report["rows"]
+    assert set(row["s"]) == {"rnnlab", "torch_1", "torch_2"}
+    assert all(v > 0 for v in row["s"].values())
+    assert row["ratio"] == pytest.approx(
+        row["s"]["rnnlab"] / min(row["s"]["torch_1"], row["s"]["torch_2"])
+    )
+    table = bench_fit.format_fit(report)
+    assert "| gru | (64, 5, 2, 4) |" in table
+    assert "load average" in table
+
+
+def test_fit_data_is_many_to_one():
+    from rnnlab import bench_fit
+
+    X, Y = bench_fit.make_data((10, 4, 3, 5))
+    assert X.shape == (10, 4, 3)
+    assert Y.shape == (10, 1)
+    np.testing.assert_allclose(Y[:, 0], X[:, :, 0].sum(axis=1) / 2, rtol=1e-6)
