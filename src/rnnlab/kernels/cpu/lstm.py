@@ -13,6 +13,7 @@ from ...cells.carry import mask_outputs, step_mask
 from ...cells.lstm import LSTMCache
 from ...inference import InferenceCache
 from .activations import sigmoid, tanh
+from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import restore_carried
 from .config import njit, use_blas
@@ -98,7 +99,8 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     c = np.ascontiguousarray
     steps = lengths_array(lengths, num_steps, batch_size)
     blas = use_blas(x.shape, H, GATES)
-    _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
+    with kernel_blas(any(blas)):
+        _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
     y = mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
@@ -127,7 +129,10 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
         xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
         blas = use_blas(xs.shape, H, GATES)
         s = steps - t0  # lengths in the chunk's own step numbers
-        _forward_kernel(xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas)
+        with kernel_blas(any(blas)):
+            _forward_kernel(
+                xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas
+            )
         h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
     y = mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, InferenceCache(h[-1:].copy(), C_prev[None])
@@ -149,8 +154,10 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     dh0[...] = 0.0 if dh_final is None else dh_final
     dC0[...] = 0.0 if dC_final is None else dC_final
     c = np.ascontiguousarray
-    _backward_kernel(
-        c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
-        c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), use_blas(x.shape, H, GATES),
-    )  # fmt: skip
+    blas = use_blas(x.shape, H, GATES)
+    with kernel_blas(any(blas)):
+        _backward_kernel(
+            c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
+            c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas,
+        )  # fmt: skip
     return dx, dh0, dC0, (dW, dU, db)

@@ -13,6 +13,7 @@ from ...cells.carry import mask_outputs, step_mask
 from ...cells.rnn import RNNCache
 from ...inference import InferenceCache
 from .activations import tanh
+from .blas_threads import kernel_blas
 from .buffers import carve, lengths_array
 from .carry import restore_carried
 from .config import njit, use_blas
@@ -65,8 +66,9 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     H = h0.shape[-1]
     (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
     c = np.ascontiguousarray
-    steps = lengths_array(lengths, num_steps, batch_size)
-    _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, use_blas(x.shape, H, GATES))
+    steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
+    with kernel_blas(any(blas)):
+        _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, blas)
     return mask_outputs(h, step_mask(lengths, num_steps, h)), RNNCache(x, h0, h)
 
 
@@ -91,8 +93,11 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     )
     dh0[...] = 0.0 if dh_final is None else dh_final
     c = np.ascontiguousarray
-    _backward_kernel(
-        c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh), lengths_array(lengths, num_steps, batch_size),
-        delta, (dx, dh0, dW_xh, dW_hh, db_h), use_blas(x.shape, H, GATES),
-    )  # fmt: skip
+    blas = use_blas(x.shape, H, GATES)
+    with kernel_blas(any(blas)):
+        _backward_kernel(
+            c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh),
+            lengths_array(lengths, num_steps, batch_size),
+            delta, (dx, dh0, dW_xh, dW_hh, db_h), blas,
+        )  # fmt: skip
     return dx, dh0, (dW_xh, dW_hh, db_h)
