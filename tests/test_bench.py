@@ -79,3 +79,11 @@ def test_fit_data_is_many_to_one():
     assert X.shape == (10, 4, 3)
     assert Y.shape == (10, 1)
     np.testing.assert_allclose(Y[:, 0], X[:, :, 0].sum(axis=1) / 2, rtol=1e-6)
+
+
+def test_quick_fit_sizes_keep_the_shapes():
+    from rnnlab import bench_fit
+
+    quick = bench_fit.quick_sizes()
+    assert [q[1:] for q in quick] == [s[1:] for s in bench_fit.FIT_SIZES]
+    assert all(q[0] * 8 == s[0] for q, s in zip(quick, bench_fit.FIT_SIZES, strict=True))

@@ -32,6 +32,11 @@ CLIP = 5.0
 LR = 1e-3
 
 
+def quick_sizes() -> list[tuple[int, int, int, int]]:
+    """FIT_SIZES with an eighth of the samples (``rnnlab bench --quick --fit``)."""
+    return [(N // 8, T, I, H) for N, T, I, H in FIT_SIZES]
+
+
 def make_data(size, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """X (N, T, I) float32 and Y (N, 1) float32, samples first."""
     N, T, I, _ = size

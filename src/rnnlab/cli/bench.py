@@ -63,7 +63,9 @@ def run(args) -> int:
     if args.fit:
         from rnnlab import bench_fit
 
-        report["fit"] = bench_fit.run_fit(use_torch=not args.no_torch)
+        # --quick: an eighth of the samples and one repetition (a smoke test, not a figure)
+        quick = {"sizes": bench_fit.quick_sizes(), "repeats": 1} if args.quick else {}
+        report["fit"] = bench_fit.run_fit(use_torch=not args.no_torch, **quick)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
