@@ -28,7 +28,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-
 _CORES = os.cpu_count() or 1  # asked once: os.cpu_count() took ~0.2 ms a call under load
 
 
