@@ -165,6 +165,21 @@ def test_parity_each_matmul_path(variant, dtype, paths, monkeypatch):
     check_parity(variant, 4, 3, 5, 7, dtype, seed=7)  # odd sizes: the 2x2 tiles' remainders
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@SETTINGS
+@given(R=st.integers(1, 11), K=st.integers(1, 9), N=st.integers(1, 11), seed=st.integers(0, 99))
+def test_matmul_nt_every_tile_remainder(dtype, R, K, N, seed):
+    """The hand-written product against NumPy, over row counts around its 4 × 2 tiles."""
+    from rnnlab.kernels.cpu.matmul import matmul_nt
+
+    rng = np.random.default_rng(seed)
+    A, M = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype)
+    out = np.full((R, N), np.nan, dtype)
+    matmul_nt(A, M, out)
+    expected = A.astype(np.float64) @ M.astype(np.float64).T
+    assert rel_error(out, expected) <= (FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL)
+
+
 def test_use_blas_thresholds():
     small = config.use_blas((10, 1, 1), 8, 4)
     assert small == (False, False)
