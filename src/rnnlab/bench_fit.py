@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,7 @@ def rnnlab_epoch(cell: str, size, X, Y, seed: int = 0) -> float:
     from rnnlab import GRULayer, LSTMLayer, fit
 
     _, _, I, H = size
+    model: LSTMLayer | GRULayer
     if cell == "lstm":
         model = LSTMLayer(I, H, 1, seed=seed)
     else:
@@ -83,7 +85,7 @@ def torch_epoch(torch, cell: str, size, X, Y, threads: int, seed: int = 0) -> fl
     return time.perf_counter() - start
 
 
-def fit_case(torch, cell: str, size, repeats: int) -> dict:
+def fit_case(torch: Any, cell: str, size, repeats: int) -> dict:
     """One (cell, size): warm-up, then ``repeats`` interleaved epochs of each side."""
     X, Y = make_data(size)
     sides = ["rnnlab"] + ([] if torch is None else ["torch_1", "torch_2"])
@@ -96,7 +98,7 @@ def fit_case(torch, cell: str, size, repeats: int) -> dict:
     warm = max(BATCH_SIZE, len(X) // 16)
     for side in sides:
         epoch(side, X[:warm], Y[:warm])
-    times = {side: [] for side in sides}
+    times: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(repeats):
         for side in sides:
             times[side].append(epoch(side, X, Y))
@@ -108,7 +110,7 @@ def fit_case(torch, cell: str, size, repeats: int) -> dict:
 
 def run_fit(sizes=FIT_SIZES, cells=FIT_CELLS, repeats: int = 3, use_torch: bool = True) -> dict:
     """Median epoch seconds per (cell, size) for rnnlab and PyTorch (1 and 2 threads)."""
-    torch = None
+    torch: Any = None
     if use_torch:
         try:
             import torch

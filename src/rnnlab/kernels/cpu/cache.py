@@ -113,7 +113,7 @@ class _FirstCompileNotice(event.Listener):
 
 def install() -> None:
     """Register the locator and the first-compile notice (idempotent)."""
-    classes = caching.CacheImpl._locator_classes
+    classes: list = caching.CacheImpl._locator_classes
     if KernelSourcesLocator not in classes:
         classes.insert(0, KernelSourcesLocator)
     if not any(isinstance(x, _FirstCompileNotice) for x in _installed):
