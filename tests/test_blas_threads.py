@@ -21,6 +21,9 @@ def openblas_threads() -> int:
     return ctypes.CDLL(path).scipy_openblas_get_num_threads()
 
 
+BIG = 10**9  # FLOPs of products large enough to share between threads
+
+
 @pytest.fixture
 def two_threads():
     if blas_threads._set_local() is None:
@@ -32,9 +35,11 @@ def two_threads():
 
 def test_busy_machine_gets_one_thread_then_the_count_back(two_threads, monkeypatch):
     monkeypatch.setattr(blas_threads, "machine_busy", lambda: True)
-    with blas_threads.kernel_blas(True):
+    with blas_threads.kernel_blas((True, True), BIG):
         assert openblas_threads() == 1
-        with blas_threads.kernel_blas(True):  # nested / concurrent calls share the setting
+        with blas_threads.kernel_blas(
+            (True, True), BIG
+        ):  # nested / concurrent calls share the setting
             assert openblas_threads() == 1
         assert openblas_threads() == 1
     assert openblas_threads() == 2
@@ -42,11 +47,18 @@ def test_busy_machine_gets_one_thread_then_the_count_back(two_threads, monkeypat
 
 def test_quiet_machine_or_no_blas_changes_nothing(two_threads, monkeypatch):
     monkeypatch.setattr(blas_threads, "machine_busy", lambda: False)
-    with blas_threads.kernel_blas(True):
+    with blas_threads.kernel_blas((True, True), BIG):
         assert openblas_threads() == 2
     monkeypatch.setattr(blas_threads, "machine_busy", lambda: True)
-    with blas_threads.kernel_blas(False):
+    with blas_threads.kernel_blas((False, False), BIG):
         assert openblas_threads() == 2
+
+
+def test_small_products_get_one_thread_on_a_quiet_machine(two_threads, monkeypatch):
+    monkeypatch.setattr(blas_threads, "machine_busy", lambda: False)
+    with blas_threads.kernel_blas((False, True), 1_000_000):
+        assert openblas_threads() == 1
+    assert openblas_threads() == 2
 
 
 def test_overlapping_calls_from_threads_restore_the_count(two_threads, monkeypatch):
@@ -54,14 +66,14 @@ def test_overlapping_calls_from_threads_restore_the_count(two_threads, monkeypat
     first_in, release = threading.Event(), threading.Event()
 
     def hold():
-        with blas_threads.kernel_blas(True):
+        with blas_threads.kernel_blas((True, True), BIG):
             first_in.set()
             release.wait(5)
 
     thread = threading.Thread(target=hold)
     thread.start()
     first_in.wait(5)
-    with blas_threads.kernel_blas(True):
+    with blas_threads.kernel_blas((True, True), BIG):
         release.set()  # the other call leaves first; this one still needs one thread
         thread.join()
         assert openblas_threads() == 1

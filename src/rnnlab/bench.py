@@ -7,10 +7,12 @@ Method (so that the ratios mean something on a busy, noisy machine):
 - parity first: the PyTorch module is built from the rnnlab layer's weights
   (:func:`rnnlab.interop.torch.to_torch`) and both outputs and input gradients must agree;
 - warm-up calls (Numba load/compile, oneDNN primitive creation) outside the clock, then
-  repetitions in which the four measurements (rnnlab forward, PyTorch forward, rnnlab
-  forward+backward, PyTorch forward+backward) are interleaved, so drifts in machine load hit
-  both sides alike; the figure reported is the median, with the spread (interquartile range
-  over median) as the noise seen;
+  repetitions in which the five measurements (rnnlab forward, forward+backward and no_grad
+  forward, PyTorch forward and forward+backward) are interleaved, so drifts in machine load hit
+  both sides alike, in an order rotated every repetition (a call right after PyTorch's backward
+  measured up to 3x slower than the same call repeated: caches and PyTorch's spinning worker
+  thread); the figure reported is the median, with the spread (interquartile range over
+  median) as the noise seen;
 - forward: rnnlab ``layer.forward`` (which always keeps its cache for backward) against
   PyTorch under ``torch.no_grad()`` (its inference path, the fastest it has);
 - forward+backward: ``forward`` then ``backward(dy)`` against ``y = module(x)``,
@@ -184,10 +186,13 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
         fn()
     estimate = sum(_timed(fn) for fn in cases.values())
     reps = int(min(60, max(5, time_budget * 1e3 / max(estimate, 1e-3))))
-    samples = {name: [] for name in cases}
-    for _ in range(reps):
-        for name, fn in cases.items():
-            samples[name].append(_timed(fn))
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
+    for rep in range(reps):
+        # rotate the order, so that no measurement always comes right after the same other one
+        # (a call right after PyTorch's backward measured up to 3x slower than the next one)
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            samples[name].append(_timed(cases[name]))
     result.repetitions = reps
     for name, values in samples.items():
         med = statistics.median(values)

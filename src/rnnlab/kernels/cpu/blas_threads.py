@@ -1,4 +1,4 @@
-"""BLAS threads inside the kernels: one, while the machine is busy.
+"""BLAS threads inside the kernels: one, while the machine is busy or the products are small.
 
 The kernels call SciPy's OpenBLAS (through ``np.dot`` in Numba) for the one-shot products and,
 at large sizes, for the per-step product. OpenBLAS splits a product over its threads, which
@@ -8,13 +8,16 @@ is often preempted and the call waits for it. Measured on the 2-core machine at 
 with 1; (50,64,32,128) 683 against 50 ms; (100,32,128,256) 564 against 100 ms. The backward
 kernel and ``rnnlab.fit`` showed the same cliff (an epoch 10-80x slower).
 
-So while the one-minute load average is at least the number of cores, a kernel call that uses
-BLAS sets OpenBLAS to one thread and puts the previous count back afterwards; on a quiet machine
-nothing changes. The count is never raised, so a limit a user set (threadpoolctl,
-``OPENBLAS_NUM_THREADS``) is kept. OpenBLAS's count is process-wide (its
-``openblas_set_num_threads_local`` turned out to set the global count: another thread sees it),
-so concurrent kernel calls share one setting: the first to enter saves the count, the last to
-leave restores it. Where SciPy's OpenBLAS is not found (another BLAS) this is a no-op.
+So while the one-minute load average is at least the number of cores, or when its one-shot
+products are small (``THREADED_BLAS_MIN_FLOPS`` in config.py: a second thread gains little there,
+and waiting for it cost ~1.7 ms a forward at (50,16,32,64) when PyTorch's spinning worker held
+the other core), a kernel call that uses BLAS sets OpenBLAS to one thread and puts the previous
+count back afterwards; large products on a quiet machine keep every thread. The count is never
+raised, so a limit a user set (threadpoolctl, ``OPENBLAS_NUM_THREADS``) is kept. OpenBLAS's
+count is process-wide (its ``openblas_set_num_threads_local`` turned out to set the global
+count: another thread sees it), so concurrent kernel calls share one setting: the first to
+enter saves the count, the last to leave restores it. Where SciPy's OpenBLAS is not found
+(another BLAS) this is a no-op.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from .config import THREADED_BLAS_MIN_FLOPS
 
 _CORES = os.cpu_count() or 1  # asked once: os.cpu_count() took ~0.2 ms a call under load
 
@@ -62,11 +67,18 @@ _users = 0
 _saved = 0
 
 
+def one_thread(blas: tuple[bool, bool], flops: int) -> bool:
+    """Whether a kernel call with this ``use_blas`` plan and ``bulk_flops`` should use one
+    BLAS thread."""
+    return any(blas) and (flops < THREADED_BLAS_MIN_FLOPS or machine_busy())
+
+
 @contextlib.contextmanager
-def kernel_blas(uses_blas: bool) -> Iterator[None]:
-    """One OpenBLAS thread inside the block, if the machine is busy (see the module)."""
+def kernel_blas(blas: tuple[bool, bool], flops: int) -> Iterator[None]:
+    """One OpenBLAS thread inside the block for a call that uses BLAS on a busy machine or
+    on products too small to share (see the module)."""
     global _users, _saved
-    set_threads = _set_local() if uses_blas and machine_busy() else None
+    set_threads = _set_local() if one_thread(blas, flops) else None
     if set_threads is None:
         yield
         return

@@ -15,7 +15,7 @@ from ...inference import InferenceCache
 from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
-from .config import njit, use_blas
+from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
 
 GATES = 3  # stacked gate blocks
@@ -86,12 +86,12 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     if b_hn is None:
         shapes += [(batch_size, 2 * H), (batch_size, H)]
         gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
-        with kernel_blas(any(blas)):
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
             _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas)
     else:
         shapes += [(batch_size, 3 * H)]
         gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
-        with kernel_blas(any(blas)):
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
             _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas)
     y = mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, GRUCache(x, h0, gates, extra, h)
@@ -120,7 +120,7 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
         n = min(K, num_steps - t0)
         xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
         blas = use_blas(xs.shape, H, GATES)
-        with kernel_blas(any(blas)):
+        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)):
             if b_hn is None:
                 _forward_before(xs, h_prev, W, U, b, s, gates[:n], extra[:n], hs, *scratch, blas)
             else:
@@ -238,7 +238,7 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        with kernel_blas(any(blas)):
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
             _backward_after(*args, *scratch, tuple(out), blas)
         return dx, dh0, (dW, dU, db, db_hn)
     dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
@@ -249,6 +249,6 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dtype,
     )
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    with kernel_blas(any(blas)):
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas)
     return dx, dh0, (dW, dU, db)

@@ -16,7 +16,7 @@ from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import restore_carried
-from .config import njit, use_blas
+from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
 GATES = 4  # stacked gate blocks
@@ -99,7 +99,7 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     c = np.ascontiguousarray
     steps = lengths_array(lengths, num_steps, batch_size)
     blas = use_blas(x.shape, H, GATES)
-    with kernel_blas(any(blas)):
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
     y = mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
@@ -129,7 +129,7 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
         xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
         blas = use_blas(xs.shape, H, GATES)
         s = steps - t0  # lengths in the chunk's own step numbers
-        with kernel_blas(any(blas)):
+        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)):
             _forward_kernel(
                 xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas
             )
@@ -155,7 +155,7 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     dC0[...] = 0.0 if dC_final is None else dC_final
     c = np.ascontiguousarray
     blas = use_blas(x.shape, H, GATES)
-    with kernel_blas(any(blas)):
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _backward_kernel(
             c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
             c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas,

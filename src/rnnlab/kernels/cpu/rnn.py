@@ -16,7 +16,7 @@ from .activations import tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, lengths_array
 from .carry import restore_carried
-from .config import njit, use_blas
+from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
 GATES = 1  # stacked gate blocks
@@ -67,7 +67,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
     c = np.ascontiguousarray
     steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
-    with kernel_blas(any(blas)):
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, blas)
     return mask_outputs(h, step_mask(lengths, num_steps, h)), RNNCache(x, h0, h)
 
@@ -94,7 +94,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     dh0[...] = 0.0 if dh_final is None else dh_final
     c = np.ascontiguousarray
     blas = use_blas(x.shape, H, GATES)
-    with kernel_blas(any(blas)):
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _backward_kernel(
             c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh),
             lengths_array(lengths, num_steps, batch_size),
