@@ -73,15 +73,21 @@ def one_thread(blas: tuple[bool, bool], flops: int) -> bool:
     return any(blas) and (flops < THREADED_BLAS_MIN_FLOPS or machine_busy())
 
 
-@contextlib.contextmanager
-def kernel_blas(blas: tuple[bool, bool], flops: int) -> Iterator[None]:
-    """One OpenBLAS thread inside the block for a call that uses BLAS on a busy machine or
-    on products too small to share (see the module)."""
-    global _users, _saved
+def kernel_blas(blas: tuple[bool, bool], flops: int) -> contextlib.AbstractContextManager:
+    """One OpenBLAS thread inside the ``with`` block for a call that uses BLAS on a busy
+    machine or on products too small to share (see the module); else nothing happens."""
+    if not any(blas):  # the small sizes: no BLAS, no cost (a generator context costs ~1.5 µs)
+        return _NOTHING
     set_threads = _set_local() if one_thread(blas, flops) else None
-    if set_threads is None:
-        yield
-        return
+    return _NOTHING if set_threads is None else _one_thread(set_threads)
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _one_thread(set_threads) -> Iterator[None]:
+    global _users, _saved
     with _lock:
         if _users == 0:
             _saved = set_threads(1)
