@@ -19,6 +19,8 @@ The NaN/inf check is never skipped; it is done without a temporary array by
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,11 +44,17 @@ def _key(layer: Any, x: np.ndarray) -> tuple:
 
 
 def _finite(a: np.ndarray) -> bool:
+    return _finite_check()(a)
+
+
+@functools.cache
+def _finite_check() -> Callable[[np.ndarray], bool]:
+    """The compiled check where Numba is available, else NumPy's (looked up once)."""
     if kernels.numba_status()[0]:
         from .kernels.cpu.finite import all_finite
 
-        return all_finite(a)
-    return bool(np.isfinite(a).all())
+        return all_finite
+    return lambda a: bool(np.isfinite(a).all())
 
 
 def layer_input(layer: Any, x: Any) -> tuple[Any, InputLayout]:

@@ -43,5 +43,13 @@ def lengths_array(lengths, num_steps: int, batch_size: int) -> np.ndarray:
     with every length equal to T the results are bit for bit those without ``lengths``.
     """
     if lengths is None:
-        return np.full(batch_size, num_steps, np.int64)
+        full = _FULL.get((num_steps, batch_size))
+        if full is None:  # kernels only read it: one array per (T, B), kept
+            if len(_FULL) > 64:
+                _FULL.clear()
+            full = _FULL[num_steps, batch_size] = np.full(batch_size, num_steps, np.int64)
+        return full
     return np.ascontiguousarray(lengths, np.int64)
+
+
+_FULL: dict[tuple[int, int], np.ndarray] = {}

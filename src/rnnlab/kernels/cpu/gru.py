@@ -93,7 +93,7 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
         gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
         with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
             _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas)
-    y = mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, GRUCache(x, h0, gates, extra, h)
 
 
@@ -128,7 +128,7 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
                     xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas
                 )
         h_prev = hs[n - 1]
-    y = mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, InferenceCache(h[-1:].copy(), None)
 
 

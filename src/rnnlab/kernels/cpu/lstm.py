@@ -101,7 +101,7 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     blas = use_blas(x.shape, H, GATES)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
-    y = mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
 
@@ -134,7 +134,7 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
                 xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas
             )
         h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
-    y = mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
     return y, InferenceCache(h[-1:].copy(), C_prev[None])
 
 

@@ -69,7 +69,9 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, blas)
-    return mask_outputs(h, step_mask(lengths, num_steps, h)), RNNCache(x, h0, h)
+    return h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h)), RNNCache(
+        x, h0, h
+    )
 
 
 def rnn_infer(x, h0, W_xh, W_hh, b_h, lengths=None):
