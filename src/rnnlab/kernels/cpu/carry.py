@@ -12,8 +12,24 @@ from .config import njit
 
 
 @njit
+def copy_row(dst, src):
+    """dst[:] = src for 1-D rows, as a plain loop: Numba's slice assignment compiles its general
+    broadcasting machinery into every kernel that uses it (seconds of compile time)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@njit
+def zero_row(dst):
+    """dst[:] = 0 for a 1-D row (see :func:`copy_row`)."""
+    zero = dst.dtype.type(0.0)
+    for j in range(dst.shape[0]):
+        dst[j] = zero
+
+
+@njit
 def restore_carried(d_next, carried, lengths, t):
     """Rows of step t that are padded: their gradient on the previous state is ``carried``."""
     for b in range(d_next.shape[0]):
         if t >= lengths[b]:
-            d_next[b] = carried[b]
+            copy_row(d_next[b], carried[b])

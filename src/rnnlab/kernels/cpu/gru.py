@@ -15,6 +15,7 @@ from ...inference import InferenceCache
 from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
+from .carry import copy_row, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
 
@@ -45,7 +46,7 @@ def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas):
                 h_tilde = g[2 * H + j]
                 h_n[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
             if t >= lengths[n]:  # (M) padded step: h carried unchanged
-                h_n[:] = hp
+                copy_row(h_n, hp)
 
 
 @njit
@@ -67,7 +68,7 @@ def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas):
                 h_tilde = g[2 * H + j]
                 h_m[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
             if t >= lengths[m]:  # (M) padded step: h carried unchanged
-                h_m[:] = hp
+                copy_row(h_m, hp)
 
 
 def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
@@ -145,9 +146,9 @@ def _backward_after(dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U,
             g, n, hp, dh_t, dh_n = gates[t, m], extra[t, m], h_prev[m], dh[t, m], dh_next[m]
             d_x, d_U, acc = delta_x[t, m], delta_U[t, m], dh_acc[m]
             if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc)
-                d_x[:] = 0.0
-                d_U[:] = 0.0
-                acc[:] = dh_n
+                zero_row(d_x)
+                zero_row(d_U)
+                copy_row(acc, dh_n)
                 continue
             for j in range(H):
                 z, r, h_tilde = g[j], g[H + j], g[2 * H + j]
@@ -191,9 +192,9 @@ def _backward_before(
             g, d_x, dh_t, dh_n = gates[t, m], delta_x[t, m], dh[t, m], dh_next[m]
             hp, acc, d_h = h_prev[m], dh_acc[m], delta_h[t, m]
             if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc);
-                d_x[:] = 0.0  # the rest of the step then adds zeros only
-                d_h[:] = 0.0
-                acc[:] = dh_n
+                zero_row(d_x)  # the rest of the step then adds zeros only
+                zero_row(d_h)
+                copy_row(acc, dh_n)
                 continue
             for j in range(H):
                 z, h_tilde = g[j], g[2 * H + j]

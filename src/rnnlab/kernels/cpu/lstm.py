@@ -15,7 +15,7 @@ from ...inference import InferenceCache
 from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
-from .carry import restore_carried
+from .carry import copy_row, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
@@ -49,8 +49,8 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas):
             for j in range(H):
                 h_out[j] = g[3 * H + j] * tc_out[j]  # (4) h = o * tanh(C)
             if t >= lengths[n]:  # (M) padded step: h and C carried unchanged
-                c_out[:] = c_prev
-                h_out[:] = h_prev[n]
+                copy_row(c_out, c_prev)
+                copy_row(h_out, h_prev[n])
 
 
 @njit
@@ -67,8 +67,8 @@ def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, o
             g, d, dh_t, c_prev, tc = gates[t, b], delta[t, b], dh[t, b], C_prev[b], tanh_C[t, b]
             dh_n, dC_n = dh_next[b], dC_next[b]
             if t >= lengths[b]:  # (M) padded: dy ignored, no gradient, dh and dC carried
-                d[:] = 0.0
-                carried[b] = dh_n
+                zero_row(d)
+                copy_row(carried[b], dh_n)
                 continue
             for j in range(H):
                 f, i, C_tilde, o = g[j], g[H + j], g[2 * H + j], g[3 * H + j]

@@ -15,7 +15,7 @@ from ...inference import InferenceCache
 from .activations import tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, lengths_array
-from .carry import restore_carried
+from .carry import copy_row, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
@@ -35,7 +35,7 @@ def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas):
             for j in range(H):
                 h_b[j] = tanh(h_b[j] + a_b[j])  # (1)
             if t >= lengths[b]:  # (M) padded step: the state is carried unchanged
-                h_b[:] = h_prev[b]
+                copy_row(h_b, h_prev[b])
 
 
 @njit
@@ -49,8 +49,8 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas):
         for b in range(batch_size):
             d, dh_t, h_t, dh_n = delta[t, b], dh[t, b], h[t, b], dh_next[b]
             if t >= lengths[b]:  # (M) padded: dy ignored, no gradient, dh carried
-                d[:] = 0.0
-                carried[b] = dh_n
+                zero_row(d)
+                copy_row(carried[b], dh_n)
                 continue
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
