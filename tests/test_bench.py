@@ -16,13 +16,19 @@ def test_report_has_ratios_parity_memory_and_peak():
     (case,) = report["results"]
     assert case["parity"] <= 1e-5
     assert case["repetitions"] >= 5
-    for name in ("rnnlab_fwd", "rnnlab_fwdbwd", "torch_fwd", "torch_fwdbwd"):
+    for name in ("rnnlab_fwd", "rnnlab_fwdbwd", "rnnlab_infer", "torch_fwd", "torch_fwdbwd"):
         assert case["ms"][name] > 0
+    assert case["ratio_infer"] == pytest.approx(
+        case["ms"]["rnnlab_infer"] / case["ms"]["torch_fwd"]
+    )
+    assert len(report["load_average"]["before"]) == 3
     assert case["ratio_fwd"] == pytest.approx(case["ms"]["rnnlab_fwd"] / case["ms"]["torch_fwd"])
     assert report["gemm_peak_gflops"]["used"] > 0
     assert case["gemm_fraction"]["rnnlab"] > 0
     table = bench.format_table(report)
     assert "| lstm | (3, 2, 3, 4) |" in table
+    assert "load average" in table
+    assert "GEMM peak" in table
 
 
 def test_rnnlab_activation_bytes_counts_each_buffer_once():
@@ -49,3 +55,35 @@ def test_sizes_argument_is_checked(capsys):
         cli_bench._size("3,2,1")
     assert main(["bench", "--sizes", "2,1,2,3", "--cells", "rnn", "--no-torch", "--quick"]) == 0
     assert "| rnn | (2, 1, 2, 3) |" in capsys.readouterr().out
+
+
+def test_fit_bench_reports_both_sides_and_the_load():
+    from rnnlab import bench_fit
+
+    report = bench_fit.run_fit(sizes=[(64, 5, 2, 4)], cells=("gru",), repeats=1)
+    (row,) = report["rows"]
+    assert set(row["s"]) == {"rnnlab", "torch_1", "torch_2"}
+    assert all(v > 0 for v in row["s"].values())
+    assert row["ratio"] == pytest.approx(
+        row["s"]["rnnlab"] / min(row["s"]["torch_1"], row["s"]["torch_2"])
+    )
+    table = bench_fit.format_fit(report)
+    assert "| gru | (64, 5, 2, 4) |" in table
+    assert "load average" in table
+
+
+def test_fit_data_is_many_to_one():
+    from rnnlab import bench_fit
+
+    X, Y = bench_fit.make_data((10, 4, 3, 5))
+    assert X.shape == (10, 4, 3)
+    assert Y.shape == (10, 1)
+    np.testing.assert_allclose(Y[:, 0], X[:, :, 0].sum(axis=1) / 2, rtol=1e-6)
+
+
+def test_quick_fit_sizes_keep_the_shapes():
+    from rnnlab import bench_fit
+
+    quick = bench_fit.quick_sizes()
+    assert [q[1:] for q in quick] == [s[1:] for s in bench_fit.FIT_SIZES]
+    assert all(q[0] * 8 == s[0] for q, s in zip(quick, bench_fit.FIT_SIZES, strict=True))

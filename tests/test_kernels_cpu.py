@@ -50,35 +50,39 @@ def make_problem(variant, T, B, I, H, dtype, seed):
 
 
 def run_forward(variant, module, p):
+    opt = {"lengths": p["lengths"]} if p.get("lengths") is not None else {}
     if variant == "rnn":
-        return module.rnn_forward(p["x"], p["h0"], p["W"], p["U"], p["b"])
+        return module.rnn_forward(p["x"], p["h0"], p["W"], p["U"], p["b"], **opt)
     if variant == "lstm":
-        return module.lstm_forward(p["x"], p["h0"], p["C0"], p["W"], p["U"], p["b"])
+        return module.lstm_forward(p["x"], p["h0"], p["C0"], p["W"], p["U"], p["b"], **opt)
     b_hn = p["b_hn"] if variant == "gru_reset_after" else None
-    return module.gru_forward(p["x"], p["h0"], p["W"], p["U"], p["b"], b_hn)
+    return module.gru_forward(p["x"], p["h0"], p["W"], p["U"], p["b"], b_hn, **opt)
 
 
 def run_backward(variant, module, p, cache):
     """Flat tuple of every gradient the backward returns."""
+    opt = {"lengths": p["lengths"]} if p.get("lengths") is not None else {}
     if variant == "rnn":
-        dx, dh0, grads = module.rnn_backward(p["dh"], p["dh_final"], cache, p["W"], p["U"])
+        dx, dh0, grads = module.rnn_backward(p["dh"], p["dh_final"], cache, p["W"], p["U"], **opt)
         return (dx, dh0, *grads)
     if variant == "lstm":
         dx, dh0, dC0, grads = module.lstm_backward(
-            p["dh"], p["dh_final"], p["dC_final"], cache, p["W"], p["U"]
+            p["dh"], p["dh_final"], p["dC_final"], cache, p["W"], p["U"], **opt
         )
         return (dx, dh0, dC0, *grads)
     reset_after = variant == "gru_reset_after"
-    dx, dh0, grads = module.gru_backward(p["dh"], p["dh_final"], cache, p["W"], p["U"], reset_after)
+    dx, dh0, grads = module.gru_backward(
+        p["dh"], p["dh_final"], cache, p["W"], p["U"], reset_after, **opt
+    )
     return (dx, dh0, *grads)
 
 
 FAST = {"rnn": rnn, "lstm": lstm, "gru": gru, "gru_reset_after": gru}
 
 
-def check_parity(variant, T, B, I, H, dtype, seed):
+def check_parity(variant, T, B, I, H, dtype, seed, lengths=None):
     rtol = FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL
-    p = make_problem(variant, T, B, I, H, dtype, seed)
+    p = make_problem(variant, T, B, I, H, dtype, seed) | {"lengths": lengths}
     fast = FAST[variant]
     h_ref, cache_ref = run_forward(variant, cells, p)
     h_fast, cache_fast = run_forward(variant, fast, p)
@@ -118,11 +122,62 @@ def test_parity_small_loop_path(variant, dtype, T, B, I, H, seed):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@SETTINGS
+@given(data=st.data(), T=st.integers(1, 7), B=st.integers(1, 4), H=st.integers(1, 9))
+def test_parity_padded_batches(variant, dtype, data, T, B, H):
+    """Masked kernels (lengths) against the reference: outputs, cache, every gradient."""
+    lengths = data.draw(st.lists(st.integers(1, T), min_size=B, max_size=B))
+    I, seed = data.draw(st.integers(1, 5)), data.draw(st.integers(0, 2**16))
+    check_parity(variant, T, B, I, H, dtype, seed, np.array(lengths))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("paths", [(True, True), (False, False)])
+def test_parity_padded_each_matmul_path(variant, paths, monkeypatch):
+    monkeypatch.setattr(FAST[variant], "use_blas", lambda *args: paths)
+    check_parity(variant, 6, 5, 3, 7, np.float64, seed=11, lengths=np.array([6, 1, 3, 6, 2]))
+
+
+@pytest.mark.parametrize(("cls", "extra"), [(RNNLayer, {}), (LSTMLayer, {}), (GRULayer, {})])
+@pytest.mark.parametrize("backend", ["auto", "reference"])
+def test_all_lengths_equal_to_T_is_bit_for_bit_unmasked(cls, extra, backend):
+    """docs/sequences.md's claim, for both backends: the same machine code runs either way."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 3, 2)).astype(np.float32)
+    layers = [cls(2, 5, 3, seed=2, backend=backend, **extra) for _ in range(2)]
+    y_plain, y_masked = layers[0](x), layers[1](x, lengths=[6, 6, 6])
+    assert layers[1]._impl.name == ("numba" if backend == "auto" else "reference")
+    np.testing.assert_array_equal(y_plain, y_masked)
+    dy = rng.standard_normal(y_plain.shape).astype(np.float32)
+    np.testing.assert_array_equal(layers[0].backward(dy), layers[1].backward(dy))
+    np.testing.assert_array_equal(layers[0]._flat_grad, layers[1]._flat_grad)
+    np.testing.assert_array_equal(
+        np.asarray(layers[0].final_state), np.asarray(layers[1].final_state)
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("paths", [(True, True), (False, False), (False, True)])
 def test_parity_each_matmul_path(variant, dtype, paths, monkeypatch):
     """Both implementations of each product (BLAS and loop, per-step and one-shot)."""
     monkeypatch.setattr(FAST[variant], "use_blas", lambda *args: paths)
     check_parity(variant, 4, 3, 5, 7, dtype, seed=7)  # odd sizes: the 2x2 tiles' remainders
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@SETTINGS
+@given(R=st.integers(1, 11), K=st.integers(1, 9), N=st.integers(1, 11), seed=st.integers(0, 99))
+def test_matmul_nt_every_tile_remainder(dtype, R, K, N, seed):
+    """The hand-written product against NumPy, over row counts around its 4 × 2 tiles."""
+    from rnnlab.kernels.cpu.matmul import matmul_nt
+
+    rng = np.random.default_rng(seed)
+    A, M = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype)
+    out = np.full((R, N), np.nan, dtype)
+    matmul_nt(A, M, out)
+    expected = A.astype(np.float64) @ M.astype(np.float64).T
+    assert rel_error(out, expected) <= (FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL)
 
 
 def test_use_blas_thresholds():

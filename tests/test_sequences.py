@@ -204,8 +204,9 @@ def test_bad_lengths(lengths, error, match):
 
 
 def test_options_run_the_reference_and_plain_calls_keep_their_backend(monkeypatch):
-    """The dispatch seam: lengths/layer_norm/zoneout ask for the reference kernels; the
-    plain path (lengths=None) asks for the layer's own backend, exactly as before."""
+    """The dispatch seam: layer_norm/zoneout ask for the reference kernels; the plain path and
+    padded batches (lengths, which the Numba kernels implement) ask for the layer's own
+    backend."""
     calls = []
     real = kernels.select
 
@@ -221,7 +222,7 @@ def test_options_run_the_reference_and_plain_calls_keep_their_backend(monkeypatc
     make(GRULayer, {"zoneout": 0.2}).forward(x)
     assert calls == [
         ("lstm", "auto"),
-        ("lstm", "reference"),
+        ("lstm", "auto"),
         ("lstm_ln", "reference"),
         ("gru", "reference"),
     ]

@@ -7,14 +7,20 @@ Method (so that the ratios mean something on a busy, noisy machine):
 - parity first: the PyTorch module is built from the rnnlab layer's weights
   (:func:`rnnlab.interop.torch.to_torch`) and both outputs and input gradients must agree;
 - warm-up calls (Numba load/compile, oneDNN primitive creation) outside the clock, then
-  repetitions in which the four measurements (rnnlab forward, PyTorch forward, rnnlab
-  forward+backward, PyTorch forward+backward) are interleaved, so drifts in machine load hit
-  both sides alike; the figure reported is the median, with the spread (interquartile range
-  over median) as the noise seen;
+  repetitions in which the five measurements (rnnlab forward, forward+backward and no_grad
+  forward, PyTorch forward and forward+backward) are interleaved, so drifts in machine load hit
+  both sides alike, in an order rotated every repetition (a call right after PyTorch's backward
+  measured up to 3x slower than the same call repeated: caches and PyTorch's spinning worker
+  thread); the figure reported is the median, with the spread (interquartile range over
+  median) as the noise seen;
 - forward: rnnlab ``layer.forward`` (which always keeps its cache for backward) against
   PyTorch under ``torch.no_grad()`` (its inference path, the fastest it has);
 - forward+backward: ``forward`` then ``backward(dy)`` against ``y = module(x)``,
   ``y.backward(dy)`` (gradients of all weights and of x);
+- inference: rnnlab's forward under ``rnnlab.no_grad()`` (no backward cache) against the same
+  PyTorch forward under ``torch.no_grad()``;
+- the load average (``os.getloadavg``) before and after, since other processes on the machine
+  slow PyTorch's two threads far more than rnnlab's one;
 - GEMM peak: the best of NumPy's and PyTorch's float32 1024² matrix product, measured in the
   same run; a forward's share of it counts the FLOPs of its matrix products only.
 """
@@ -51,6 +57,8 @@ class CaseResult:
 
     def ratio(self, what: str) -> float | None:
         torch_ms = self.ms.get(f"torch_{what}")
+        if what == "infer":  # against PyTorch's forward, which already runs under no_grad
+            torch_ms = self.ms.get("torch_fwd")
         return None if not torch_ms else self.ms[f"rnnlab_{what}"] / torch_ms
 
 
@@ -103,6 +111,8 @@ def rnnlab_activation_bytes(layer) -> int:
     """Bytes of the arrays the layer's cache keeps for backward (each buffer counted once)."""
     seen, total = set(), 0
     for a in layer._cache:
+        if a is None:  # an inference cache's missing C
+            continue
         base = a if a.base is None else a.base
         if id(base) not in seen:
             seen.add(id(base))
@@ -133,6 +143,8 @@ def torch_activation_bytes(torch, module, x) -> int:
 
 
 def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseResult:
+    from rnnlab import no_grad
+
     T, B, I, H = size
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, I), dtype=np.float32)
@@ -147,7 +159,11 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
         layer.forward(x)
         layer.backward(dy)
 
-    cases = {"rnnlab_fwd": ours_forward, "rnnlab_fwdbwd": ours_both}
+    def ours_infer():
+        with no_grad():
+            layer.forward(x)
+
+    cases = {"rnnlab_fwd": ours_forward, "rnnlab_fwdbwd": ours_both, "rnnlab_infer": ours_infer}
     if torch is not None:
         from rnnlab.interop.torch import to_torch
 
@@ -170,10 +186,13 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
         fn()
     estimate = sum(_timed(fn) for fn in cases.values())
     reps = int(min(60, max(5, time_budget * 1e3 / max(estimate, 1e-3))))
-    samples = {name: [] for name in cases}
-    for _ in range(reps):
-        for name, fn in cases.items():
-            samples[name].append(_timed(fn))
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
+    for rep in range(reps):
+        # rotate the order, so that no measurement always comes right after the same other one
+        # (a call right after PyTorch's backward measured up to 3x slower than the next one)
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            samples[name].append(_timed(cases[name]))
     result.repetitions = reps
     for name, values in samples.items():
         med = statistics.median(values)
@@ -269,6 +288,7 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
     if torch is not None:
         torch.set_num_threads(threads)
     results = []
+    load_before = os.getloadavg()
     with threadpool_limits(limits=threads):
         from rnnlab import kernels
 
@@ -293,23 +313,31 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         "torch": None if torch is None else torch.__version__,
         "backend": kernels.resolve(backend, "cpu"),
         "gemm_peak_gflops": {"before": peak, "after": peak_after, "used": best},
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "blas": blas,
         "results": [
-            asdict(r) | {"ratio_fwd": r.ratio("fwd"), "ratio_fwdbwd": r.ratio("fwdbwd")}
+            asdict(r) | {w: r.ratio(w[6:]) for w in ("ratio_fwd", "ratio_fwdbwd", "ratio_infer")}
             for r in results
         ],
     }
+
+
+def _load(report: dict, when: str) -> str:
+    load = report.get("load_average", {}).get(when)
+    return "?" if load is None else "/".join(f"{v:.1f}" for v in load)
 
 
 def format_table(report: dict) -> str:
     """The human-readable table ``rnnlab bench`` prints."""
     lines = [
         f"threads {report['threads']}, backend {report['backend']}, torch {report['torch']}, "
-        f"GEMM peak {report['gemm_peak_gflops']['used']:.0f} GFLOP/s (float32, 1024²)",
+        f"GEMM peak {report['gemm_peak_gflops']['used']:.0f} GFLOP/s (float32, 1024²), "
+        f"load average {_load(report, 'before')} before, {_load(report, 'after')} after",
         "",
         "| cell | (T,B,I,H) | fwd ms rnnlab / torch | ratio | fwd+bwd ms rnnlab / torch | ratio "
+        "| no_grad fwd ms rnnlab | ratio "
         "| fwd % GEMM peak rnnlab / torch | act. memory MB rnnlab / torch | noise (IQR/med) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         ms, frac, mem = r["ms"], r["gemm_fraction"], r["activation_bytes"]
@@ -329,6 +357,7 @@ def format_table(report: dict) -> str:
             f"| {pair(ms['rnnlab_fwd'], ms.get('torch_fwd'), '{:.3f}')} | {ratio(r['ratio_fwd'])} "
             f"| {pair(ms['rnnlab_fwdbwd'], ms.get('torch_fwdbwd'), '{:.3f}')} "
             f"| {ratio(r['ratio_fwdbwd'])} "
+            f"| {ms['rnnlab_infer']:.3f} | {ratio(r['ratio_infer'])} "
             f"| {pair(100 * frac['rnnlab'], torch_frac, '{:.0f}')} "
             f"| {pair(mem['rnnlab'] / 1e6, torch_mem, '{:.2f}')} "
             f"| {noise:.2f} |"

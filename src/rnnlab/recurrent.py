@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import guards, kernels
+from . import fastpath, grad_mode, guards, inference, kernels
 from .backend import normalize_device, require_cupy, xp_of
 from .initializers import input_initializer, recurrent_initializer
 from .io import SaveMixin
@@ -24,8 +24,6 @@ from .validation import (
     check_dtype,
     check_size,
     check_state,
-    from_layout,
-    normalize_input,
     steps_to_layout,
     to_layout,
 )
@@ -272,9 +270,7 @@ class _RecurrentLayer(SaveMixin):
         -------
         y : (T, B, O) with an output head, else the hidden states (T, B, H); in the layout of x.
         """
-        x_tm, layout = normalize_input(
-            x, self.input_size, self.dtype, self.device, self.batch_first
-        )
+        x_tm, layout = fastpath.layer_input(self, x)  # normalize_input, once per signature
         num_steps, batch_size = x_tm.shape[:2]
         initial = self._check_initial_state(state, batch_size, layout.single)
         if lengths is not None:
@@ -283,12 +279,11 @@ class _RecurrentLayer(SaveMixin):
         # The cache keeps these: private copies where they are still the caller's arrays.
         x_tm, initial = guards.own(x_tm, x), guards.own(initial, state)
         options = self._cell_options(lengths, x_tm)
-        # Fast kernels take the plain signatures; every option runs the reference for now.
-        plain = not options and self._kernel_cell() == self.cell
-        impl = kernels.select(
-            self._kernel_cell(), self.backend if plain else "reference", self.device
-        )
-        h, cache = self._run_forward(impl, x_tm, initial, **options)
+        impl = kernels.select_for(self._kernel_cell(), options, self.backend, self.device)
+        if grad_mode.is_grad_enabled():
+            h, cache = self._run_forward(impl, x_tm, initial, **options)
+        else:  # keeps only the final state (rnnlab.no_grad)
+            h, cache = inference.run(self, impl, x_tm, initial, options)
         y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
         self._valid = None
         if lengths is not None:
@@ -325,14 +320,12 @@ class _RecurrentLayer(SaveMixin):
         """
         if self._cache is None:
             raise ForwardRequiredError("backward: called before forward; run forward(x) first")
+        inference.check_kept(self._cache, "backward")
         h = self._cache.h
         num_steps, batch_size, _ = h.shape
         layout = self._layout
         features = self.hidden_size if self.output_size is None else self.output_size
-        what = "the forward output"
-        dy_tm = from_layout(
-            "dy", dy, layout, num_steps, batch_size, features, self.dtype, self.device, what
-        )
+        dy_tm = fastpath.gradient_input(self, dy, layout, num_steps, batch_size, features)
         if self._valid is not None:
             dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
         if self.output_size is None:
@@ -397,4 +390,5 @@ class _RecurrentLayer(SaveMixin):
             raise ForwardRequiredError(
                 f"{what}: not available before forward; run forward(x) first"
             )
+        inference.check_kept(self._cache, what)
         return guards.read_only_states(self._cache)  # what the state properties hand out

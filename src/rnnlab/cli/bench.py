@@ -47,6 +47,11 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--no-compile", action="store_true", help="skip compile/cached-load timing")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument(
+        "--fit",
+        action="store_true",
+        help="also time rnnlab.fit against the PyTorch training loop (one epoch, LSTM and GRU)",
+    )
+    p.add_argument(
         "--device",
         default="cpu",
         choices=["cpu", "cuda"],
@@ -76,7 +81,19 @@ def run(args: argparse.Namespace) -> int:
     )
     if not (args.quick or args.no_compile) and report["backend"] == "numba":
         report["compile"] = bench.compile_times(cells)
-    print(json.dumps(report, indent=1) if args.json else bench.format_table(report))
+    if args.fit:
+        from rnnlab import bench_fit
+
+        # --quick: an eighth of the samples and one repetition (a smoke test, not a figure)
+        quick = {"sizes": bench_fit.quick_sizes(), "repeats": 1} if args.quick else {}
+        report["fit"] = bench_fit.run_fit(use_torch=not args.no_torch, **quick)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(bench.format_table(report))
+        if args.fit:
+            print()
+            print(bench_fit.format_fit(report["fit"]))
     return 0
 
 

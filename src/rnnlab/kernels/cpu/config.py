@@ -54,9 +54,19 @@ def njit_reduction(func):
     return numba.njit(**(NJIT_OPTIONS | {"fastmath": set(FASTMATH_REDUCTION)}))(func)
 
 
+# Below this many FLOPs in the one-shot products, BLAS runs on one thread (blas_threads.py): at
+# (50,16,32,64) the 26 MFLOP products gain little from a second thread, and waiting for it cost
+# ~1.7 ms a forward when another library's worker thread held the other core.
+THREADED_BLAS_MIN_FLOPS = 64_000_000
+
+
+def bulk_flops(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> int:
+    """FLOPs of the largest one-shot product of a sequence of this size."""
+    num_steps, batch_size, input_size = x_shape
+    return 2 * num_steps * batch_size * gates * hidden_size * max(input_size, hidden_size)
+
+
 def use_blas(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> tuple[bool, bool]:
     """(per-step product uses BLAS, one-shot products use BLAS) for a sequence of this size."""
-    num_steps, batch_size, input_size = x_shape
-    step = hidden_size >= STEP_BLAS_MIN_HIDDEN and batch_size >= STEP_BLAS_MIN_BATCH
-    flops = 2 * num_steps * batch_size * gates * hidden_size * max(input_size, hidden_size)
-    return step, flops >= BULK_BLAS_MIN_FLOPS
+    step = hidden_size >= STEP_BLAS_MIN_HIDDEN and x_shape[1] >= STEP_BLAS_MIN_BATCH
+    return step, bulk_flops(x_shape, hidden_size, gates) >= BULK_BLAS_MIN_FLOPS

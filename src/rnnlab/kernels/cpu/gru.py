@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...cells.carry import mask_outputs, step_mask
 from ...cells.gru import GRUCache
+from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .buffers import carve
-from .config import njit, use_blas
+from .blas_threads import kernel_blas
+from .buffers import carve, chunk_steps, lengths_array
+from .carry import copy_row, zero_row
+from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
 
 GATES = 3  # stacked gate blocks
 
 
 @njit
-def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
+def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
@@ -41,10 +45,12 @@ def _forward_before(x, h0, W, U, b, gates, extra, h, a_zr, a_h, blas):
             for j in range(H):
                 h_tilde = g[2 * H + j]
                 h_n[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
+            if t >= lengths[n]:  # (M) padded step: h carried unchanged
+                copy_row(h_n, hp)
 
 
 @njit
-def _forward_after(x, h0, W, U, b, b_hn, gates, extra, h, a, blas):
+def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0)
     for t in range(num_steps):
@@ -61,9 +67,11 @@ def _forward_after(x, h0, W, U, b, b_hn, gates, extra, h, a, blas):
             for j in range(H):
                 h_tilde = g[2 * H + j]
                 h_m[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
+            if t >= lengths[m]:  # (M) padded step: h carried unchanged
+                copy_row(h_m, hp)
 
 
-def gru_forward(x, h0, W, U, b, b_hn=None):
+def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     """Drop-in for :func:`rnnlab.cells.gru_forward` (same arguments, result and cache)."""
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
@@ -75,19 +83,58 @@ def gru_forward(x, h0, W, U, b, b_hn=None):
     ]
     c = np.ascontiguousarray
     args = (c(x), c(h0), c(W), c(U), c(b))
+    steps = lengths_array(lengths, num_steps, batch_size)
     if b_hn is None:
         shapes += [(batch_size, 2 * H), (batch_size, H)]
         gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
-        _forward_before(*args, gates, extra, h, a_zr, a_h, blas)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+            _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas)
     else:
         shapes += [(batch_size, 3 * H)]
         gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
-        _forward_after(*args, c(b_hn), gates, extra, h, a, blas)
-    return h, GRUCache(x, h0, gates, extra, h)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+            _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas)
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    return y, GRUCache(x, h0, gates, extra, h)
+
+
+def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
+    """:func:`gru_forward` for ``rnnlab.no_grad``: (h, InferenceCache), no backward cache; the
+    gates live in buffers of one chunk of steps, reused (see :func:`..lstm.lstm_infer`)."""
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    K = chunk_steps(num_steps, batch_size * 4 * H * x.itemsize)
+    (h,) = carve("gru.infer_out", [(num_steps, batch_size, H)], x.dtype)
+    chunk = [(K, batch_size, 3 * H), (K, batch_size, H)]
+    c = np.ascontiguousarray
+    x, W, U, b = c(x), c(W), c(U), c(b)
+    if b_hn is None:
+        gates, extra, *scratch = carve(
+            "gru.infer_before", [*chunk, (batch_size, 2 * H), (batch_size, H)], x.dtype
+        )
+    else:
+        b_hn = c(b_hn)
+        gates, extra, *scratch = carve("gru.infer_after", [*chunk, (batch_size, 3 * H)], x.dtype)
+    h_prev = c(h0)
+    steps = lengths_array(lengths, num_steps, batch_size)
+    for t0 in range(0, num_steps, K):
+        n = min(K, num_steps - t0)
+        xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
+        blas = use_blas(xs.shape, H, GATES)
+        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)):
+            if b_hn is None:
+                _forward_before(xs, h_prev, W, U, b, s, gates[:n], extra[:n], hs, *scratch, blas)
+            else:
+                _forward_after(
+                    xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas
+                )
+        h_prev = hs[n - 1]
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    return y, InferenceCache(h[-1:].copy(), None)
 
 
 @njit
-def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, out, blas):
+def _backward_after(dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, out, blas):
     # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
     dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
     num_steps, batch_size, H = h.shape
@@ -98,6 +145,11 @@ def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, 
         for m in range(batch_size):
             g, n, hp, dh_t, dh_n = gates[t, m], extra[t, m], h_prev[m], dh[t, m], dh_next[m]
             d_x, d_U, acc = delta_x[t, m], delta_U[t, m], dh_acc[m]
+            if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc)
+                zero_row(d_x)
+                zero_row(d_U)
+                copy_row(acc, dh_n)
+                continue
             for j in range(H):
                 z, r, h_tilde = g[j], g[H + j], g[2 * H + j]
                 dh_total = dh_t[j] + dh_n[j]
@@ -124,7 +176,9 @@ def _backward_after(dh, x, h0, W, U, gates, extra, h, delta_x, delta_U, dh_acc, 
 
 
 @njit
-def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas):
+def _backward_before(
+    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas
+):
     # δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with U_zr and U_h
     dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
     dh_acc, d_rh = work
@@ -137,6 +191,11 @@ def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_
         for m in range(batch_size):
             g, d_x, dh_t, dh_n = gates[t, m], delta_x[t, m], dh[t, m], dh_next[m]
             hp, acc, d_h = h_prev[m], dh_acc[m], delta_h[t, m]
+            if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc);
+                zero_row(d_x)  # the rest of the step then adds zeros only
+                zero_row(d_h)
+                copy_row(acc, dh_n)
+                continue
             for j in range(H):
                 z, h_tilde = g[j], g[2 * H + j]
                 dh_total = dh_t[j] + dh_n[j]
@@ -165,7 +224,7 @@ def _backward_before(dh, x, h0, W, U, gates, extra, h, delta_x, delta_zr, delta_
     )
 
 
-def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
+def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
     """Drop-in for :func:`rnnlab.cells.gru_backward` (same arguments and results)."""
     x, h0, gates, extra, h = cache
     num_steps, batch_size, H = h.shape
@@ -174,12 +233,14 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
     T, B = num_steps, batch_size
     shapes = [(T, B, x.shape[-1]), (B, H), W.shape, U.shape, (3 * H,)]
     c = np.ascontiguousarray
-    args = (c(dh), c(x), c(h0), c(W), c(U), c(gates), c(extra), c(h))
+    steps = lengths_array(lengths, num_steps, batch_size)
+    args = (c(dh), c(x), c(h0), c(W), c(U), steps, c(gates), c(extra), c(h))
     if reset_after:
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        _backward_after(*args, *scratch, tuple(out), blas)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+            _backward_after(*args, *scratch, tuple(out), blas)
         return dx, dh0, (dW, dU, db, db_hn)
     dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
     dh0[...] = 0.0 if dh_final is None else dh_final
@@ -189,5 +250,6 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False):
         dtype,
     )
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas)
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+        _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas)
     return dx, dh0, (dW, dU, db)

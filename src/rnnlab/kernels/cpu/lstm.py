@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...cells.carry import mask_outputs, step_mask
 from ...cells.lstm import LSTMCache
+from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .buffers import carve
-from .config import njit, use_blas
+from .blas_threads import kernel_blas
+from .buffers import carve, chunk_steps, lengths_array
+from .carry import copy_row, restore_carried, zero_row
+from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
 GATES = 4  # stacked gate blocks
 
 
 @njit
-def _forward_kernel(x, h0, C0, W, U, b, gates, C, tanh_C, h, a, blas):
+def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     for t in range(num_steps):
@@ -44,20 +48,28 @@ def _forward_kernel(x, h0, C0, W, U, b, gates, C, tanh_C, h, a, blas):
                 tc_out[j] = tanh(c_out[j])
             for j in range(H):
                 h_out[j] = g[3 * H + j] * tc_out[j]  # (4) h = o * tanh(C)
+            if t >= lengths[n]:  # (M) padded step: h and C carried unchanged
+                copy_row(c_out, c_prev)
+                copy_row(h_out, h_prev[n])
 
 
 @njit
-def _backward_kernel(dh, x, h0, C0, W, U, gates, C, tanh_C, h, delta, out, blas):
+def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas):
     dx, dh_next, dC_next, dW, dU, db = out
     # dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit
     num_steps, batch_size, H = dh.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_T = np.ascontiguousarray(U.T)
+    carried = np.empty_like(dh_next)  # (M) dh of padded rows, passed straight to h(t-1)
     for t in range(num_steps - 1, -1, -1):
         C_prev = C0 if t == 0 else C[t - 1]
         for b in range(batch_size):
             g, d, dh_t, c_prev, tc = gates[t, b], delta[t, b], dh[t, b], C_prev[b], tanh_C[t, b]
             dh_n, dC_n = dh_next[b], dC_next[b]
+            if t >= lengths[b]:  # (M) padded: dy ignored, no gradient, dh and dC carried
+                zero_row(d)
+                copy_row(carried[b], dh_n)
+                continue
             for j in range(H):
                 f, i, C_tilde, o = g[j], g[H + j], g[2 * H + j], g[3 * H + j]
                 dh_total = dh_t[j] + dh_n[j]
@@ -69,11 +81,12 @@ def _backward_kernel(dh, x, h0, C0, W, U, gates, C, tanh_C, h, delta, out, blas)
                 d[3 * H + j] = do * o * (one - o)  # (2) o = σ(a_o)
                 dC_n[j] = dC * f  # (3)
         step_product(delta[t], U, U_T, dh_next, blas[0])  # (1) dh(t-1) = δ · U
+        restore_carried(dh_next, carried, lengths, t)
     input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
 
 
-def lstm_forward(x, h0, C0, W, U, b):
+def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     """Drop-in for :func:`rnnlab.cells.lstm_forward` (same arguments, result and cache)."""
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
@@ -84,13 +97,48 @@ def lstm_forward(x, h0, C0, W, U, b):
         x.dtype,
     )
     c = np.ascontiguousarray
-    _forward_kernel(
-        c(x), c(h0), c(C0), c(W), c(U), c(b), gates, C, tanh_C, h, a, use_blas(x.shape, H, GATES)
+    steps = lengths_array(lengths, num_steps, batch_size)
+    blas = use_blas(x.shape, H, GATES)
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+        _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+
+
+def lstm_infer(x, h0, C0, W, U, b, lengths=None):
+    """:func:`lstm_forward` for ``rnnlab.no_grad``: (h, InferenceCache), no backward cache.
+
+    The forward kernel runs over chunks of steps; its gates, C and tanh C live in buffers of
+    one chunk (``INFERENCE_CHUNK_BYTES``), reused, and only h (the outputs) spans all T steps.
+    """
+    num_steps, batch_size, _ = x.shape
+    H = h0.shape[-1]
+    K = chunk_steps(num_steps, batch_size * 6 * H * x.itemsize)
+    (h,) = carve("lstm.infer_out", [(num_steps, batch_size, H)], x.dtype)
+    gates, C, tanh_C, a = carve(
+        "lstm.infer",
+        [(K, batch_size, 4 * H), (K, batch_size, H), (K, batch_size, H), (batch_size, 4 * H)],
+        x.dtype,
     )
-    return h, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
+    c = np.ascontiguousarray
+    x, W, U, b = c(x), c(W), c(U), c(b)
+    h_prev, C_prev = c(h0), c(C0)
+    steps = lengths_array(lengths, num_steps, batch_size)
+    for t0 in range(0, num_steps, K):
+        n = min(K, num_steps - t0)
+        xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
+        blas = use_blas(xs.shape, H, GATES)
+        s = steps - t0  # lengths in the chunk's own step numbers
+        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)):
+            _forward_kernel(
+                xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas
+            )
+        h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
+    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    return y, InferenceCache(h[-1:].copy(), C_prev[None])
 
 
-def lstm_backward(dh, dh_final, dC_final, cache, W, U):
+def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     """Drop-in for :func:`rnnlab.cells.lstm_backward` (same arguments and results)."""
     x, h0, C0, gates, C, tanh_C, h = cache
     num_steps, batch_size, H = h.shape
@@ -106,8 +154,10 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U):
     dh0[...] = 0.0 if dh_final is None else dh_final
     dC0[...] = 0.0 if dC_final is None else dC_final
     c = np.ascontiguousarray
-    _backward_kernel(
-        c(dh), c(x), c(h0), c(C0), c(W), c(U), c(gates), c(C), c(tanh_C), c(h), delta,
-        tuple(out), use_blas(x.shape, H, GATES),
-    )  # fmt: skip
+    blas = use_blas(x.shape, H, GATES)
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
+        _backward_kernel(
+            c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
+            c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas,
+        )  # fmt: skip
     return dx, dh0, dC0, (dW, dU, db)

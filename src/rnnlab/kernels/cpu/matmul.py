@@ -4,9 +4,10 @@
   so transposes cost nothing): used for the one-shot products over all steps (input
   projection, dW, dU, dx) once they are large enough.
 - a hand-written loop for everything else, the per-step recurrent product included: dot
-  products over contiguous rows, a 2 × 2 tile of them at a time, so that each loaded element
-  serves two multiply-adds and the reductions vectorise. It has no call overhead and no thread
-  hand-off, which is what the per-step product of a recurrent network needs (see config).
+  products over contiguous rows, a 4 × 2 tile of them at a time, so that each loaded element
+  serves two to four multiply-adds and the reductions vectorise. It has no call overhead and
+  no thread hand-off, which is what the per-step product of a recurrent network needs (see
+  config).
 
 The loop takes the right operand transposed: ``out = A · Mᵀ`` with M (N, K) row-major, i.e. the
 weight matrices as the layers store them (U (G, H) for ``h(t-1) · Uᵀ``).
@@ -28,29 +29,68 @@ def _dot(a, m):
 
 
 @njit_reduction
+def _row_times_rows(a, M, out_row):
+    """out_row (N,) = a (K,) · M (N, K)ᵀ, four rows of M at a time (a is loaded once per four)."""
+    width, inner = M.shape
+    zero = out_row.dtype.type(0.0)
+    j = 0
+    while j + 3 < width:
+        m0, m1, m2, m3 = M[j], M[j + 1], M[j + 2], M[j + 3]
+        s0 = s1 = s2 = s3 = zero
+        for k in range(inner):
+            x = a[k]
+            s0 += x * m0[k]
+            s1 += x * m1[k]
+            s2 += x * m2[k]
+            s3 += x * m3[k]
+        out_row[j], out_row[j + 1], out_row[j + 2], out_row[j + 3] = s0, s1, s2, s3
+        j += 4
+    while j < width:
+        out_row[j] = _dot(a, M[j])
+        j += 1
+
+
+@njit_reduction
 def matmul_nt(A, M, out):
-    """out (R, N) = A (R, K) · M (N, K)ᵀ by rows of A and M (contiguous rows run fastest)."""
+    """out (R, N) = A (R, K) · M (N, K)ᵀ by rows of A and M (contiguous rows run fastest).
+
+    Tiles of 4 rows of A × 2 rows of M: each loaded element serves 2-4 multiply-adds, in eight
+    independent vector accumulators (measured 0.63-0.75x the time of the 2 × 2 tiles it
+    replaced at (R,K,N) = (16,32,128) ... (32,128,512); equal at R = 1). Leftover rows of A go
+    through :func:`_row_times_rows`.
+    """
     rows, inner = A.shape
     width = M.shape[0]
     zero = out.dtype.type(0.0)
-    for r in range(0, rows - 1, 2):
-        a0, a1 = A[r], A[r + 1]
-        for j in range(0, width - 1, 2):
+    r = 0
+    while r + 3 < rows:
+        a0, a1, a2, a3 = A[r], A[r + 1], A[r + 2], A[r + 3]
+        j = 0
+        while j + 1 < width:
             m0, m1 = M[j], M[j + 1]
-            s00 = s01 = s10 = s11 = zero
+            s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = zero
             for k in range(inner):
-                s00 += a0[k] * m0[k]
-                s01 += a0[k] * m1[k]
-                s10 += a1[k] * m0[k]
-                s11 += a1[k] * m1[k]
-            out[r, j], out[r, j + 1], out[r + 1, j], out[r + 1, j + 1] = s00, s01, s10, s11
-        if width % 2:
-            out[r, width - 1] = _dot(a0, M[width - 1])
-            out[r + 1, width - 1] = _dot(a1, M[width - 1])
-    if rows % 2:
-        a = A[rows - 1]
-        for j in range(width):
-            out[rows - 1, j] = _dot(a, M[j])
+                x0, x1 = m0[k], m1[k]
+                s00 += a0[k] * x0
+                s01 += a0[k] * x1
+                s10 += a1[k] * x0
+                s11 += a1[k] * x1
+                s20 += a2[k] * x0
+                s21 += a2[k] * x1
+                s30 += a3[k] * x0
+                s31 += a3[k] * x1
+            out[r, j], out[r, j + 1] = s00, s01
+            out[r + 1, j], out[r + 1, j + 1] = s10, s11
+            out[r + 2, j], out[r + 2, j + 1] = s20, s21
+            out[r + 3, j], out[r + 3, j + 1] = s30, s31
+            j += 2
+        if j < width:
+            for q in range(4):
+                out[r + q, j] = _dot(A[r + q], M[j])
+        r += 4
+    while r < rows:
+        _row_times_rows(A[r], M, out[r])
+        r += 1
 
 
 @njit
