@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._common import BadArgument, positive_int
 
@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         from rnnlab import bench_fit
 
         # --quick: an eighth of the samples and one repetition (a smoke test, not a figure)
-        quick = {"sizes": bench_fit.quick_sizes(), "repeats": 1} if args.quick else {}
+        quick: dict[str, Any] = (
+            {"sizes": bench_fit.quick_sizes(), "repeats": 1} if args.quick else {}
+        )
         report["fit"] = bench_fit.run_fit(use_torch=not args.no_torch, **quick)
     if args.json:
         print(json.dumps(report, indent=1))

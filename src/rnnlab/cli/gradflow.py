@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._common import BadArgument, check_output_file, non_negative_int, positive_int
 
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out: expected a .png file name, got {args.out!r}")
     check_output_file(out, "--out")
     cells = CELLS if args.cell == "all" else (args.cell,)
-    profiles = {
+    # "trained" is None only when train_steps is 0, and then it is not among the panels.
+    profiles: dict[str, dict[str, Any]] = {
         c: profile_for(
             c,
             args.seq_len,

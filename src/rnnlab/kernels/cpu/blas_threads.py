@@ -40,7 +40,7 @@ _CORES = os.cpu_count() or 1  # asked once: os.cpu_count() took ~0.2 ms a call u
 def _set_local():
     """SciPy's ``openblas_set_num_threads_local``, or None."""
     try:
-        import scipy  # type: ignore[import-untyped]
+        import scipy
     except ImportError:
         return None
     libs = Path(scipy.__file__).parent.parent / "scipy.libs"
