@@ -19,6 +19,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import guards
 from ..backend import xp_of
@@ -309,25 +310,134 @@ def _check_dropout(p):
 
 @register
 class RNN(_Stack):
-    """Stacked vanilla RNN (tanh): ``RNN(input_size, hidden_size, num_layers=1, *,
-    bidirectional=False, dropout=0.0, output_size=None, batch_first=False, dtype, seed, init,
-    backend)``. Parameter keys: ``"0.W_xh"``, ``"1.forward.W_hh"`` (bidirectional), ``"W_hy"``.
+    """Stacked vanilla RNN (tanh); every argument but ``num_layers``, ``bidirectional`` and
+    ``dropout`` (between layers, training only) is passed to each RNNLayer. Parameter keys:
+    ``"0.W_xh"``, ``"1.forward.W_hh"`` (bidirectional), ``"W_hy"``.
     """
 
     layer_class = RNNLayer
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        output_size: int | None = None,
+        batch_first: bool = False,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+        init: str = "xavier",
+        backend: str = "auto",
+        recurrent_init: str = "orthogonal",
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            output_size=output_size,
+            batch_first=batch_first,
+            dtype=dtype,
+            seed=seed,
+            init=init,
+            backend=backend,
+            recurrent_init=recurrent_init,
+        )
+
 
 @register
 class LSTM(_Stack):
-    """Stacked LSTM; RNN's arguments plus ``forget_bias`` (and any LSTMLayer option).
+    """Stacked LSTM; RNN's arguments plus LSTMLayer's options (forget_bias, layer_norm, zoneout).
     States are tuples (h, C) of (num_layers * num_directions, B, H) arrays."""
 
     layer_class = LSTMLayer
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        output_size: int | None = None,
+        batch_first: bool = False,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+        init: str = "xavier",
+        backend: str = "auto",
+        recurrent_init: str = "orthogonal",
+        forget_bias: float = 0.0,
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, float] | list[float] = 0.0,
+        zoneout_seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            output_size=output_size,
+            batch_first=batch_first,
+            dtype=dtype,
+            seed=seed,
+            init=init,
+            backend=backend,
+            recurrent_init=recurrent_init,
+            forget_bias=forget_bias,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            zoneout_seed=zoneout_seed,
+        )
 
 
 @register
 class GRU(_Stack):
     """Stacked GRU; RNN's arguments plus ``reset_after`` (False: the guide's GRU, the default of
-    GRULayer; True: PyTorch's nn.GRU) and any GRULayer option."""
+    GRULayer; True: PyTorch's nn.GRU) and GRULayer's options (layer_norm, zoneout)."""
 
     layer_class = GRULayer
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        output_size: int | None = None,
+        batch_first: bool = False,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+        init: str = "xavier",
+        backend: str = "auto",
+        recurrent_init: str = "orthogonal",
+        reset_after: bool = False,
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, float] | list[float] = 0.0,
+        zoneout_seed: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            output_size=output_size,
+            batch_first=batch_first,
+            dtype=dtype,
+            seed=seed,
+            init=init,
+            backend=backend,
+            recurrent_init=recurrent_init,
+            reset_after=reset_after,
+            layer_norm=layer_norm,
+            zoneout=zoneout,
+            zoneout_seed=zoneout_seed,
+        )
