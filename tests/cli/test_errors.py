@@ -304,10 +304,10 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
             proc.kill()
             proc.wait()
     err = log.read_text()
-    # The shell shows 130 for both: exit status 130, or death by SIGINT (-2 here). CPython
-    # chooses the second by itself when a KeyboardInterrupt once escaped code it ran through
-    # PyRun_* (Numba's kernel loading does) even though main() caught it and returned 130.
-    assert code in (130, -signal.SIGINT), err
+    # Exactly 130, and no traceback even when Ctrl-C lands while the kernels compile (a fresh
+    # machine): the entry point leaves without the interpreter's shutdown, where llvmlite's
+    # destructors used to print "Exception ignored ... Traceback" (seen in a fresh-clone CI run).
+    assert code == 130, err
     assert "Traceback" not in err
     assert err.rstrip().endswith("rnnlab: interrupted")
 

@@ -102,5 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
+def entry() -> None:
+    """The ``rnnlab`` console script: :func:`main`, then the process exits with its code.
+
+    After Ctrl-C the process leaves at once (``os._exit``) once the output is flushed: a
+    KeyboardInterrupt that lands while Numba compiles leaves llvmlite objects whose destructors
+    print tracebacks during the interpreter's shutdown, which is the noise the one-line message
+    promises to spare (and CPython may then report death by SIGINT instead of 130).
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
