@@ -40,7 +40,9 @@ class TrainingDivergedError(FloatingPointError):
     """The loss or the gradients became NaN or inf; attributes ``step``, ``epoch``,
     ``loss``, ``grad_norm``."""
 
-    def __init__(self, message: str, *, step: int, epoch: int, loss: float, grad_norm: float):
+    def __init__(
+        self, message: str, *, step: int, epoch: int, loss: float, grad_norm: float
+    ) -> None:
         super().__init__(message)
         self.step, self.epoch, self.loss, self.grad_norm = step, epoch, loss, grad_norm
 

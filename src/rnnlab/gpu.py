@@ -8,12 +8,17 @@ missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from .backend import require_cupy
 from .layers import GRULayer, LSTMLayer, RNNLayer
 
+_Layer = TypeVar("_Layer", RNNLayer, LSTMLayer, GRULayer)
 
-def _cuda_factory(base):
-    def build(*args, **kwargs):
+
+def _cuda_factory(base: type[_Layer]) -> Callable[..., _Layer]:
+    def build(*args: Any, **kwargs: Any) -> _Layer:
         require_cupy()
         return base(*args, **kwargs).to("cuda")
 

@@ -9,6 +9,7 @@ state; the shared machinery (parameters, validation, caches, dispatch to the ker
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -95,7 +96,8 @@ class LSTMLayer(GatedOptions, _RecurrentLayer):
         zoneout: float | tuple[float, float] | list[float] = 0.0,
         zoneout_seed: int | np.random.Generator | None = None,
     ) -> None:
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
+        # float | Real tests what Real alone does (a float is one) but lets mypy see float.
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, float | numbers.Real):
             raise TypeError(f"forget_bias: expected a real number, got {forget_bias!r}")
         if not np.isfinite(forget_bias):
             raise ValueError(f"forget_bias: expected a finite number, got {forget_bias}")
@@ -119,7 +121,7 @@ class LSTMLayer(GatedOptions, _RecurrentLayer):
         super()._initialize(rng, input_init)
         self._w["b"][: self.hidden_size] = self.forget_bias
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"forget_bias": self.forget_bias}
 
     def _run_forward(self, impl, x, state, **options):
@@ -172,19 +174,19 @@ class LSTMLayer(GatedOptions, _RecurrentLayer):
         return tuple(s[0] if single else s for s in state)
 
     @property
-    def final_state(self):
+    def final_state(self) -> tuple[Any, Any]:
         """(h(T), C(T)), each (B, H) ((H,) for a single sequence)."""
         cache = self._require_forward("final_state")
         return self._state_to_layout((cache.h[-1], cache.C[-1]), self._layout.single)
 
     @property
-    def cell_states(self):
+    def cell_states(self) -> Any:
         """C(t) for every step, (T, B, H) ((T, H) for a single sequence); carried through padded
         steps, so ``[-1]`` is each sequence's final C."""
         C = self._require_forward("cell_states").C
         return C[:, 0] if self._layout.single else C
 
-    def get_cell_states(self):
+    def get_cell_states(self) -> Any:
         """The guide's ``getCellStates()``: ``get_cell_states()[-1]`` is the final C."""
         return self.cell_states
 
@@ -245,7 +247,7 @@ class GRULayer(GatedOptions, _RecurrentLayer):
         b_hn = {"b_hn": (self.hidden_size,)} if self.reset_after else {}
         return b_hn | super()._extra_shapes()  # then the layer-norm parameters, if any
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"reset_after": self.reset_after}
 
     def _grad_names(self):

@@ -14,6 +14,8 @@ with the step and gradient norm. Targets, labels, masks and weights are checked.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .backend import xp_of
@@ -47,7 +49,7 @@ def _check_mask(mask, shape, xp, what):
     return full
 
 
-def mse(y, target, mask=None):
+def mse(y: Any, target: Any, mask: Any = None) -> tuple[float, Any]:
     """Mean squared error and its gradient.
 
     Parameters
@@ -108,7 +110,9 @@ def _host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
-def cross_entropy(logits, labels, mask=None, class_weights=None):
+def cross_entropy(
+    logits: Any, labels: Any, mask: Any = None, class_weights: Any = None
+) -> tuple[float, Any]:
     """Softmax cross-entropy from raw scores and integer labels, with its gradient.
 
     Parameters

@@ -15,8 +15,10 @@ The mask convention everywhere: ``valid[t, b] = t < lengths[b]`` (True on real s
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .backend import array_device, xp_of
 
@@ -29,7 +31,9 @@ __all__ = [
 ]
 
 
-def check_lengths(lengths, batch_size: int, num_steps: int, *, single: bool = False):
+def check_lengths(
+    lengths: Any, batch_size: int, num_steps: int, *, single: bool = False
+) -> npt.NDArray[np.int64]:
     """Validate ``lengths`` at the public boundary; return it as a NumPy int64 array (B,).
 
     Parameters
@@ -74,7 +78,7 @@ def check_lengths(lengths, batch_size: int, num_steps: int, *, single: bool = Fa
     return arr.astype(np.int64)
 
 
-def lengths_to_mask(lengths, num_steps: int):
+def lengths_to_mask(lengths: Any, num_steps: int) -> Any:
     """The step mask of a padded batch: ``valid[t, b] = t < lengths[b]``.
 
     Parameters
@@ -98,7 +102,7 @@ def _check_outputs(name, arr, lengths):
     return check_lengths(lengths, batch_size, num_steps)
 
 
-def last_valid(outputs, lengths, *, batch_first: bool = False):
+def last_valid(outputs: Any, lengths: Any, *, batch_first: bool = False) -> Any:
     """Each sequence's output at its own last valid step (many-to-one).
 
     Parameters
@@ -119,7 +123,9 @@ def last_valid(outputs, lengths, *, batch_first: bool = False):
     return outputs[xp.asarray(lengths - 1), batch]  # (B, F), a copy (fancy indexing)
 
 
-def last_valid_backward(d_last, lengths, num_steps: int, *, batch_first: bool = False):
+def last_valid_backward(
+    d_last: Any, lengths: Any, num_steps: int, *, batch_first: bool = False
+) -> Any:
     """Backward of :func:`last_valid`: scatter ``d_last`` back to the steps it was picked from.
 
     Parameters
@@ -146,7 +152,7 @@ def last_valid_backward(d_last, lengths, num_steps: int, *, batch_first: bool = 
     return d_outputs.transpose(1, 0, 2) if batch_first else d_outputs
 
 
-def reverse_padded(x, lengths):
+def reverse_padded(x: Any, lengths: Any) -> Any:
     """Reverse each sequence within its own length; padded steps stay where they are.
 
     The backward direction of a bidirectional layer on a padded batch must start at each

@@ -70,7 +70,7 @@ def _grads_of(grads):
     return grads
 
 
-def grad_norm(grads, norm_type=2.0) -> float:
+def grad_norm(grads: Any, norm_type: float = 2.0) -> float:
     """Total norm of all gradients together, as if concatenated into one vector."""
     grads = _grads_of(grads)
     if not grads:
@@ -86,7 +86,7 @@ def grad_norm(grads, norm_type=2.0) -> float:
     return float(math.sqrt(sum(n * n for n in norms)))
 
 
-def clip_grad_norm(grads, max_norm, norm_type=2.0) -> float:
+def clip_grad_norm(grads: Any, max_norm: float, norm_type: float = 2.0) -> float:
     """Scale all gradients in place so that their total norm is at most ``max_norm``.
 
     Same rule as ``torch.nn.utils.clip_grad_norm_``: the scale is
@@ -115,7 +115,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0) -> float:
     return total
 
 
-def clip_grad_value(grads, clip_value) -> None:
+def clip_grad_value(grads: Any, clip_value: float) -> None:
     """Clamp every gradient entry into [-clip_value, clip_value], in place."""
     clip_value = _real("clip_value", clip_value, low=0.0, low_open=True)
     for g in _grads_of(grads).values():
@@ -134,7 +134,7 @@ class Optimizer:
     hyper_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params, grads=None, *, lr):
+    def __init__(self, params: Any, grads: Any = None, *, lr: float) -> None:
         if isinstance(params, dict):
             if grads is None:
                 raise TypeError("grads: required when params is a dict (or pass a model)")
@@ -171,7 +171,7 @@ class Optimizer:
                     f"grads[{name!r}]: expected shape {tuple(p.shape)}, got {grads[name].shape}"
                 )
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every gradient to zero (backward accumulates)."""
         if self._model is not None and hasattr(self._model, "zero_grad"):
             self._model.zero_grad()
@@ -312,15 +312,15 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params,
-        grads=None,
+        params: Any,
+        grads: Any = None,
         *,
-        lr,
-        momentum=0.0,
-        dampening=0.0,
-        nesterov=False,
-        weight_decay=0.0,
-    ):
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, grads, lr=lr)
         self.momentum = _real("momentum", momentum, low=0.0)
         self.dampening = _real("dampening", dampening, low=0.0, high=1.0)
@@ -359,8 +359,15 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(
-        self, params, grads=None, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
-    ):
+        self,
+        params: Any,
+        grads: Any = None,
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, grads, lr=lr)
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise TypeError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
@@ -399,8 +406,15 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(
-        self, params, grads=None, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2
-    ):
+        self,
+        params: Any,
+        grads: Any = None,
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
         super().__init__(params, grads, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 

@@ -9,7 +9,8 @@ layers themselves, which name their cell and its state, are in :mod:`rnnlab.laye
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -48,6 +49,8 @@ class _RecurrentLayer(SaveMixin):
     cell = ""  # key into rnnlab.kernels
     gate_letters: tuple[str, ...] = ()
     has_cell_state = False
+    # Each cell's layer defines it: (impl, x, initial state, **options) -> (h, cache).
+    _run_forward: Callable[..., tuple[Any, Any]]
 
     def __init__(
         self,
@@ -82,17 +85,17 @@ class _RecurrentLayer(SaveMixin):
         self.training = True
 
     # ----------------------------------------------------------------- modes
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Self:
         """Training mode (the default); options like zoneout act only in training mode."""
         self.training = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """Evaluation mode: deterministic forward."""
         return self.train(False)
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """Build a layer (with freshly initialised parameters) from :meth:`get_config`."""
         return cls(**config)
 
@@ -199,7 +202,7 @@ class _RecurrentLayer(SaveMixin):
             lines.append(f"{name:<{width}}  {shape:>10}  {count:>9,}  {nbytes:>9,}")
         return "\n".join(lines)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set every gradient to zero (backward accumulates)."""
         self._flat_grad[...] = 0
 
@@ -224,7 +227,7 @@ class _RecurrentLayer(SaveMixin):
         return f"{type(self).__name__}({self._describe()}, device={self.device!r})"
 
     # ----------------------------------------------------------------- devices
-    def to(self, device: str):
+    def to(self, device: str) -> Self:
         """Move parameters and gradients to ``"cpu"`` or ``"cuda"``; returns the layer."""
         device = normalize_device(device)
         if device == self.device:
@@ -242,10 +245,10 @@ class _RecurrentLayer(SaveMixin):
         self.grad_initial_state = None
         return self
 
-    def to_gpu(self):
+    def to_gpu(self) -> Self:
         return self.to("cuda")
 
-    def to_cpu(self):
+    def to_cpu(self) -> Self:
         return self.to("cpu")
 
     # ----------------------------------------------------------------- forward / backward
@@ -253,7 +256,7 @@ class _RecurrentLayer(SaveMixin):
         return self.forward(x, state, lengths=lengths)
 
     @guards.forward_guard
-    def forward(self, x, state=None, *, lengths=None):
+    def forward(self, x: Any, state: Any = None, *, lengths: Any = None) -> Any:
         """Run the layer over a sequence.
 
         Parameters
@@ -367,7 +370,7 @@ class _RecurrentLayer(SaveMixin):
         return state[0] if single else state
 
     @property
-    def hidden_states(self):
+    def hidden_states(self) -> Any:
         """h(t) for every step, (T, B, H) time-major ((T, H) for a single sequence).
 
         With ``lengths`` these are the carried states (a padded step repeats the last valid h),
@@ -377,7 +380,7 @@ class _RecurrentLayer(SaveMixin):
         return h[:, 0] if self._layout.single else h
 
     @property
-    def final_state(self):
+    def final_state(self) -> Any:
         """h(T), (B, H) ((H,) for a single sequence); with ``lengths``, each sequence's h at its
         own last valid step."""
         return self._state_to_layout(

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 __all__ = ["CosineAnnealingLR", "ReduceLROnPlateau", "StepLR"]
 
 
-def _positive_int(name, value):
+def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
 
 
-def _nonneg_real(name, value, high=None):
+def _nonneg_real(name: str, value: Any, high: float | None = None) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value < 0 or (high is not None and value > high):
         limit = f"[0, {high}]" if high is not None else "[0, inf)"
@@ -33,7 +34,7 @@ def _nonneg_real(name, value, high=None):
 
 
 class _Schedule:
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Any) -> None:
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"optimizer: expected an optimiser with lr, got {optimizer!r}")
         self.optimizer = optimizer
@@ -58,12 +59,12 @@ class _Schedule:
 class StepLR(_Schedule):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
         self.step_size = _positive_int("step_size", step_size)
         self.gamma = _nonneg_real("gamma", gamma)
 
-    def step(self, metric=None):
+    def step(self, metric: float | None = None) -> None:
         self.last_epoch += 1
         if self.last_epoch % self.step_size == 0:
             self.optimizer.lr = self.optimizer.lr * self.gamma
@@ -75,12 +76,12 @@ class CosineAnnealingLR(_Schedule):
     Uses PyTorch's recursive form, so the rates agree with it to rounding.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
         self.T_max = _positive_int("T_max", T_max)
         self.eta_min = _nonneg_real("eta_min", eta_min)
 
-    def step(self, metric=None):
+    def step(self, metric: float | None = None) -> None:
         self.last_epoch += 1
         e, T, lr, lo = self.last_epoch, self.T_max, self.optimizer.lr, self.eta_min
         if (e - 1 - T) % (2 * T) == 0:
@@ -103,21 +104,30 @@ class ReduceLROnPlateau(_Schedule):
 
     def __init__(
         self,
-        optimizer,
-        factor=0.1,
-        patience=10,
-        threshold=1e-4,
-        cooldown=0,
-        min_lr=0.0,
-        eps=1e-8,
-    ):
+        optimizer: Any,
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__(optimizer)
         self.factor = _nonneg_real("factor", factor, high=1.0)
         if self.factor >= 1.0:
             raise ValueError(f"factor: expected a number below 1, got {factor}")
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+        # int | Integral tests what Integral alone does (int is one) but lets mypy see int.
+        if (
+            isinstance(patience, bool)
+            or not isinstance(patience, int | numbers.Integral)
+            or patience < 0
+        ):
             raise ValueError(f"patience: expected a non-negative integer, got {patience!r}")
-        if isinstance(cooldown, bool) or not isinstance(cooldown, numbers.Integral) or cooldown < 0:
+        if (
+            isinstance(cooldown, bool)
+            or not isinstance(cooldown, int | numbers.Integral)
+            or cooldown < 0
+        ):
             raise ValueError(f"cooldown: expected a non-negative integer, got {cooldown!r}")
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold = _nonneg_real("threshold", threshold)
@@ -127,7 +137,7 @@ class ReduceLROnPlateau(_Schedule):
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
-    def step(self, metric=None):
+    def step(self, metric: float | None = None) -> None:
         if metric is None:
             raise TypeError("metric: ReduceLROnPlateau.step needs the monitored loss")
         current = float(metric)

@@ -40,7 +40,7 @@ after (4): h(t) = K ⊙ h(t-1) + (1 - K) ⊙ h_new.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 from .activations import sigmoid
@@ -57,14 +57,14 @@ class GRUCache(NamedTuple):
     n = U_h · h(t-1) + b_hn for reset_after=True (needed for dr).
     """
 
-    x: object  # (T, B, I)
-    h0: object  # (B, H)
-    gates: object  # (T, B, 3H) activated [z, r, h̃]
-    extra: object  # (T, B, H) rh or n, see above
-    h: object  # (T, B, H)
+    x: Any  # (T, B, I)
+    h0: Any  # (B, H)
+    gates: Any  # (T, B, 3H) activated [z, r, h̃]
+    extra: Any  # (T, B, H) rh or n, see above
+    h: Any  # (T, B, H)
 
 
-def gru_step_forward(p_t, h_prev, U, b_hn=None):
+def gru_step_forward(p_t: Any, h_prev: Any, U: Any, b_hn: Any = None) -> tuple[Any, Any, Any]:
     """One step from the projected input ``p_t`` (B, 3H). Returns (h, gates, extra).
 
     ``b_hn`` None selects the guide's form (reset before), an array the reset-after form.
@@ -88,7 +88,9 @@ def gru_step_forward(p_t, h_prev, U, b_hn=None):
     return h, gates, extra
 
 
-def gru_step_backward(dh, h_prev, gates, extra, U, reset_after):
+def gru_step_backward(
+    dh: Any, h_prev: Any, gates: Any, extra: Any, U: Any, reset_after: bool
+) -> tuple[Any, Any, Any]:
     """Undo one step. Returns (δ_x (B, 3H), δ_U (B, 3H), dh(t-1)).
 
     δ_x is the gradient of the input projection P(t); δ_U that of the recurrent product's
@@ -122,7 +124,16 @@ def gru_step_backward(dh, h_prev, gates, extra, U, reset_after):
     return delta_x, delta_U, dh_prev
 
 
-def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None, zoneout=None):
+def gru_forward(
+    x: Any,
+    h0: Any,
+    W: Any,
+    U: Any,
+    b: Any,
+    b_hn: Any = None,
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, GRUCache]:
     """Run the GRU over a whole sequence.
 
     Parameters
@@ -157,7 +168,16 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None, zoneout=None):
     return mask_outputs(h, valid), GRUCache(x, h0, gates, extra, h)
 
 
-def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None, zoneout=None):
+def gru_backward(
+    dh: Any,
+    dh_final: Any,
+    cache: GRUCache,
+    W: Any,
+    U: Any,
+    reset_after: bool = False,
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, Any, tuple[Any, Any, Any]]:
     """Backpropagation through time. ``lengths`` and ``zoneout``: as given to forward.
 
     Returns

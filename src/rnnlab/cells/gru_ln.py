@@ -28,7 +28,7 @@ independent, which is what lets the reset-before form normalise z, r and h in tw
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 from .activations import sigmoid
@@ -47,11 +47,11 @@ LN_PARAM_NAMES = ("ln_x_gain", "ln_x_bias", "ln_h_gain", "ln_h_bias")
 class GRULNCache(NamedTuple):
     """What forward keeps for backward; the first five fields mean what GRUCache's do."""
 
-    x: object  # (T, B, I)
-    h0: object  # (B, H)
-    gates: object  # (T, B, 3H) activated [z, r, h̃]
-    extra: object  # (T, B, H) rh (reset before) or n (reset after)
-    h: object  # (T, B, H) carried hidden states
+    x: Any  # (T, B, I)
+    h0: Any  # (B, H)
+    gates: Any  # (T, B, 3H) activated [z, r, h̃]
+    extra: Any  # (T, B, H) rh (reset before) or n (reset after)
+    h: Any  # (T, B, H) carried hidden states
     norm_x: LayerNormCache  # of (0): (T, B, 3H), (T, B, 3, 1)
     norm_h: LayerNormCache  # of the recurrent products, every step: (T, B, 3H), (T, B, 3, 1)
 
@@ -120,7 +120,17 @@ def gru_ln_step_backward(dh, h_prev, gates, extra, norm_h, U, ln, reset_after):
     return delta_x, delta_g, dg, dh_prev
 
 
-def gru_ln_forward(x, h0, W, U, b, b_hn, ln, lengths=None, zoneout=None):
+def gru_ln_forward(
+    x: Any,
+    h0: Any,
+    W: Any,
+    U: Any,
+    b: Any,
+    b_hn: Any,
+    ln: tuple[Any, ...],
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, GRULNCache]:
     """Run the layer-normalised GRU over a whole sequence.
 
     Parameters
@@ -158,7 +168,17 @@ def gru_ln_forward(x, h0, W, U, b, b_hn, ln, lengths=None, zoneout=None):
     return mask_outputs(h, valid), cache
 
 
-def gru_ln_backward(dh, dh_final, cache, W, U, ln, reset_after=False, lengths=None, zoneout=None):
+def gru_ln_backward(
+    dh: Any,
+    dh_final: Any,
+    cache: GRULNCache,
+    W: Any,
+    U: Any,
+    ln: tuple[Any, ...],
+    reset_after: bool = False,
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, Any, tuple[Any, ...]]:
     """Backpropagation through time for :func:`gru_ln_forward`.
 
     Returns

@@ -25,7 +25,7 @@ the directions that normalisation takes out (a constant shift and a rescaling of
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 
@@ -35,8 +35,8 @@ LN_EPS = 1e-5  # PyTorch's nn.LayerNorm default; inside the square root, see (3)
 class LayerNormCache(NamedTuple):
     """What forward keeps for backward."""
 
-    a_hat: object  # (..., G*H) normalised input â
-    inv_std: object  # (..., G, 1) s = 1 / sqrt(σ² + ε) per block
+    a_hat: Any  # (..., G*H) normalised input â
+    inv_std: Any  # (..., G, 1) s = 1 / sqrt(σ² + ε) per block
 
 
 def _blocks(a, num_groups):
@@ -44,7 +44,9 @@ def _blocks(a, num_groups):
     return a.reshape(*a.shape[:-1], num_groups, a.shape[-1] // num_groups)
 
 
-def layer_norm_forward(a, gain, bias, num_groups=1, eps=LN_EPS):
+def layer_norm_forward(
+    a: Any, gain: Any, bias: Any, num_groups: int = 1, eps: float = LN_EPS
+) -> tuple[Any, LayerNormCache]:
     """Normalise ``a`` over each block of its last axis, then scale and shift.
 
     Parameters
@@ -68,7 +70,9 @@ def layer_norm_forward(a, gain, bias, num_groups=1, eps=LN_EPS):
     return a_hat * gain + bias, LayerNormCache(a_hat, inv_std)  # (5)
 
 
-def layer_norm_backward(dy, cache, gain, num_groups=1):
+def layer_norm_backward(
+    dy: Any, cache: LayerNormCache, gain: Any, num_groups: int = 1
+) -> tuple[Any, Any, Any]:
     """Undo :func:`layer_norm_forward`.
 
     Parameters

@@ -38,7 +38,7 @@ state, before zoneout mixes in C(t-1).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 from .activations import sigmoid
@@ -51,13 +51,13 @@ GATE_ORDER = ("f", "i", "c", "o")
 class LSTMCache(NamedTuple):
     """What forward keeps for backward."""
 
-    x: object  # (T, B, I)
-    h0: object  # (B, H)
-    C0: object  # (B, H)
-    gates: object  # (T, B, 4H) activated gates [f, i, C̃, o]
-    C: object  # (T, B, H) cell states
-    tanh_C: object  # (T, B, H)
-    h: object  # (T, B, H)
+    x: Any  # (T, B, I)
+    h0: Any  # (B, H)
+    C0: Any  # (B, H)
+    gates: Any  # (T, B, 4H) activated gates [f, i, C̃, o]
+    C: Any  # (T, B, H) cell states
+    tanh_C: Any  # (T, B, H)
+    h: Any  # (T, B, H)
 
 
 def split_gates(gates):
@@ -90,7 +90,7 @@ def gate_deltas(dC, do, gates, C_prev):
     return delta
 
 
-def lstm_step_forward(p_t, h_prev, C_prev, U):
+def lstm_step_forward(p_t: Any, h_prev: Any, C_prev: Any, U: Any) -> tuple[Any, Any, Any, Any]:
     """One step from the projected input ``p_t`` (B, 4H). Returns (h, C, gates, tanh_C)."""
     xp = xp_of(p_t)
     gates = activate_gates(p_t + h_prev @ U.T)  # (1), (2)
@@ -101,7 +101,9 @@ def lstm_step_forward(p_t, h_prev, C_prev, U):
     return h, C, gates, tanh_C
 
 
-def lstm_step_backward(dh, dC, gates, C_prev, tanh_C, U):
+def lstm_step_backward(
+    dh: Any, dC: Any, gates: Any, C_prev: Any, tanh_C: Any, U: Any
+) -> tuple[Any, Any, Any]:
     """Undo one step. ``dh``, ``dC``: total gradients of h(t), C(t).
 
     Returns (δ(t) (B, 4H), dh(t-1), dC(t-1)).
@@ -120,7 +122,16 @@ def _zoneout_pair(zoneout):
     return (None, None) if zoneout is None else tuple(zoneout)
 
 
-def lstm_forward(x, h0, C0, W, U, b, lengths=None, zoneout=None):
+def lstm_forward(
+    x: Any,
+    h0: Any,
+    C0: Any,
+    W: Any,
+    U: Any,
+    b: Any,
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, LSTMCache]:
     """Run the LSTM over a whole sequence.
 
     Parameters
@@ -159,7 +170,16 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None, zoneout=None):
     return mask_outputs(h, valid), LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
 
-def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None, zoneout=None):
+def lstm_backward(
+    dh: Any,
+    dh_final: Any,
+    dC_final: Any,
+    cache: LSTMCache,
+    W: Any,
+    U: Any,
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, Any, Any, tuple[Any, Any, Any]]:
     """Backpropagation through time.
 
     Parameters

@@ -28,7 +28,7 @@ Backward of one step, given dh and dC reaching step t:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 from .carry import add, carry_backward, carry_forward, mask_outputs, step_mask
@@ -42,13 +42,13 @@ LN_PARAM_NAMES = ("ln_x_gain", "ln_x_bias", "ln_h_gain", "ln_h_bias", "ln_C_gain
 class LSTMLNCache(NamedTuple):
     """What forward keeps for backward; the first seven fields mean what LSTMCache's do."""
 
-    x: object  # (T, B, I)
-    h0: object  # (B, H)
-    C0: object  # (B, H)
-    gates: object  # (T, B, 4H) activated [f, i, C̃, o]
-    C: object  # (T, B, H) carried cell states
-    tanh_C: object  # (T, B, H) tanh(LN_C(C_new))
-    h: object  # (T, B, H) carried hidden states
+    x: Any  # (T, B, I)
+    h0: Any  # (B, H)
+    C0: Any  # (B, H)
+    gates: Any  # (T, B, 4H) activated [f, i, C̃, o]
+    C: Any  # (T, B, H) carried cell states
+    tanh_C: Any  # (T, B, H) tanh(LN_C(C_new))
+    h: Any  # (T, B, H) carried hidden states
     norm_x: LayerNormCache  # of (0): (T, B, 4H), (T, B, 4, 1)
     norm_h: LayerNormCache  # of (1), every step: (T, B, 4H), (T, B, 4, 1)
     norm_C: LayerNormCache  # of (4), every step: (T, B, H), (T, B, 1, 1)
@@ -86,7 +86,17 @@ def lstm_ln_step_backward(dh, dC, gates, C_prev, tanh_C, norm_h, norm_C, U, ln):
     return delta, dg, dh_prev, dC_prev, (dgain_h, dbias_h, dgain_C, dbias_C)
 
 
-def lstm_ln_forward(x, h0, C0, W, U, b, ln, lengths=None, zoneout=None):
+def lstm_ln_forward(
+    x: Any,
+    h0: Any,
+    C0: Any,
+    W: Any,
+    U: Any,
+    b: Any,
+    ln: tuple[Any, ...],
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, LSTMLNCache]:
     """Run the layer-normalised LSTM over a whole sequence.
 
     Parameters
@@ -133,7 +143,17 @@ def lstm_ln_forward(x, h0, C0, W, U, b, ln, lengths=None, zoneout=None):
     return mask_outputs(h, valid), cache
 
 
-def lstm_ln_backward(dh, dh_final, dC_final, cache, W, U, ln, lengths=None, zoneout=None):
+def lstm_ln_backward(
+    dh: Any,
+    dh_final: Any,
+    dC_final: Any,
+    cache: LSTMLNCache,
+    W: Any,
+    U: Any,
+    ln: tuple[Any, ...],
+    lengths: Any = None,
+    zoneout: Any = None,
+) -> tuple[Any, Any, Any, tuple[Any, ...]]:
     """Backpropagation through time for :func:`lstm_ln_forward`.
 
     Returns

@@ -25,7 +25,7 @@ equations of that are in :mod:`rnnlab.cells.carry`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..backend import xp_of
 from .carry import carry_backward, carry_forward, mask_outputs, step_mask
@@ -35,25 +35,27 @@ from .weight_grads import stacked_weight_gradients
 class RNNCache(NamedTuple):
     """What forward keeps for backward."""
 
-    x: object  # (T, B, I) input
-    h0: object  # (B, H) initial state
-    h: object  # (T, B, H) hidden states; tanh'(a) = 1 - h² comes from them
+    x: Any  # (T, B, I) input
+    h0: Any  # (B, H) initial state
+    h: Any  # (T, B, H) hidden states; tanh'(a) = 1 - h² comes from them
 
 
-def rnn_step_forward(p_t, h_prev, W_hh):
+def rnn_step_forward(p_t: Any, h_prev: Any, W_hh: Any) -> Any:
     """One step: ``h(t) = tanh(P(t) + h(t-1) · W_hhᵀ)`` with P(t) the projected input (B, H)."""
     xp = xp_of(p_t)
     return xp.tanh(p_t + h_prev @ W_hh.T)  # (1)
 
 
-def rnn_step_backward(dh, h, W_hh):
+def rnn_step_backward(dh: Any, h: Any, W_hh: Any) -> tuple[Any, Any]:
     """Undo one step. ``dh`` is the total gradient of h(t). Returns (δ(t), dh(t-1))."""
     delta = dh * (1.0 - h * h)  # (1) h = tanh(a)
     dh_prev = delta @ W_hh  # (1) a = P + h_prev · W_hhᵀ
     return delta, dh_prev
 
 
-def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
+def rnn_forward(
+    x: Any, h0: Any, W_xh: Any, W_hh: Any, b_h: Any, lengths: Any = None
+) -> tuple[Any, RNNCache]:
     """Run the RNN over a whole sequence.
 
     Parameters
@@ -83,7 +85,9 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     return mask_outputs(h, valid), RNNCache(x, h0, h)
 
 
-def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
+def rnn_backward(
+    dh: Any, dh_final: Any, cache: RNNCache, W_xh: Any, W_hh: Any, lengths: Any = None
+) -> tuple[Any, Any, tuple[Any, Any, Any]]:
     """Backpropagation through time.
 
     Parameters

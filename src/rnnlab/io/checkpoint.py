@@ -146,7 +146,7 @@ def _encode(model, optimizer=None, step=None, rng=None, extra=None) -> bytes:
         raise TypeError(f"extra: expected JSON-serialisable, finite values, {exc}") from exc
 
 
-def save(model, path: PathLike, *, extra: dict | None = None) -> None:
+def save(model: Any, path: PathLike, *, extra: dict | None = None) -> None:
     """Save a model (class, configuration, parameters) atomically to ``path``.
 
     Parameters
@@ -169,8 +169,8 @@ def save(model, path: PathLike, *, extra: dict | None = None) -> None:
 
 def save_checkpoint(
     path: PathLike,
-    model,
-    optimizer=None,
+    model: Any,
+    optimizer: Any = None,
     *,
     step: int | None = None,
     rng: np.random.Generator | None = None,

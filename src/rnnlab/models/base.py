@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -137,7 +137,7 @@ class Module(SaveMixin):
         """Number of scalars in ``params``."""
         return int(sum(p.size for p in self.params.values()))
 
-    def zero_grad(self):
+    def zero_grad(self) -> Self:
         """Set every gradient to zero (backward accumulates)."""
         for g in self._leaf_grads().values():
             g[...] = 0
@@ -146,14 +146,14 @@ class Module(SaveMixin):
         return self
 
     # ------------------------------------------------------------ modes
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Self:
         """Training mode (the default): dropout drops. Propagates to children."""
         self.training = bool(mode)
         for _, child in self.children():
             child.train(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """Evaluation mode: deterministic forward (dropout is the identity)."""
         return self.train(False)
 
@@ -180,7 +180,7 @@ class Module(SaveMixin):
         resumed run draws the same masks as an uninterrupted one."""
         return {name: rng.bit_generator.state for name, rng in self.generators().items()}
 
-    def set_rng_state(self, state: dict):
+    def set_rng_state(self, state: dict) -> Self:
         """Restore :meth:`rng_state`'s output; the names must match exactly."""
         generators = self.generators()
         if not isinstance(state, dict) or set(state) != set(generators):
@@ -192,7 +192,7 @@ class Module(SaveMixin):
 
     # ------------------------------------------------------------ configs
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         """Build a module (fresh parameters) from :meth:`get_config`."""
         return cls(**config)
 
@@ -205,7 +205,7 @@ class Module(SaveMixin):
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------ devices
-    def to(self, device: str):
+    def to(self, device: str) -> Self:
         """Move parameters and gradients to ``"cpu"`` or ``"cuda"``; returns the module."""
         device = normalize_device(device)
         if device == "cuda":
@@ -221,10 +221,10 @@ class Module(SaveMixin):
         self._forget()
         return self
 
-    def to_gpu(self):
+    def to_gpu(self) -> Self:
         return self.to("cuda")
 
-    def to_cpu(self):
+    def to_cpu(self) -> Self:
         return self.to("cpu")
 
     def _forget(self):

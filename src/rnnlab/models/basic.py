@@ -10,6 +10,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import guards
 from ..backend import to_device, xp_of
@@ -36,7 +37,15 @@ class Dense(Module):
     Shapes: x (..., in_features) -> y (..., out_features); W (out_features, in_features).
     """
 
-    def __init__(self, in_features, out_features, *, dtype=np.float32, seed=None, init="xavier"):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+        init: str = "xavier",
+    ) -> None:
         self.in_features = check_size("in_features", in_features)
         self.out_features = check_size("out_features", out_features)
         self.dtype = check_dtype(dtype)
@@ -94,7 +103,14 @@ class Embedding(Module):
 
     in_features = "ids"
 
-    def __init__(self, num_embeddings, dim, *, dtype=np.float32, seed=None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        dim: int,
+        *,
+        dtype: DTypeLike = np.float32,
+        seed: int | np.random.Generator | None = None,
+    ) -> None:
         self.num_embeddings = check_size("num_embeddings", num_embeddings)
         self.dim = check_size("dim", dim)
         self.out_features = self.dim
@@ -168,8 +184,9 @@ class Dropout(Module):
     seed : int, numpy Generator or None.
     """
 
-    def __init__(self, p=0.5, *, seed=None):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+    def __init__(self, p: float = 0.5, *, seed: int | np.random.Generator | None = None) -> None:
+        # float | Real tests what Real alone does (a float is one) but lets mypy see float.
+        if isinstance(p, bool) or not isinstance(p, float | numbers.Real):
             raise TypeError(f"p: expected a number in [0, 1), got {p!r}")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"p: expected a probability in [0, 1), got {p}")
@@ -201,7 +218,7 @@ class Dropout(Module):
         return dy if mask is None else dy * mask
 
     @property
-    def mask(self):
+    def mask(self) -> Any:
         """The scaled mask m / (1 - p) of the last training forward (None in eval mode)."""
         return guards.read_only(self._require_forward()[1])
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import numbers
-from typing import Any
+from typing import Any, Self, cast
 
 import numpy as np
 
 from .. import guards
 from ..backend import to_device, xp_of
+from ..layer_options import GatedOptions
 from ..masks import check_lengths, lengths_to_mask
 from ..masks import reverse_padded as masks_reverse_padded
 from ..recurrent import _RecurrentLayer
@@ -43,7 +44,7 @@ def valid_mask(lengths, num_steps: int, xp=np):
     return lengths_to_mask(xp.asarray(lengths), num_steps)
 
 
-def reverse_padded(x, lengths=None, *, batch_first=False):
+def reverse_padded(x: Any, lengths: Any = None, *, batch_first: bool = False) -> Any:
     """Reverse each sequence's first ``lengths[b]`` steps in time; padded steps stay in place.
 
     :func:`rnnlab.masks.reverse_padded` with the two cases a bidirectional layer also needs:
@@ -131,7 +132,9 @@ class Bidirectional(Module):
 
     is_recurrent = True
 
-    def __init__(self, layer, *, seed=None):
+    def __init__(
+        self, layer: _RecurrentLayer, *, seed: int | np.random.Generator | None = None
+    ) -> None:
         if not isinstance(layer, _RecurrentLayer):
             raise TypeError(
                 f"layer: expected an RNNLayer, LSTMLayer or GRULayer, got {type(layer).__name__}"
@@ -152,8 +155,10 @@ class Bidirectional(Module):
         self.forward_layer = cls(**inner, seed=0)
         for key, value in layer.params.items():
             self.forward_layer.params[key] = to_device(value, "cpu")
-        if getattr(layer, "zoneout_rng", None) is not None:
-            self.forward_layer.zoneout_rng = layer.zoneout_rng  # same random stream as the layer
+        zoneout_rng = getattr(layer, "zoneout_rng", None)  # only the gated layers have one
+        if zoneout_rng is not None:
+            # same random stream as the layer; forward_layer is of layer's (gated) class
+            cast(GatedOptions, self.forward_layer).zoneout_rng = zoneout_rng
         self.reverse_layer = cls(**inner, seed=_derived_seed(layer) if seed is None else seed)
         self.input_size = layer.input_size
         self.hidden_size = layer.hidden_size
@@ -166,14 +171,14 @@ class Bidirectional(Module):
         if layer.device != "cpu":
             self.to(layer.device)
 
-    def children(self):
+    def children(self) -> list[tuple[str, Any]]:
         return [("forward", self.forward_layer), ("reverse", self.reverse_layer)]
 
     def get_config(self) -> dict:
         return {"layer": {"class": type(self.forward_layer).__name__, "config": self.layer_config}}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(build(config["layer"]))
 
     def __repr__(self) -> str:
@@ -231,7 +236,7 @@ class Bidirectional(Module):
         return steps_to_layout(dx, layout)
 
     @property
-    def final_state(self):
+    def final_state(self) -> tuple[Any, ...]:
         """(forward direction's h(T), reverse direction's h at t=1); LSTM: (h, C) pairs."""
         layout = self._require_forward("final_state")[0]
         return tuple(

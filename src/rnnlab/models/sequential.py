@@ -10,7 +10,7 @@ time-major, (B, T, H) batch-first, (T, H) for one sequence.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class Sequential(Module):
         self.training = True
         self._cache = None
 
-    def children(self):
+    def children(self) -> list[tuple[str, Any]]:
         return [(str(index), module) for index, module in enumerate(self.modules)]
 
     def __len__(self) -> int:
@@ -132,7 +132,7 @@ class Sequential(Module):
         return {"modules": [describe(module) for module in self.modules]}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         if not isinstance(config, dict) or not isinstance(config.get("modules"), list):
             raise ValueError(f"config: expected {{'modules': [descriptions]}}, got {config!r}")
         return cls(*[build(description) for description in config["modules"]])

@@ -16,7 +16,7 @@ pairs (h, C) of such arrays.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -116,7 +116,7 @@ class _Stack(Module):
             ) from exc
 
     # ------------------------------------------------------------ structure
-    def children(self):
+    def children(self) -> list[tuple[str, Any]]:
         return [(str(l), layer) for l, layer in enumerate(self.layers)]
 
     def _head_views(self, attribute):
@@ -135,14 +135,14 @@ class _Stack(Module):
     def _own_generators(self):
         return {f"dropout.{l}": dropout.rng for l, dropout in enumerate(self.dropouts)}
 
-    def to(self, device):
+    def to(self, device: str) -> Self:
         super().to(device)
         for module in [self.head, *self.dropouts]:
             if module is not None:
                 module.to(device)
         return self
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Self:
         super().train(mode)
         for dropout in self.dropouts:
             dropout.train(mode)
@@ -222,7 +222,7 @@ class _Stack(Module):
         return stacked if self.has_cell_state else stacked[0]
 
     @property
-    def final_state(self):
+    def final_state(self) -> Any:
         """h_n (L*D, B, H) — for LSTM (h_n, c_n) — as PyTorch returns it."""
         layout = self._require_forward("final_state")
         return self._stack_states([layer.final_state for layer in self.layers], layout.single)
