@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab import GRULayer
+from rnnlab.apps import load_outputs
 from rnnlab.cli.main import main
-from rnnlab.compare import checkpoint
 from rnnlab.compare.recommend import decide
 
 
@@ -74,8 +75,9 @@ def test_train_text_then_generate_and_predict_refuses(tmp_path, capsys):
 
 def test_checkpoint_round_trip_restores_the_same_function(tmp_path):
     layer = GRULayer(2, 5, 1, seed=3)
-    path = checkpoint.save(tmp_path / "c.safetensors", layer, {"kind": "series", "window": 4})
-    loaded, info = checkpoint.load(path)
+    path = tmp_path / "c.safetensors"
+    rnnlab.save_checkpoint(path, layer, extra={"kind": "series", "window": 4})
+    loaded, info = load_outputs(path)
     x = np.random.default_rng(0).standard_normal((6, 2, 2)).astype(np.float32)
     np.testing.assert_array_equal(layer.forward(x), loaded.forward(x))
     assert info == {"kind": "series", "window": 4}

@@ -297,36 +297,3 @@ FIGURES = {
 def write_all(results: dict, out_dir: Path) -> dict[str, str]:
     """Write every figure; returns {figure: file name relative to out_dir}."""
     return {key: fn(results, out_dir) for key, fn in FIGURES.items()}
-
-
-def figure_training(info: dict, path: Path) -> str:
-    """Validation figure of ``rnnlab train``: the loss curve and held-out predictions."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    axes[0].plot(info["loss_curve"], color=COLORS.get(info["cell"], "k"))
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("training progress (chunks of updates)")
-    axes[0].set_ylabel("training loss")
-    axes[0].set_title(f"{info['task']}, {CELL_NAMES.get(info['cell'], info['cell'])}")
-    plot = info.get("plot")
-    if plot:
-        xs = plot.get("years", range(len(plot["target"])))
-        style = "o" if info["kind"] == "memory" else "-"
-        axes[1].plot(xs, plot["target"], "k" + style, ms=3, label="target")
-        axes[1].plot(
-            xs,
-            plot["prediction"],
-            style,
-            ms=3,
-            color=COLORS.get(info["cell"], "C0"),
-            label="prediction",
-        )
-        axes[1].legend(fontsize=8)
-        axes[1].set_title("held-out data")
-    else:
-        axes[1].axis("off")
-        axes[1].text(
-            0, 0.5, info.get("sample", "")[:400], fontsize=7, family="monospace", wrap=True
-        )
-    path = Path(path)
-    return _save(fig, path.parent, path.name)
