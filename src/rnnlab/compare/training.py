@@ -9,12 +9,11 @@ guide's optimiser), gradient clipping at the guide's 5.0, and the loss read at t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from .. import GRULayer, LSTMLayer, RNNLayer, losses
-from ..optim import Adam, clip_grad_norm
+from .. import GRULayer, LSTMLayer, RNNLayer
+from ..optim import Adam
 from ..train import fit
 
 CELLS = {"rnn": RNNLayer, "lstm": LSTMLayer, "gru": GRULayer}
@@ -105,24 +104,3 @@ def train_many_to_one(
         progress=progress,
     )
     return [float(v) for v in history.step_loss]
-
-
-def make_optimizer(layer: Any, lr: float) -> Adam:
-    """The guide's optimiser: Adam (rnnlab.optim), bound to ``layer``."""
-    return Adam(layer, lr=lr)
-
-
-def many_to_one_step(layer, x, target, loss, optimizer):
-    """One hand-written update (time-major x); kept only for compare/apps.py until it uses fit."""
-    y = layer.forward(x)  # (T, B, O)
-    if loss == "mse":
-        value, dy_last = losses.mse(y[-1], target)
-    else:
-        value, dy_last = losses.cross_entropy(y[-1], target)
-    dy = np.zeros_like(y)
-    dy[-1] = dy_last
-    layer.zero_grad()
-    layer.backward(dy)
-    norm = clip_grad_norm(layer.grads, GRADIENT_CLIP)
-    optimizer.step()
-    return value, norm
