@@ -43,6 +43,7 @@ def make_layer(
     *,
     seed: int | np.random.Generator | None,
     dtype: DTypeLike = np.float32,
+    recurrent_init: str = "orthogonal",
 ) -> Any:
     """A layer of ``cell`` ("rnn", "lstm", "gru") with an output head, seeded.
 
@@ -50,8 +51,16 @@ def make_layer(
     """
     if cell not in CELLS:
         raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-    kwargs = {"forget_bias": 1.0} if cell == "lstm" else {}
-    return CELLS[cell](input_size, hidden_size, output_size, seed=seed, dtype=dtype, **kwargs)
+    kwargs: dict[str, Any] = {"forget_bias": 1.0} if cell == "lstm" else {}
+    return CELLS[cell](
+        input_size,
+        hidden_size,
+        output_size,
+        seed=seed,
+        dtype=dtype,
+        recurrent_init=recurrent_init,
+        **kwargs,
+    )
 
 
 def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int) -> int:

@@ -19,7 +19,7 @@ from ..data import adding_problem
 from .config import CompareConfig
 from .recommend import LIMITED_DATA
 from .sweep import CELL_IDS, evaluation_set, score
-from .training import CELL_NAMES, make_layer, train_many_to_one
+from .training import CELL_NAMES, final_loss, make_layer, train_many_to_one
 from .verdicts import FAILED, INCONCLUSIVE, MARGIN, NOT_MEASURED, graded, verdict
 
 TASK = "adding"
@@ -89,9 +89,7 @@ class DataJob:
             "score": held_out,
             "raw_metric": raw,
             "train_score": train_score,
-            "final_loss": float(np.mean(history[-max(1, len(history) // 10) :]))
-            if history
-            else None,
+            "final_loss": final_loss(history),
             "seconds": time.perf_counter() - start,
         }
 

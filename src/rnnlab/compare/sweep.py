@@ -19,15 +19,14 @@ from typing import Any
 import numpy as np
 
 from .. import losses
-from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
+from ..apps import memory
+from ..apps.memory import TASK_IDS, score, task_sizes
+from ..apps.memory import task_batch as task_samples  # samples first, as fit takes it
 from .gradients import hidden_gradient_norms, relative_profile
-from .training import make_layer, train_many_to_one
+from .training import final_loss, make_layer, train_many_to_one
 
 TASKS = ("adding", "copy")
-TASK_IDS = {"adding": 1, "copy": 2}
 CELL_IDS = {"rnn": 1, "lstm": 2, "gru": 3}
-COPY_SYMBOLS = 4
-EVAL_SEQUENCES = 512
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,6 @@ class Job:
         return np.random.SeedSequence([*entropy, self.seed, purpose])
 
 
-def task_sizes(task: str) -> tuple[int, int, str]:
-    """(input_size, output_size, loss) of a task."""
-    if task == "adding":
-        return 2, 1, "mse"
-    if task == "copy":
-        return COPY_SYMBOLS + 1, COPY_SYMBOLS, "xent"
-    raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
-
-
-def task_samples(
-    task: str, batch_size: int, seq_len: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """A batch samples-first, x (B, T, I), as ``rnnlab.fit`` takes it."""
-    if task == "adding":
-        return adding_problem(batch_size, seq_len, seed=rng, dtype=np.float32)
-    return copy_task(batch_size, seq_len, num_symbols=COPY_SYMBOLS, seed=rng, dtype=np.float32)
-
-
 def task_batch(
     task: str, batch_size: int, seq_len: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -89,23 +70,9 @@ def task_batch(
 
 
 def evaluation_set(task: str, seq_len: int, base_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out set of a (task, length): the same for every cell and seed."""
-    rng = np.random.default_rng([base_seed, TASK_IDS[task], seq_len, 999])
-    return task_batch(task, EVAL_SEQUENCES, seq_len, rng)
-
-
-def score(task: str, y_last: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Normalised score: 0 = the trivial baseline, 1 = perfect.
-
-    adding: 1 - MSE / (1/6) (the MSE of predicting the mean); copy: (accuracy - 1/K) / (1 - 1/K).
-    Returns (score, raw) where raw is the MSE or the accuracy.
-    """
-    if task == "adding":
-        mse = float(np.mean((y_last - target) ** 2))
-        return 1.0 - mse / ADDING_BASELINE_MSE, mse
-    accuracy = float(np.mean(y_last.argmax(axis=-1) == target))
-    chance = 1.0 / COPY_SYMBOLS
-    return (accuracy - chance) / (1.0 - chance), accuracy
+    """The held-out set of a (task, length), time-major: the same for every cell and seed."""
+    x, y = memory.evaluation_set(task, seq_len, base_seed)
+    return np.ascontiguousarray(np.swapaxes(x, 0, 1)), y
 
 
 def _gradient_profile(layer, task, x, target):
@@ -169,7 +136,7 @@ def _run_job(job: Job) -> dict:
         "num_parameters": layer.num_parameters(),
         "score": job_score,
         "raw_metric": raw,
-        "final_loss": float(np.mean(history[-max(1, job.steps // 10) :])) if history else None,
+        "final_loss": final_loss(history),
         "loss_curve": [
             float(np.mean(history[i : i + every])) for i in range(0, len(history), every)
         ],

@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import CompareConfig
 from .sweep import CELL_IDS
-from .training import CELL_NAMES, make_layer, train_many_to_one
+from .training import CELL_NAMES, final_loss, make_layer, train_many_to_one
 from .verdicts import FAILED, INCONCLUSIVE, MARGIN, NOT_MEASURED, graded, verdict
 
 #: Input alphabet: four distractors, the two relevant symbols, begin and end markers.
@@ -131,7 +131,7 @@ class OrderJob:
             ),
             updates=self.steps,
             learning_rate=self.learning_rate,
-            loss="xent",
+            loss="cross_entropy",
             rng=np.random.default_rng(self.seed_sequence(1)),
         )
         layer.eval()
@@ -148,9 +148,7 @@ class OrderJob:
             **asdict(self),
             "score": (accuracy - chance) / (1.0 - chance),
             "raw_metric": accuracy,
-            "final_loss": float(np.mean(history[-max(1, len(history) // 10) :]))
-            if history
-            else None,
+            "final_loss": final_loss(history),
             "seconds": time.perf_counter() - start,
         }
 

@@ -12,53 +12,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import GRULayer, LSTMLayer, RNNLayer
+from ..apps._common import CELL_NAMES, CELLS, GRADIENT_CLIP, hidden_for_budget, make_layer
+from ..layers import GRULayer, LSTMLayer, RNNLayer
 from ..optim import Adam
 from ..train import fit
 
-CELLS = {"rnn": RNNLayer, "lstm": LSTMLayer, "gru": GRULayer}
-CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-#: The losses of the comparison's tasks, by the names the sweeps use.
-LOSSES = {"mse": "mse", "xent": "cross_entropy"}
+__all__ = [
+    "CELLS",
+    "CELL_NAMES",
+    "GRADIENT_CLIP",
+    "final_loss",
+    "hidden_for_budget",
+    "make_layer",
+    "train_many_to_one",
+]
 
-#: The guide's practical tips: Adam, gradient clip 5.0.
-GRADIENT_CLIP = 5.0
-
-
-def make_layer(
-    cell: str,
-    input_size: int,
-    hidden_size: int,
-    output_size: int,
-    *,
-    seed: int | np.random.Generator | None,
-    dtype: type = np.float32,
-    recurrent_init: str = "orthogonal",
-) -> RNNLayer | LSTMLayer | GRULayer:
-    """A layer of ``cell`` ("rnn", "lstm", "gru") with an output head, seeded."""
-    if cell not in CELLS:
-        raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-    kwargs = {"forget_bias": 1.0} if cell == "lstm" else {}
-    return CELLS[cell](
-        input_size,
-        hidden_size,
-        output_size,
-        seed=seed,
-        dtype=dtype,
-        recurrent_init=recurrent_init,
-        **kwargs,
-    )
-
-
-def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int) -> int:
-    """The largest hidden size whose parameter count (with head) does not exceed ``budget``.
-
-    Parameters of a cell with G gate blocks: G(I·H + H² + H) + O·H + O.
-    """
-    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    a, b, c = gates, gates * (input_size + 1) + output_size, output_size - budget
-    hidden = int((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a))
-    return max(hidden, 1)
+#: The losses of the comparison's tasks (fit's names).
+LOSSES = ("mse", "cross_entropy")
 
 
 def train_many_to_one(
@@ -79,7 +49,7 @@ def train_many_to_one(
     source : ``source(rng) -> (x, target)``, samples first: x (B, T, I), target (B, O) or (B,)
     updates : number of updates (0: none)
     learning_rate : Adam's step size
-    loss : "mse" or "xent" (cross-entropy on integer labels)
+    loss : "mse" or "cross_entropy" (on integer labels)
     rng : the Generator handed to ``source``; advanced in place
     progress : show fit's progress line
 
@@ -95,7 +65,7 @@ def train_many_to_one(
         layer,
         source,
         updates=updates,
-        loss=LOSSES[loss],
+        loss=loss,
         optimizer=Adam(layer, lr=learning_rate),
         clip=GRADIENT_CLIP,
         seed=rng,
@@ -104,3 +74,8 @@ def train_many_to_one(
         progress=progress,
     )
     return [float(v) for v in history.step_loss]
+
+
+def final_loss(history: list[float]) -> float | None:
+    """The mean loss of the last tenth of the updates (None when there were none)."""
+    return float(np.mean(history[-max(1, len(history) // 10) :])) if history else None
