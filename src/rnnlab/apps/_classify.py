@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike
 from ..grad_mode import no_grad
 from ..optim import Adam
 from ..train import fit
-from ._common import GRADIENT_CLIP, StepLosses, subsample
+from ._common import GRADIENT_CLIP, subsample
 
 
 class Split(NamedTuple):
@@ -64,8 +64,7 @@ def train_classifier(
     Whole epochs are run (``ceil(steps / batches per epoch)``); returns the loss curve.
     """
     per_epoch = math.ceil(len(train.X) / batch_size)
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         model,
         train.X,
         train.y,
@@ -77,10 +76,9 @@ def train_classifier(
         lengths=train.lengths,
         targets="last",
         seed=seed,
-        callbacks=[losses],
         progress=progress,
     )
-    return subsample(losses.values)
+    return subsample(fitted.step_loss)
 
 
 def nearest_centroid(train: Split, test: Split) -> float:

@@ -80,16 +80,6 @@ def subsample(values: Sequence[float], points: int = 50) -> list[float]:
     return [float(np.mean(values[i : i + every])) for i in range(0, len(values), every)]
 
 
-class StepLosses:
-    """A ``fit`` callback that keeps every update's loss (the loss curve of a report)."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-
-    def on_step_end(self, step: int, logs: dict) -> None:
-        self.values.append(float(logs["loss"]))
-
-
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Small matrices on a shared machine: one BLAS thread is several times faster.

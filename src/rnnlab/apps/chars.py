@@ -14,7 +14,7 @@ import numpy as np
 from ..data import CharVocab, as_rng, char_batches, load_pydoc_text
 from ..optim import Adam
 from ..train import fit
-from ._common import GRADIENT_CLIP, StepLosses, make_layer, one_hot, subsample
+from ._common import GRADIENT_CLIP, make_layer, one_hot, subsample
 
 __all__ = ["generate", "train_text"]
 
@@ -46,8 +46,7 @@ def train_text(
         inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)  # (B, T)
         return one_hot(inputs, len(vocab)), targets
 
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         layer,
         batches,
         updates=steps,
@@ -55,7 +54,6 @@ def train_text(
         optimizer=Adam(layer, lr=lr),
         clip=GRADIENT_CLIP,
         seed=rng,
-        callbacks=[losses],
         progress=progress,
     )
     layer.eval()
@@ -64,7 +62,7 @@ def train_text(
     val_loss = _cross_entropy(logits, np.ascontiguousarray(targets.T))
     counts = np.bincount(ids[:cut], minlength=len(vocab)) + 1e-12
     p = counts / counts.sum()
-    history = losses.values
+    history = fitted.step_loss
     return (
         layer,
         vocab,

@@ -279,14 +279,13 @@ def _train_cell(
     """One cell at ~20k parameters (or ``hidden``), trained on the windows, scored whole."""
     from ..optim import Adam
     from ..train import fit
-    from ._common import GRADIENT_CLIP, StepLosses, hidden_for_budget, make_layer, subsample
+    from ._common import GRADIENT_CLIP, hidden_for_budget, make_layer, subsample
 
     size = hidden or hidden_for_budget(cell, KEYS, KEYS, PARAMETER_BUDGET)
     rng = np.random.default_rng([seed, {"rnn": 1, "gru": 2, "lstm": 3}[cell]])
     model = make_layer(cell, KEYS, size, KEYS, seed=rng)
-    losses = StepLosses()
     batch_size = options["batch_size"]
-    fit(
+    fitted = fit(
         model,
         X,
         Y,
@@ -297,7 +296,6 @@ def _train_cell(
         clip=GRADIENT_CLIP,
         seed=rng,
         targets="steps",
-        callbacks=[losses],
         progress=options["progress"],
     )
     return model, {
@@ -306,7 +304,7 @@ def _train_cell(
         "hidden": size,
         "parameters": model.num_parameters(),
         "paper_test_nll": CHUNG_2014_JSB_TEST_NLL[cell],
-        "loss_curve": subsample(losses.values),
+        "loss_curve": subsample(fitted.step_loss),
     }
 
 

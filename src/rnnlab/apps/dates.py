@@ -179,12 +179,11 @@ def train_dates(
     """Train the encoder–decoder on fresh pairs (teacher forcing); score greedy decoding."""
     from ..optim import Adam
     from ..train import fit
-    from ._common import GRADIENT_CLIP, StepLosses, subsample
+    from ._common import GRADIENT_CLIP, subsample
 
     rng = np.random.default_rng(seed)
     model = make_model(hidden, embed, seed=rng)
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         model,
         DateBatches(batch_size),
         updates=steps,
@@ -193,7 +192,6 @@ def train_dates(
         clip=GRADIENT_CLIP,
         seed=rng,
         targets="steps",
-        callbacks=[losses],
         progress=progress,
     )
     source, written, iso = held_out_set(test_size, seed)
@@ -206,6 +204,6 @@ def train_dates(
         "baseline": "the most frequent character at each place",
         "goal": 0.95,
         "test_pairs": test_size,
-        "loss_curve": subsample(losses.values),
+        "loss_curve": subsample(fitted.step_loss),
         "examples": [[w, g, t] for w, g, t in zip(written[:8], guesses[:8], iso[:8], strict=True)],
     }

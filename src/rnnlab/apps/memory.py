@@ -12,7 +12,7 @@ import numpy as np
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
 from ..optim import Adam
 from ..train import fit
-from ._common import GRADIENT_CLIP, StepLosses, make_layer, subsample
+from ._common import GRADIENT_CLIP, make_layer, subsample
 
 __all__ = ["COPY_SYMBOLS", "EVAL_SEQUENCES", "TASK_IDS", "score", "task_batch", "train_memory"]
 
@@ -75,8 +75,7 @@ def train_memory(
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return task_batch(task, batch_size, seq_len, rng)
 
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         layer,
         batches,
         updates=steps,
@@ -85,7 +84,6 @@ def train_memory(
         clip=GRADIENT_CLIP,
         seed=rng,
         targets="last",
-        callbacks=[losses],
         progress=progress,
     )
     layer.eval()
@@ -98,7 +96,7 @@ def train_memory(
         "seq_len": seq_len,
         "score": value,
         "raw_metric": raw,
-        "loss_curve": subsample(losses.values),
+        "loss_curve": subsample(fitted.step_loss),
         "plot": {
             "target": np.asarray(y_eval[:50]).reshape(-1).tolist(),
             "prediction": np.asarray(shown).reshape(-1).tolist(),

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 from ..data import load_csv_series, load_sunspots, make_windows, sine_windows, split_series
 from ..optim import Adam
 from ..train import fit
-from ._common import GRADIENT_CLIP, StepLosses, make_layer, subsample
+from ._common import GRADIENT_CLIP, make_layer, subsample
 
 __all__ = ["forecast", "series_of", "train_forecaster", "train_sine", "train_sunspots"]
 
@@ -40,8 +40,7 @@ def train_sine(
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return sine_windows(32, window, seed=rng, dtype=np.float32)  # (B, T, 1) twice
 
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         layer,
         batches,
         updates=steps,
@@ -49,7 +48,6 @@ def train_sine(
         optimizer=Adam(layer, lr=lr),
         clip=GRADIENT_CLIP,
         seed=rng,
-        callbacks=[losses],
         progress=progress,
     )
     x, y = sine_windows(128, window, seed=np.random.default_rng([seed, 7]), dtype=np.float32)
@@ -62,7 +60,7 @@ def train_sine(
         "kind": "series",
         "rmse": rmse,
         "persistence_rmse": persistence,
-        "loss_curve": subsample(losses.values),
+        "loss_curve": subsample(fitted.step_loss),
         "plot": {"target": y[:, 0, 0].tolist(), "prediction": prediction[:, 0, 0].tolist()},
     }
 
@@ -104,8 +102,7 @@ def train_forecaster(
         pick = rng.integers(0, cut, size=batch_size)
         return x_samples[pick], y_all[pick]
 
-    losses = StepLosses()
-    fit(
+    fitted = fit(
         layer,
         batches,
         updates=steps,
@@ -114,14 +111,13 @@ def train_forecaster(
         clip=GRADIENT_CLIP,
         seed=rng,
         targets="last",
-        callbacks=[losses],
         progress=progress,
     )
     layer.eval()
     prediction = layer.forward(x_all[:, cut:])[-1, :, 0] * std + mean
     target = y_all[cut:, 0] * std + mean
     persistence = x_all[-1, cut:, 0] * std + mean
-    history = losses.values
+    history = fitted.step_loss
     return layer, {
         "kind": "series",
         "rmse": float(np.sqrt(np.mean((prediction - target) ** 2))),
