@@ -19,6 +19,9 @@ Method (so that the ratios mean something on a busy, noisy machine):
   ``y.backward(dy)`` (gradients of all weights and of x);
 - inference: rnnlab's forward under ``rnnlab.no_grad()`` (no backward cache) against the same
   PyTorch forward under ``torch.no_grad()``;
+- padded batches: forward (``lengths=``, each sequence valid for T/2 to T steps) then
+  backward, against rnnlab's own unpadded forward+backward of the same size (the padded rows
+  still run every step, so this is the cost of the masking alone); not measured for B = 1;
 - the load average (``os.getloadavg``) before and after, since other processes on the machine
   slow PyTorch's two threads far more than rnnlab's one;
 - GEMM peak: the best of NumPy's and PyTorch's float32 1024² matrix product, measured in the
@@ -56,6 +59,9 @@ class CaseResult:
     activation_bytes: dict[str, int] = field(default_factory=dict)
 
     def ratio(self, what: str) -> float | None:
+        if what == "padded":  # against rnnlab's own unpadded forward+backward
+            padded = self.ms.get("rnnlab_padded")
+            return None if padded is None else padded / self.ms["rnnlab_fwdbwd"]
         torch_ms = self.ms.get(f"torch_{what}")
         if what == "infer":  # against PyTorch's forward, which already runs under no_grad
             torch_ms = self.ms.get("torch_fwd")
@@ -67,6 +73,17 @@ def forward_flops(cell: str, size) -> float:
     T, B, I, H = size
     G = GATES[cell] * H
     return 2.0 * T * B * G * (I + H)
+
+
+def padded_lengths(num_steps: int, batch_size: int) -> np.ndarray | None:
+    """Lengths of the padded-batch measurement: a variable-length batch, each sequence valid
+    for T/2 to T steps (seeded), the longest exactly T; None for a single sequence (nothing to
+    pad)."""
+    if batch_size < 2:
+        return None
+    lengths = np.random.default_rng(2).integers((num_steps + 1) // 2, num_steps + 1, batch_size)
+    lengths[0] = num_steps
+    return lengths
 
 
 def make_layer(cell: str, size, backend: str, seed: int = 0):
@@ -163,7 +180,19 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
         with no_grad():
             layer.forward(x)
 
-    cases = {"rnnlab_fwd": ours_forward, "rnnlab_fwdbwd": ours_both, "rnnlab_infer": ours_infer}
+    lengths = padded_lengths(T, B)
+
+    def ours_padded():
+        layer.forward(x, lengths=lengths)
+        layer.backward(dy)
+
+    cases = {
+        "rnnlab_fwd": ours_forward,
+        "rnnlab_fwdbwd": ours_both,
+        "rnnlab_infer": ours_infer,
+    }
+    if lengths is not None:
+        cases["rnnlab_padded"] = ours_padded
     if torch is not None:
         from rnnlab.interop.torch import to_torch
 
@@ -316,7 +345,7 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "blas": blas,
         "results": [
-            asdict(r) | {w: r.ratio(w[6:]) for w in ("ratio_fwd", "ratio_fwdbwd", "ratio_infer")}
+            asdict(r) | {w: r.ratio(w[6:]) for w in ("ratio_fwd", "ratio_fwdbwd", "ratio_infer", "ratio_padded")}
             for r in results
         ],
     }
@@ -335,9 +364,9 @@ def format_table(report: dict) -> str:
         f"load average {_load(report, 'before')} before, {_load(report, 'after')} after",
         "",
         "| cell | (T,B,I,H) | fwd ms rnnlab / torch | ratio | fwd+bwd ms rnnlab / torch | ratio "
-        "| no_grad fwd ms rnnlab | ratio "
+        "| no_grad fwd ms rnnlab | ratio | padded fwd+bwd / unpadded "
         "| fwd % GEMM peak rnnlab / torch | act. memory MB rnnlab / torch | noise (IQR/med) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         ms, frac, mem = r["ms"], r["gemm_fraction"], r["activation_bytes"]
@@ -357,7 +386,7 @@ def format_table(report: dict) -> str:
             f"| {pair(ms['rnnlab_fwd'], ms.get('torch_fwd'), '{:.3f}')} | {ratio(r['ratio_fwd'])} "
             f"| {pair(ms['rnnlab_fwdbwd'], ms.get('torch_fwdbwd'), '{:.3f}')} "
             f"| {ratio(r['ratio_fwdbwd'])} "
-            f"| {ms['rnnlab_infer']:.3f} | {ratio(r['ratio_infer'])} "
+            f"| {ms['rnnlab_infer']:.3f} | {ratio(r['ratio_infer'])} | {ratio(r['ratio_padded'])} "
             f"| {pair(100 * frac['rnnlab'], torch_frac, '{:.0f}')} "
             f"| {pair(mem['rnnlab'] / 1e6, torch_mem, '{:.2f}')} "
             f"| {noise:.2f} |"

@@ -329,8 +329,10 @@ class _RecurrentLayer(SaveMixin):
         layout = self._layout
         features = self.hidden_size if self.output_size is None else self.output_size
         dy_tm = fastpath.gradient_input(self, dy, layout, num_steps, batch_size, features)
-        if self._valid is not None:
-            dy_tm = dy_tm * self._valid  # padded outputs are constants: their dy is ignored
+        if self._valid is not None and self.output_size is not None:
+            # padded outputs are constants: their dy is ignored. The cells ignore the dh of
+            # padded steps themselves, so only the head's gradients need the mask here.
+            dy_tm = dy_tm * self._valid
         if self.output_size is None:
             dh = dy_tm
         else:

@@ -8,6 +8,7 @@ The padded rows still compute the step, as the reference does, so caches agree e
 
 from __future__ import annotations
 
+from .buffers import carve
 from .config import njit
 
 
@@ -33,3 +34,23 @@ def restore_carried(d_next, carried, lengths, t):
     for b in range(d_next.shape[0]):
         if t >= lengths[b]:
             copy_row(d_next[b], carried[b])
+
+
+@njit
+def _padded_outputs(h, lengths, y):
+    num_steps, batch_size, _ = h.shape
+    for t in range(num_steps):
+        for b in range(batch_size):
+            if t < lengths[b]:
+                copy_row(y[t, b], h[t, b])
+            else:
+                zero_row(y[t, b])
+
+
+def padded_outputs(h, lengths):
+    """The outputs of a padded batch: h with zeros on padded steps (h itself, the carried state,
+    stays as the cache needs it). One compiled pass into a pooled buffer, instead of building a
+    (T, B, 1) mask and a fresh product: that cost ~10 % of a forward+backward at (50,16,32,64)."""
+    (y,) = carve("padded_outputs", [h.shape], h.dtype)
+    _padded_outputs(h, lengths, y)
+    return y

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...cells.carry import mask_outputs, step_mask
 from ...cells.gru import GRUCache
 from ...inference import InferenceCache
 from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
-from .carry import copy_row, zero_row
+from .carry import copy_row, padded_outputs, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
 
@@ -94,7 +93,7 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
         gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
         with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
             _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas)
-    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else padded_outputs(h, steps)
     return y, GRUCache(x, h0, gates, extra, h)
 
 
@@ -129,7 +128,7 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
                     xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas
                 )
         h_prev = hs[n - 1]
-    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else padded_outputs(h, steps)
     return y, InferenceCache(h[-1:].copy(), None)
 
 

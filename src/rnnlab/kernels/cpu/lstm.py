@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...cells.carry import mask_outputs, step_mask
 from ...cells.lstm import LSTMCache
 from ...inference import InferenceCache
 from .activations import sigmoid, tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
-from .carry import copy_row, restore_carried, zero_row
+from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
@@ -112,7 +111,7 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     blas = use_blas(x.shape, H, GATES)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas)
-    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else padded_outputs(h, steps)
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
 
@@ -145,7 +144,7 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
                 xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas
             )
         h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
-    y = h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h))
+    y = h if lengths is None else padded_outputs(h, steps)
     return y, InferenceCache(h[-1:].copy(), C_prev[None])
 
 

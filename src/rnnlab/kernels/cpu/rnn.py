@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...cells.carry import mask_outputs, step_mask
 from ...cells.rnn import RNNCache
 from ...inference import InferenceCache
 from .activations import tanh
 from .blas_threads import kernel_blas
 from .buffers import carve, lengths_array
-from .carry import copy_row, restore_carried, zero_row
+from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, step_product
 
@@ -69,9 +68,8 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
         _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, blas)
-    return h if lengths is None else mask_outputs(h, step_mask(lengths, num_steps, h)), RNNCache(
-        x, h0, h
-    )
+    y = h if lengths is None else padded_outputs(h, steps)
+    return y, RNNCache(x, h0, h)
 
 
 def rnn_infer(x, h0, W_xh, W_hh, b_h, lengths=None):
