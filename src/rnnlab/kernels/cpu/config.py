@@ -37,10 +37,14 @@ NJIT_OPTIONS = {
 # quiet (load < 1), per-step BLAS beat the loop at (50,64,32,128) 43 vs 50 ms, (100,32,128,256)
 # 73 vs 111 ms, (200,64,64,256) 311 vs 389 ms; while the machine was shared (load 7-9) it lost
 # by 5x at the same sizes (every one of the T calls pays OpenBLAS's thread hand-off, which a
-# preempted thread stalls). The thresholds follow the quiet measurements; the loop keeps the
-# small sizes, where a BLAS call costs more than its arithmetic.
-STEP_BLAS_MIN_HIDDEN = 128
-STEP_BLAS_MIN_BATCH = 16
+# preempted thread stalls). Round three: with one BLAS thread (blas_threads.py gives the small
+# sizes one, and a busy machine), per-step BLAS also beat the loop at every batch of 4 or more
+# rows, LSTM and GRU forward+backward, interleaved, quiet: (50,16,32,64) 2.5 vs 3.1 ms,
+# (20,32,4,32) 0.64 vs 0.89, (50,8,16,32) 0.53 vs 0.61, (50,4,8,64) 0.60 vs 0.71, (100,16,16,16)
+# 1.13 vs 1.37; the loop keeps single sequences (B = 1: 0.16 vs 0.17-0.19 ms at (50,1,8,32))
+# and tiny states, where a BLAS call costs more than its arithmetic.
+STEP_BLAS_MIN_HIDDEN = 16
+STEP_BLAS_MIN_BATCH = 4
 BULK_BLAS_MIN_FLOPS = 2_000_000
 
 
