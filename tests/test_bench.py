@@ -36,12 +36,16 @@ def test_report_has_ratios_parity_memory_and_peak():
 
 def test_padded_lengths_vary_and_keep_the_full_length():
     lengths = bench.padded_lengths(50, 16)
-    assert lengths is not None and lengths.shape == (16,)
-    assert lengths.max() == 50 and lengths.min() >= 25 and len(set(lengths.tolist())) > 1
+    assert lengths is not None
+    assert lengths.shape == (16,)
+    assert lengths.max() == 50
+    assert lengths.min() >= 25
+    assert len(set(lengths.tolist())) > 1
     assert bench.padded_lengths(50, 1) is None  # one sequence: nothing to pad
     single = bench.run([(3, 1, 3, 4)], ("gru",), budget=0.01, use_torch=False)
     (case,) = single["results"]
-    assert case["ratio_padded"] is None and "rnnlab_padded" not in case["ms"]
+    assert case["ratio_padded"] is None
+    assert "rnnlab_padded" not in case["ms"]
 
 
 def test_rnnlab_activation_bytes_counts_each_buffer_once():

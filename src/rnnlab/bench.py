@@ -7,12 +7,12 @@ Method (so that the ratios mean something on a busy, noisy machine):
 - parity first: the PyTorch module is built from the rnnlab layer's weights
   (:func:`rnnlab.interop.torch.to_torch`) and both outputs and input gradients must agree;
 - warm-up calls (Numba load/compile, oneDNN primitive creation) outside the clock, then
-  repetitions in which the five measurements (rnnlab forward, forward+backward and no_grad
-  forward, PyTorch forward and forward+backward) are interleaved, so drifts in machine load hit
-  both sides alike, in an order rotated every repetition (a call right after PyTorch's backward
-  measured up to 3x slower than the same call repeated: caches and PyTorch's spinning worker
-  thread); the figure reported is the median, with the spread (interquartile range over
-  median) as the noise seen;
+  repetitions in which the measurements (rnnlab forward, forward+backward, no_grad forward and
+  padded forward+backward, PyTorch forward and forward+backward) are interleaved, so drifts in
+  machine load hit both sides alike, in a random order drawn anew every repetition (a call
+  right after PyTorch's backward measured up to 3x slower than the same call repeated: caches
+  and PyTorch's spinning worker thread); the figure reported is the median, with the spread
+  (interquartile range over median) as the noise seen;
 - forward: rnnlab ``layer.forward`` (which always keeps its cache for backward) against
   PyTorch under ``torch.no_grad()`` (its inference path, the fastest it has);
 - forward+backward: ``forward`` then ``backward(dy)`` against ``y = module(x)``,
@@ -216,12 +216,14 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
     estimate = sum(_timed(fn) for fn in cases.values())
     reps = int(min(60, max(5, time_budget * 1e3 / max(estimate, 1e-3))))
     samples: dict[str, list[float]] = {name: [] for name in cases}
-    names = list(cases)
-    for rep in range(reps):
-        # rotate the order, so that no measurement always comes right after the same other one
-        # (a call right after PyTorch's backward measured up to 3x slower than the next one)
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:
-            samples[name].append(_timed(cases[name]))
+    names, order = list(cases), np.random.default_rng(3)
+    for _ in range(reps):
+        # a fresh random order every repetition, so that no measurement always comes right
+        # after the same other one (a call right after PyTorch's backward measured up to 3x
+        # slower than the next one). Rotating one order does not do this: it keeps every
+        # measurement's predecessor, and rnnlab's forward always followed PyTorch's backward.
+        for k in order.permutation(len(names)):
+            samples[names[k]].append(_timed(cases[names[k]]))
     result.repetitions = reps
     for name, values in samples.items():
         med = statistics.median(values)
@@ -345,7 +347,7 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "blas": blas,
         "results": [
-            asdict(r) | {w: r.ratio(w[6:]) for w in ("ratio_fwd", "ratio_fwdbwd", "ratio_infer", "ratio_padded")}
+            asdict(r) | {f"ratio_{w}": r.ratio(w) for w in ("fwd", "fwdbwd", "infer", "padded")}
             for r in results
         ],
     }

@@ -99,9 +99,10 @@ def fit_case(torch: Any, cell: str, size, repeats: int) -> dict:
     for side in sides:
         epoch(side, X[:warm], Y[:warm])
     times: dict[str, list[float]] = {side: [] for side in sides}
+    order = np.random.default_rng(3)
     for _ in range(repeats):
-        for side in sides:
-            times[side].append(epoch(side, X, Y))
+        for k in order.permutation(len(sides)):  # no side always right after the same other
+            times[sides[k]].append(epoch(sides[k], X, Y))
     row = {"cell": cell, "size": size, "s": {k: statistics.median(v) for k, v in times.items()}}
     if torch is not None:
         row["ratio"] = row["s"]["rnnlab"] / min(row["s"]["torch_1"], row["s"]["torch_2"])
