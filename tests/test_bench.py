@@ -48,6 +48,25 @@ def test_padded_lengths_vary_and_keep_the_full_length():
     assert "rnnlab_padded" not in case["ms"]
 
 
+def test_measurements_do_not_always_follow_the_same_one():
+    names = ["rnnlab_fwd", "rnnlab_fwdbwd", "rnnlab_infer", "torch_fwd", "torch_fwdbwd"]
+    orders = bench.measurement_orders(names, 20)
+    assert all(sorted(order) == sorted(names) for order in orders)  # each measured once a rep
+    flat = [name for order in orders for name in order]
+    for name in names:
+        before = {flat[k - 1] for k in range(1, len(flat)) if flat[k] == name}
+        assert len(before) >= 3, (name, before)  # a rotation of one order gives exactly 1
+
+
+def test_budget_option_is_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--budget", "-1", "--no-torch", "--quick"])
+    assert "--budget" in capsys.readouterr().err
+    args = ["bench", "--sizes", "2,1,2,3", "--cells", "gru", "--no-torch", "--budget", "0.01"]
+    assert main(args) == 0
+    assert "| gru | (2, 1, 2, 3) |" in capsys.readouterr().out
+
+
 def test_rnnlab_activation_bytes_counts_each_buffer_once():
     layer = LSTMLayer(3, 4, seed=0, backend="reference")
     x = np.zeros((5, 2, 3), np.float32)

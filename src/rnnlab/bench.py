@@ -216,14 +216,9 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
     estimate = sum(_timed(fn) for fn in cases.values())
     reps = int(min(60, max(5, time_budget * 1e3 / max(estimate, 1e-3))))
     samples: dict[str, list[float]] = {name: [] for name in cases}
-    names, order = list(cases), np.random.default_rng(3)
-    for _ in range(reps):
-        # a fresh random order every repetition, so that no measurement always comes right
-        # after the same other one (a call right after PyTorch's backward measured up to 3x
-        # slower than the next one). Rotating one order does not do this: it keeps every
-        # measurement's predecessor, and rnnlab's forward always followed PyTorch's backward.
-        for k in order.permutation(len(names)):
-            samples[names[k]].append(_timed(cases[names[k]]))
+    for order in measurement_orders(list(cases), reps):
+        for name in order:
+            samples[name].append(_timed(cases[name]))
     result.repetitions = reps
     for name, values in samples.items():
         med = statistics.median(values)
@@ -235,6 +230,19 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
     if torch is not None:
         result.activation_bytes["torch"] = torch_activation_bytes(torch, module, tx)
     return result
+
+
+def measurement_orders(names: list[str], repetitions: int, seed: int = 3) -> list[list[str]]:
+    """The order of the measurements in each repetition: a fresh random one every time.
+
+    So that no measurement always comes right after the same other one (a call right after
+    PyTorch's backward measured up to 3x slower than the next one). Rotating one order does not
+    do this: it keeps every measurement's predecessor, and rnnlab's forward always followed
+    PyTorch's backward (the RNN forward at (50,64,32,128) read 1.5x PyTorch's in runs 6 and 7,
+    the same call in isolation 0.5x).
+    """
+    rng = np.random.default_rng(seed)
+    return [[names[k] for k in rng.permutation(len(names))] for _ in range(repetitions)]
 
 
 def _parity(torch, layer, module, x, dy) -> float:

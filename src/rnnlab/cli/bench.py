@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from ._common import BadArgument, positive_int
+from ._common import BadArgument, positive_float, positive_int
 
 if TYPE_CHECKING:
     from ._common import Subparsers
@@ -34,6 +34,13 @@ def add_parser(sub: Subparsers) -> None:
         "--cells", nargs="+", choices=["rnn", "lstm", "gru"], help="cells to time (default: all)"
     )
     p.add_argument("--quick", action="store_true", help="first three sizes, short budget")
+    p.add_argument(
+        "--budget",
+        type=positive_float,
+        metavar="SECONDS",
+        help="clock time per (cell, size), split among the repetitions; more gives steadier "
+        "medians on a noisy machine (default: 1.0, 0.3 with --quick)",
+    )
     p.add_argument(
         "--backend",
         default="auto",
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
         use_torch=not args.no_torch,
-        budget=0.3 if args.quick else None,
+        budget=args.budget or (0.3 if args.quick else None),
     )
     if not (args.quick or args.no_compile) and report["backend"] == "numba":
         report["compile"] = bench.compile_times(cells)
