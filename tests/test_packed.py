@@ -1,5 +1,6 @@
-"""MKL's packed per-step product (kernels/cpu/packed.py): parity with the reference, the
-OpenBLAS path it replaces, and the fallback where MKL is missing or ruled out."""
+"""MKL's packed per-step product (kernels/cpu/packed.py): parity with the reference for the
+LSTM and both GRU forms, the OpenBLAS path it replaces, and the fallback where MKL is missing
+or ruled out."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import numba
 import numpy as np
 import pytest
 
-from rnnlab.kernels.cpu import lstm, packed
-from tests.test_kernels_cpu import check_parity
+from rnnlab.kernels.cpu import packed
+from tests.test_kernels_cpu import FAST, check_parity
 
 
 def _mkl_installed() -> bool:
@@ -51,13 +52,15 @@ def test_packed_product_equals_numpy_both_orientations(dtype, rows, n, k):
     np.testing.assert_allclose(out2, A2 @ M, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("variant", ["lstm", "gru", "gru_reset_after"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("use_mkl", [True, False])
 @pytest.mark.parametrize("lengths", [None, np.array([6, 1, 3, 6, 2, 5, 6, 4])])
-def test_lstm_parity_with_and_without_packing(dtype, use_mkl, lengths, monkeypatch):
-    """The per-step product through BLAS (both products), packed by MKL or through OpenBLAS:
+def test_parity_with_and_without_packing(variant, dtype, use_mkl, lengths, monkeypatch):
+    """The per-step products through BLAS (both products), packed by MKL or through OpenBLAS:
     forward, cache and every gradient equal to the reference's."""
-    monkeypatch.setattr(lstm, "use_blas", lambda *args: (True, True))
+    module = FAST[variant]
+    monkeypatch.setattr(module, "use_blas", lambda *args: (True, True))
     packings = []
 
     def spy(*args, **kwargs):
@@ -65,9 +68,9 @@ def test_lstm_parity_with_and_without_packing(dtype, use_mkl, lengths, monkeypat
         packings.append(result[0].size > 0)
         return result
 
-    monkeypatch.setattr(lstm, "step_packing", spy)
+    monkeypatch.setattr(module, "step_packing", spy)
     B, H = packed.PACK_MIN_BATCH, packed.PACK_MIN_HIDDEN  # the smallest size that is packed
-    check_parity("lstm", 6, B, 3, H, dtype, seed=3, lengths=lengths)
+    check_parity(variant, 6, B, 3, H, dtype, seed=3, lengths=lengths)
     assert packings, "the kernels never asked for a packing"
     assert all(packings) == (use_mkl and packed.available())  # the path under test ran
 

@@ -16,19 +16,20 @@ from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
 from .config import bulk_flops, njit, use_blas
-from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad, step_product
+from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
+from .packed import mkl_threads, recurrent_step, step_packing
 
 GATES = 3  # stacked gate blocks
 
 
 @njit
-def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas):
+def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas, packed):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        step_product(h_prev, U_zr.T, U_zr, a_zr, blas[0])  # (1) h(t-1) · U_zrᵀ
+        recurrent_step(h_prev, U_zr.T, U_zr, packed[0], a_zr, blas[0])  # (1) h(t-1) · U_zrᵀ
         for n in range(batch_size):
             g, a_n, hp, rh = gates[t, n], a_zr[n], h_prev[n], extra[t, n]
             # Simple one-array loops vectorise; a loop mixing gate blocks did not (see lstm.py).
@@ -36,7 +37,7 @@ def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas):
                 g[j] = sigmoid(g[j] + a_n[j])  # (1) z, r
             for j in range(H):
                 rh[j] = g[H + j] * hp[j]  # (2)
-        step_product(extra[t], U_h.T, U_h, a_h, blas[0])  # (3) rh · U_hᵀ
+        recurrent_step(extra[t], U_h.T, U_h, packed[1], a_h, blas[0])  # (3) rh · U_hᵀ
         for n in range(batch_size):
             g, a_n, hp, h_n = gates[t, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
@@ -49,12 +50,12 @@ def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas):
 
 
 @njit
-def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas):
+def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, packed):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0)
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        step_product(h_prev, U.T, U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 3H)
+        recurrent_step(h_prev, U.T, U, packed[0], a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 3H)
         for m in range(batch_size):
             g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
             for j in range(2 * H):
@@ -83,16 +84,16 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     c = np.ascontiguousarray
     args = (c(x), c(h0), c(W), c(U), c(b))
     steps = lengths_array(lengths, num_steps, batch_size)
-    if b_hn is None:
-        shapes += [(batch_size, 2 * H), (batch_size, H)]
-        gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
-            _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas)
-    else:
-        shapes += [(batch_size, 3 * H)]
-        gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
-            _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas)
+    packed, threads = _packings(args[3], batch_size, blas, True, b_hn is not None)
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+        if b_hn is None:
+            shapes += [(batch_size, 2 * H), (batch_size, H)]
+            gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
+            _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas, packed)
+        else:
+            shapes += [(batch_size, 3 * H)]
+            gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
+            _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas, packed)
     y = h if lengths is None else padded_outputs(h, steps)
     return y, GRUCache(x, h0, gates, extra, h)
 
@@ -116,16 +117,20 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
         gates, extra, *scratch = carve("gru.infer_after", [*chunk, (batch_size, 3 * H)], x.dtype)
     h_prev = c(h0)
     steps = lengths_array(lengths, num_steps, batch_size)
+    plan = use_blas(x.shape, H, GATES)
+    packed, threads = _packings(U, batch_size, plan, True, b_hn is not None)
     for t0 in range(0, num_steps, K):
         n = min(K, num_steps - t0)
         xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
         blas = use_blas(xs.shape, H, GATES)
-        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)):
+        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)), mkl_threads(threads):
             if b_hn is None:
-                _forward_before(xs, h_prev, W, U, b, s, gates[:n], extra[:n], hs, *scratch, blas)
+                _forward_before(
+                    xs, h_prev, W, U, b, s, gates[:n], extra[:n], hs, *scratch, blas, packed
+                )
             else:
                 _forward_after(
-                    xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas
+                    xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas, packed
                 )
         h_prev = hs[n - 1]
     y = h if lengths is None else padded_outputs(h, steps)
@@ -133,7 +138,9 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
 
 
 @njit
-def _backward_after(dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, out, blas):
+def _backward_after(
+    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, out, blas, packed
+):
     # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
     dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
     num_steps, batch_size, H = h.shape
@@ -160,7 +167,7 @@ def _backward_after(dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U,
                 d_U[2 * H + j] = delta_h * r
                 d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
                 d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        step_product(delta_U[t], U, U_T, dh_next, blas[0])  # (1) h(t-1) · Uᵀ
+        recurrent_step(delta_U[t], U, U_T, packed[0], dh_next, blas[0])  # (1) h(t-1) · Uᵀ
         for m in range(batch_size):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
@@ -176,7 +183,7 @@ def _backward_after(dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U,
 
 @njit
 def _backward_before(
-    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas
+    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas, packed
 ):
     # δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with U_zr and U_h
     dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
@@ -201,7 +208,7 @@ def _backward_before(
                 acc[j] = dh_total * z  # (4)
                 d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
                 d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
-        step_product(delta_h[t], U_h, U_h_T, d_rh, blas[0])  # (3) d(rh) = δ_h · U_h
+        recurrent_step(delta_h[t], U_h, U_h_T, packed[1], d_rh, blas[0])  # (3) d(rh) = δ_h · U_h
         for m in range(batch_size):
             g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
             acc, dzr = dh_acc[m], delta_zr[t, m]
@@ -211,7 +218,7 @@ def _backward_before(
                 acc[j] = acc[j] + drh[j] * r
                 dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
                 dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        step_product(delta_zr[t], U_zr, U_zr_T, dh_next, blas[0])  # (1) h_prev · U_zrᵀ
+        recurrent_step(delta_zr[t], U_zr, U_zr_T, packed[0], dh_next, blas[0])  # (1) h_prev · U_zrᵀ
         for m in range(batch_size):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
@@ -238,8 +245,9 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
-            _backward_after(*args, *scratch, tuple(out), blas)
+        packed, threads = _packings(args[4], B, blas, False, reset_after)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+            _backward_after(*args, *scratch, tuple(out), blas, packed)
         return dx, dh0, (dW, dU, db, db_hn)
     dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
     dh0[...] = 0.0 if dh_final is None else dh_final
@@ -249,6 +257,16 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dtype,
     )
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)):
-        _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas)
+    packed, threads = _packings(args[4], B, blas, False, reset_after)
+    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+        _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
     return dx, dh0, (dW, dU, db)
+
+
+def _packings(U, batch_size, blas, transpose, reset_after):
+    """(packed copies, MKL threads) of the per-step products' weights (packed.py): U whole for
+    reset after, U_zr and U_h for reset before; empty arrays where nothing is packed."""
+    H = U.shape[1]
+    blocks = (U,) if reset_after else (U[: 2 * H], U[2 * H :])
+    packings = [step_packing(block, batch_size, blas, transpose) for block in blocks]
+    return tuple(p for p, _ in packings), max(t for _, t in packings)

@@ -16,8 +16,8 @@ from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
-from .matmul import input_grads, project_inputs, recurrent_grad, step_product
-from .packed import mkl_threads, packed_product, step_packing
+from .matmul import input_grads, project_inputs, recurrent_grad
+from .packed import mkl_threads, recurrent_step, step_packing
 
 GATES = 4  # stacked gate blocks
 
@@ -29,10 +29,7 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         C_prev = C0 if t == 0 else C[t - 1]
-        if packed_U.size:  # (1) h(t-1) · Uᵀ, (B, 4H)
-            packed_product(h_prev, packed_U, a)
-        else:
-            step_product(h_prev, U.T, U, a, blas[0])
+        recurrent_step(h_prev, U.T, U, packed_U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 4H)
         for n in range(batch_size):
             g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
@@ -94,10 +91,7 @@ def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, o
                 d[2 * H + j] = dC_n[j] * g[H + j] * (one - C_tilde * C_tilde)  # (3), C̃ = tanh
             for j in range(H):
                 dC_n[j] = dC_n[j] * g[j]  # (3) dC(t-1) = dC * f
-        if packed_U.size:  # (1) dh(t-1) = δ · U
-            packed_product(delta[t], packed_U, dh_next)
-        else:
-            step_product(delta[t], U, U_T, dh_next, blas[0])
+        recurrent_step(delta[t], U, U_T, packed_U, dh_next, blas[0])  # (1) dh(t-1) = δ · U
         restore_carried(dh_next, carried, lengths, t)
     input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dU, blas[1])  # (1)

@@ -35,9 +35,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .config import njit
+from .matmul import step_product
 from .workspace import POOL
 
-__all__ = ["available", "mkl_threads", "pack", "packed_product", "step_packing"]
+__all__ = ["available", "mkl_threads", "pack", "packed_product", "recurrent_step", "step_packing"]
 
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
 _SYMBOLS = {
@@ -226,3 +228,13 @@ def packed_product(typingctx, A, packed, out):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@njit
+def recurrent_step(A, M, M_T, packed_M, out, blas):
+    """A kernel's per-step product out = A · M: on the packed copy where there is one
+    (``packed_M.size``), else :func:`.matmul.step_product` (BLAS or the loop, ``blas``)."""
+    if packed_M.size:
+        packed_product(A, packed_M, out)
+    else:
+        step_product(A, M, M_T, out, blas)
