@@ -1,5 +1,5 @@
-"""MKL's packed per-step product (kernels/cpu/packed.py): parity with the reference for the
-LSTM and both GRU forms, the OpenBLAS path it replaces, and the fallback where MKL is missing
+"""MKL's packed per-step product (kernels/cpu/packed.py): parity with the reference for every
+cell (both GRU forms), the OpenBLAS path it replaces, and the fallback where MKL is missing
 or ruled out."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_packed_product_equals_numpy_both_orientations(dtype, rows, n, k):
     np.testing.assert_allclose(out2, A2 @ M, rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("variant", ["lstm", "gru", "gru_reset_after"])
+@pytest.mark.parametrize("variant", ["rnn", "lstm", "gru", "gru_reset_after"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("use_mkl", [True, False])
 @pytest.mark.parametrize("lengths", [None, np.array([6, 1, 3, 6, 2, 5, 6, 4])])

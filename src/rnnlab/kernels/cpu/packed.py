@@ -8,7 +8,8 @@ GFLOP/s of h(t-1) · Uᵀ over all steps: (32,128)·(128,512) 148 packed on one 
 for SciPy's OpenBLAS on two, (64,128)·(128,512) 165 against 104, (64,256)·(256,1024) 122
 against 137. The LSTM kernels, forward+backward, interleaved: (50,16,32,64) 2.2 against 2.4
 ms, (50,32,8,128) 8.3 against 10.7, (100,32,128,256) 66 against 74, equal from (50,64,32,128)
-where OpenBLAS's two threads make up for the packing.
+where OpenBLAS's two threads make up for the packing. The GRU (both forms) gained 7-23 % and
+the RNN 8-18 % at the same sizes; every cell's kernels use it.
 
 MKL is optional (``pip install 'rnnlab[mkl]'``). The kernels call the two functions by the
 names ``rnnlab_sgemm_compute`` / ``rnnlab_dgemm_compute``, which this module registers with
