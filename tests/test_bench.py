@@ -32,6 +32,10 @@ def test_report_has_ratios_parity_memory_and_peak():
     assert "| lstm | (3, 2, 3, 4) |" in table
     assert "load average" in table
     assert "GEMM peak" in table
+    from rnnlab.kernels.cpu import packed
+
+    assert report["mkl_packed"] == packed.available()
+    assert ("MKL packed" in table) == packed.available()
 
 
 def test_padded_lengths_vary_and_keep_the_full_length():

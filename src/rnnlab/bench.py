@@ -351,6 +351,7 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         "threads": threads,
         "torch": None if torch is None else torch.__version__,
         "backend": kernels.resolve(backend, "cpu"),
+        "mkl_packed": _mkl_packed(kernels.resolve(backend, "cpu")),
         "gemm_peak_gflops": {"before": peak, "after": peak_after, "used": best},
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "blas": blas,
@@ -361,6 +362,15 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
     }
 
 
+def _mkl_packed(backend: str) -> bool:
+    """Whether the Numba kernels' per-step products run on MKL's packed copy (rnnlab[mkl])."""
+    if backend != "numba":
+        return False
+    from rnnlab.kernels.cpu import packed
+
+    return packed.available()
+
+
 def _load(report: dict, when: str) -> str:
     load = report.get("load_average", {}).get(when)
     return "?" if load is None else "/".join(f"{v:.1f}" for v in load)
@@ -369,7 +379,9 @@ def _load(report: dict, when: str) -> str:
 def format_table(report: dict) -> str:
     """The human-readable table ``rnnlab bench`` prints."""
     lines = [
-        f"threads {report['threads']}, backend {report['backend']}, torch {report['torch']}, "
+        f"threads {report['threads']}, backend {report['backend']}"
+        f"{' (MKL packed per-step products)' if report.get('mkl_packed') else ''}, "
+        f"torch {report['torch']}, "
         f"GEMM peak {report['gemm_peak_gflops']['used']:.0f} GFLOP/s (float32, 1024²), "
         f"load average {_load(report, 'before')} before, {_load(report, 'after')} after",
         "",

@@ -170,20 +170,26 @@ def step_packing(
     :func:`mkl_threads` with the count returned (``MKL_THREADS``).
     """
     if not blas[0] or batch_size < PACK_MIN_BATCH or U.shape[1] < PACK_MIN_HIDDEN:
-        return _NONE
+        return _NONE  # first: the small sizes return here, at the cost of one comparison
     if not available():
         return _NONE
     with mkl_threads(MKL_THREADS):  # packing runs on MKL's threads too
         return pack(U, batch_size, transpose), MKL_THREADS
 
 
-@contextlib.contextmanager
-def mkl_threads(count: int) -> Iterator[None]:
-    """MKL's thread count for this thread inside the block (MKL_Set_Num_Threads_Local)."""
+def mkl_threads(count: int) -> contextlib.AbstractContextManager:
+    """MKL's thread count for this thread inside the block (``MKL_Set_Num_Threads_Local``);
+    nothing at all for ``count`` 0 (no packing: the small sizes, where a generator context
+    alone would cost ~1.5 µs a call)."""
     lib = _mkl()
-    if lib is None or count == 0:
-        yield
-        return
+    return _NOTHING if lib is None or count == 0 else _local_threads(lib, count)
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _local_threads(lib: ctypes.CDLL, count: int) -> Iterator[None]:
     previous = lib.MKL_Set_Num_Threads_Local(count)
     try:
         yield
