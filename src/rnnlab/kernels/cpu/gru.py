@@ -104,6 +104,9 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
     K = chunk_steps(num_steps, batch_size * 4 * H * x.itemsize)
+    if num_steps <= K:  # one chunk: the training forward, as in lstm_infer
+        y, cache = gru_forward(x, h0, W, U, b, b_hn, lengths)
+        return y, InferenceCache(cache.h[-1:].copy(), None)
     (h,) = carve("gru.infer_out", [(num_steps, batch_size, H)], x.dtype)
     chunk = [(K, batch_size, 3 * H), (K, batch_size, H)]
     c = np.ascontiguousarray

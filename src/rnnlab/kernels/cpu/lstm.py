@@ -128,6 +128,9 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
     K = chunk_steps(num_steps, batch_size * 6 * H * x.itemsize)
+    if num_steps <= K:  # one chunk: the training forward's buffers are no larger, and it is
+        y, cache = lstm_forward(x, h0, C0, W, U, b, lengths)  # one call with less to set up
+        return y, InferenceCache(cache.h[-1:].copy(), cache.C[-1:].copy())
     (h,) = carve("lstm.infer_out", [(num_steps, batch_size, H)], x.dtype)
     gates, C, tanh_C, a = carve(
         "lstm.infer",

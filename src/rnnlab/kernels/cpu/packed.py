@@ -73,28 +73,26 @@ def _mkl() -> ctypes.CDLL | None:
         return None
     for path in _library_paths():
         try:
-            lib = ctypes.CDLL(path)
-            lib.cblas_sgemm_compute, lib.cblas_dgemm_compute  # noqa: B018 - both must exist
-        except (OSError, AttributeError):
+            return _declare(ctypes.CDLL(path))
+        except (OSError, AttributeError):  # not there, or an MKL without the packed API
             continue
-        for name in ("cblas_sgemm_pack_get_size", "cblas_dgemm_pack_get_size"):
-            getattr(lib, name).restype = ctypes.c_size_t
-            getattr(lib, name).argtypes = [ctypes.c_int] * 4
-        for name, real in (
-            ("cblas_sgemm_pack", ctypes.c_float),
-            ("cblas_dgemm_pack", ctypes.c_double),
-        ):
-            getattr(lib, name).restype = None
-            getattr(lib, name).argtypes = [ctypes.c_int] * 6 + [
-                real,
-                ctypes.c_void_p,
-                ctypes.c_int,
-                ctypes.c_void_p,
-            ]
-        lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
-        lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
-        return lib
     return None
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` with the argument types of the functions used here (AttributeError if one is
+    missing)."""
+    lib.cblas_sgemm_compute, lib.cblas_dgemm_compute  # noqa: B018 - both must exist
+    for name in ("cblas_sgemm_pack_get_size", "cblas_dgemm_pack_get_size"):
+        getattr(lib, name).restype = ctypes.c_size_t
+        getattr(lib, name).argtypes = [ctypes.c_int] * 4
+    for name, real in (("cblas_sgemm_pack", ctypes.c_float), ("cblas_dgemm_pack", ctypes.c_double)):
+        getattr(lib, name).restype = None
+        pointers = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        getattr(lib, name).argtypes = [ctypes.c_int] * 6 + [real, *pointers]
+    lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+    lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+    return lib
 
 
 def _never_called(*args) -> None:  # pragma: no cover - the kernels check available() first
