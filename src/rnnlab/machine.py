@@ -31,10 +31,24 @@ def collect() -> dict[str, object]:
     except ImportError:
         facts["numba"] = "not installed"
     facts["blas"] = _blas_description()
+    facts["mkl_packed"] = _packed_description()
     cupy, reason = cupy_status()
     facts["gpu"] = "available" if cupy is not None else f"unavailable: {reason}"
     facts["gpu_kernels"] = _gpu_kernels()
     return facts
+
+
+def _packed_description() -> str:
+    """Whether the CPU kernels run every step's product on MKL's packed copy (docs/speed.md)."""
+    from .kernels import numba_status
+
+    if not numba_status()[0]:
+        return "no: the Numba kernels are not available"
+    from .kernels.cpu import packed
+
+    if packed.available():
+        return "yes (Intel MKL)"
+    return "no: pip install 'rnnlab[mkl]' (x86-64), or RNNLAB_MKL=0 is set"
 
 
 def _gpu_kernels() -> str:

@@ -33,6 +33,9 @@ def test_info(capsys):
     assert facts["numpy"] == np.__version__
     assert facts["python"].count(".") == 2
     assert facts["blas"] not in ("", "unknown")
+    from rnnlab.kernels.cpu import packed
+
+    assert facts["mkl_packed"].startswith("yes" if packed.available() else "no: ")
     gpu = facts["gpu"]
     if importlib.util.find_spec("cupy") is None:
         assert gpu.startswith("unavailable: CuPy is not installed")
