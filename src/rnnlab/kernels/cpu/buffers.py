@@ -15,14 +15,22 @@ def carve(name: str, shapes: list[tuple[int, ...]], dtype, pooled: bool = True):
     ``pooled`` buffers come from the workspace pool (reused once nothing refers to any of the
     views); others are fresh, for results handed to the caller.
     """
-    sizes = [math.prod(s) for s in shapes]
-    total = sum(sizes)
+    plan = _PLANS.get(key := (*shapes,))
+    if plan is None:  # the offsets of a list of shapes, worked out once per list
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        pieces, offset = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            pieces.append((offset, offset + size, shape))
+            offset += size
+        plan = _PLANS[key] = (offset, pieces)
+    total, pieces = plan
     base = POOL.take(name, (total,), dtype) if pooled else np.empty(total, dtype)
-    out, offset = [], 0
-    for shape, size in zip(shapes, sizes, strict=True):
-        out.append(base[offset : offset + size].reshape(shape))
-        offset += size
-    return out
+    return [base[start:stop].reshape(shape) for start, stop, shape in pieces]
+
+
+_PLANS: dict[tuple, tuple[int, list]] = {}
 
 
 # An inference forward (rnnlab.no_grad) runs the sequence in chunks of steps whose buffers (the
