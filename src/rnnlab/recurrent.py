@@ -291,11 +291,12 @@ class _RecurrentLayer(SaveMixin):
         else:  # keeps only the final state (rnnlab.no_grad)
             h, cache = inference.run(self, impl, x_tm, initial, options)
         y = h if self.output_size is None else h @ self._w["W_hy"].T + self._w["b_y"]
+        # The head's mask of valid steps; without a head the cells zero padded outputs and
+        # ignore their gradients themselves.
         self._valid = None
-        if lengths is not None:
+        if lengths is not None and self.output_size is not None:
             self._valid = lengths_to_mask(xp_of(x_tm).asarray(lengths), num_steps)[:, :, None]
-            if self.output_size is not None:
-                y = y * self._valid  # padded steps output zero, head bias included
+            y = y * self._valid  # padded steps output zero, head bias included
         self._cache = cache
         self._layout = layout
         self._impl = impl
@@ -332,9 +333,7 @@ class _RecurrentLayer(SaveMixin):
         layout = self._layout
         features = self.hidden_size if self.output_size is None else self.output_size
         dy_tm = fastpath.gradient_input(self, dy, layout, num_steps, batch_size, features)
-        if self._valid is not None and self.output_size is not None:
-            # padded outputs are constants: their dy is ignored. The cells ignore the dh of
-            # padded steps themselves, so only the head's gradients need the mask here.
+        if self._valid is not None:  # a head's padded outputs are constants: dy is ignored
             dy_tm = dy_tm * self._valid
         if self.output_size is None:
             dh = dy_tm
