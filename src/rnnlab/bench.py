@@ -331,7 +331,8 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
     with threadpool_limits(limits=threads):
         from rnnlab import kernels
 
-        if kernels.resolve(backend, "cpu") == "numba":
+        resolved = kernels.resolve(backend, "cpu")
+        if resolved == "numba":
             kernels.numba_kernels("lstm")  # make SciPy's BLAS loaded before the limits apply
         peak = gemm_peak_gflops(torch)
         for size in sizes:
@@ -350,8 +351,8 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         "machine": collect(),
         "threads": threads,
         "torch": None if torch is None else torch.__version__,
-        "backend": kernels.resolve(backend, "cpu"),
-        "mkl_packed": _mkl_packed(kernels.resolve(backend, "cpu")),
+        "backend": resolved,
+        "mkl_packed": _mkl_packed(resolved),
         "gemm_peak_gflops": {"before": peak, "after": peak_after, "used": best},
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "blas": blas,

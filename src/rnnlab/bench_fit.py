@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .bench import measurement_orders
+
 FIT_SIZES = [(1024, 50, 8, 128), (2048, 20, 4, 32)]
 FIT_CELLS = ("lstm", "gru")
 BATCH_SIZE = 32
@@ -99,10 +101,9 @@ def fit_case(torch: Any, cell: str, size, repeats: int) -> dict:
     for side in sides:
         epoch(side, X[:warm], Y[:warm])
     times: dict[str, list[float]] = {side: [] for side in sides}
-    order = np.random.default_rng(3)
-    for _ in range(repeats):
-        for k in order.permutation(len(sides)):  # no side always right after the same other
-            times[sides[k]].append(epoch(sides[k], X, Y))
+    for order in measurement_orders(sides, repeats):  # no side always after the same other
+        for side in order:
+            times[side].append(epoch(side, X, Y))
     row = {"cell": cell, "size": size, "s": {k: statistics.median(v) for k, v in times.items()}}
     if torch is not None:
         row["ratio"] = row["s"]["rnnlab"] / min(row["s"]["torch_1"], row["s"]["torch_2"])

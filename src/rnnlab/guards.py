@@ -108,8 +108,11 @@ def own(arr: Any, given: Any = None) -> Any:
     a cache holding it would change with the caller's next in-place write. Such an array is
     copied; a fresh one (converted, stacked, transposed) is kept as is. None and tuples of arrays
     (an LSTM state) are handled too. Under :func:`rnnlab.no_grad` nothing is kept for backward,
-    so nothing is copied.
+    so nothing is copied. Without a ``given`` (a state the layer made itself) there is nothing
+    of the caller's to copy.
     """
+    if given is None:
+        return arr
     if isinstance(arr, tuple):
         parts = given if isinstance(given, tuple | list) and len(given) == len(arr) else ()
         return tuple(own(part, parts[k] if parts else None) for k, part in enumerate(arr))

@@ -279,11 +279,8 @@ class _RecurrentLayer(SaveMixin):
         if lengths is not None:
             checked = check_lengths(lengths, batch_size, num_steps, single=layout.single)
             lengths = guards.own(checked, lengths)
-        # The cache keeps these: private copies where they are still the caller's arrays (zero
-        # states made here are nobody else's).
-        x_tm = guards.own(x_tm, x)
-        if state is not None:
-            initial = guards.own(initial, state)
+        # The cache keeps these: private copies where they are still the caller's arrays.
+        x_tm, initial = guards.own(x_tm, x), guards.own(initial, state)
         options = self._cell_options(lengths, x_tm)
         impl = kernels.select_for(self._kernel_cell(), options, self.backend, self.device)
         if grad_mode.is_grad_enabled():
