@@ -10,23 +10,12 @@ from hypothesis import strategies as st
 
 from rnnlab import GRULayer, LSTMLayer, RNNLayer, fastpath
 from rnnlab.kernels.cpu.finite import all_finite
+from tests.conftest import LAYER_VARIANTS, rel_error
 
-LAYERS = {
-    "rnn": (RNNLayer, {}),
-    "lstm": (LSTMLayer, {}),
-    "gru": (GRULayer, {}),
-    "gru_reset_after": (GRULayer, {"reset_after": True}),
-}
+LAYERS = {name: (cls, extra) for name, cls, extra in LAYER_VARIANTS}
 SETTINGS = settings(
     max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
-
-
-def rel_error(actual, expected):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    scale = np.max(np.abs(expected), initial=0.0)
-    return np.max(np.abs(actual - expected), initial=0.0) / (scale if scale > 0 else 1.0)
 
 
 def make(variant, I, H, dtype, backend="auto", **kw):

@@ -10,26 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnnlab
-from rnnlab import GRULayer, LSTMLayer, RNNLayer
+from rnnlab import LSTMLayer, RNNLayer
 from rnnlab.inference import InferenceCache, InferenceModeError
 from rnnlab.kernels.cpu import buffers
+from tests.conftest import LAYER_VARIANTS, rel_error
 
-LAYERS = {
-    "rnn": (RNNLayer, {}),
-    "lstm": (LSTMLayer, {}),
-    "gru": (GRULayer, {}),
-    "gru_reset_after": (GRULayer, {"reset_after": True}),
-}
+LAYERS = {name: (cls, extra) for name, cls, extra in LAYER_VARIANTS}
 SETTINGS = settings(
     max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
-
-
-def rel_error(actual, expected):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    scale = np.max(np.abs(expected), initial=0.0)
-    return np.max(np.abs(actual - expected), initial=0.0) / (scale if scale > 0 else 1.0)
 
 
 def make(variant, I, H, dtype=np.float32, **kw):

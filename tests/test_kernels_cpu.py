@@ -15,6 +15,7 @@ from rnnlab import GRULayer, LSTMLayer, RNNLayer, cells, kernels
 from rnnlab.kernels.cpu import config, gru, lstm, rnn
 from rnnlab.kernels.cpu.activations import sigmoid, tanh
 from rnnlab.kernels.cpu.workspace import WorkspacePool
+from tests.conftest import rel_error
 
 # Array-wise relative error bounds (max |fast - ref| / max |ref|): float32 is the rounding
 # of a few hundred operations, float64 a few ulp of the same arithmetic in another order.
@@ -24,14 +25,6 @@ SETTINGS = settings(
     max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
 VARIANTS = ["rnn", "lstm", "gru", "gru_reset_after"]
-
-
-def rel_error(actual, expected):
-    actual = np.asarray(actual, np.float64)
-    expected = np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    scale = np.max(np.abs(expected), initial=0.0)
-    return np.max(np.abs(actual - expected), initial=0.0) / (scale if scale > 0 else 1.0)
 
 
 def make_problem(variant, T, B, I, H, dtype, seed):
