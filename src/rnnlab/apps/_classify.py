@@ -9,9 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..grad_mode import no_grad
-from ..optim import Adam
-from ..train import fit
-from ._common import GRADIENT_CLIP, subsample
+from ._common import fit_with_adam, subsample
 
 
 class Split(NamedTuple):
@@ -64,15 +62,14 @@ def train_classifier(
     Whole epochs are run (``ceil(steps / batches per epoch)``); returns the loss curve.
     """
     per_epoch = math.ceil(len(train.X) / batch_size)
-    fitted = fit(
+    fitted = fit_with_adam(
         model,
         train.X,
         train.y,
         loss="cross_entropy",
-        optimizer=Adam(model, lr=lr),
+        lr=lr,
         epochs=max(1, math.ceil(steps / per_epoch)),
         batch_size=batch_size,
-        clip=GRADIENT_CLIP,
         lengths=train.lengths,
         targets="last",
         seed=seed,

@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from ..callbacks import History
 from ..layers import GRULayer, LSTMLayer, RNNLayer
+from ..optim import Adam
+from ..train import fit
 
 CELLS = {"rnn": RNNLayer, "lstm": LSTMLayer, "gru": GRULayer}
 CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -61,6 +64,12 @@ def make_layer(
         recurrent_init=recurrent_init,
         **kwargs,
     )
+
+
+def fit_with_adam(model: Any, *data: Any, lr: float, **options: Any) -> History:
+    """:func:`rnnlab.fit` with the applications' recipe: Adam at ``lr`` and the gradient norm
+    clipped at ``GRADIENT_CLIP``; ``data`` and ``options`` go to ``fit`` as they are."""
+    return fit(model, *data, optimizer=Adam(model, lr=lr), clip=GRADIENT_CLIP, **options)
 
 
 def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int) -> int:

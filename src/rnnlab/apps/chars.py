@@ -12,9 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..data import CharVocab, as_rng, char_batches, load_pydoc_text
-from ..optim import Adam
-from ..train import fit
-from ._common import GRADIENT_CLIP, make_layer, one_hot, subsample
+from ._common import fit_with_adam, make_layer, one_hot, subsample
 
 __all__ = ["generate", "train_text"]
 
@@ -46,13 +44,12 @@ def train_text(
         inputs, targets = char_batches(ids[:cut], seq_len, batch_size, seed=rng)  # (B, T)
         return one_hot(inputs, len(vocab)), targets
 
-    fitted = fit(
+    fitted = fit_with_adam(
         layer,
         batches,
         updates=steps,
         loss="cross_entropy",
-        optimizer=Adam(layer, lr=lr),
-        clip=GRADIENT_CLIP,
+        lr=lr,
         seed=rng,
         progress=progress,
     )

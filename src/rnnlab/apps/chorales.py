@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from .. import io
 from ..data import as_rng
-from ._common import require
+from ._common import fit_with_adam, require
 
 __all__ = [
     "CHUNG_2014_JSB_TEST_NLL",
@@ -277,23 +277,20 @@ def _train_cell(
     seed: int, options: dict,
 ) -> tuple[Any, dict]:  # fmt: skip
     """One cell at ~20k parameters (or ``hidden``), trained on the windows, scored whole."""
-    from ..optim import Adam
-    from ..train import fit
-    from ._common import GRADIENT_CLIP, hidden_for_budget, make_layer, subsample
+    from ._common import hidden_for_budget, make_layer, subsample
 
     size = hidden or hidden_for_budget(cell, KEYS, KEYS, PARAMETER_BUDGET)
     rng = np.random.default_rng([seed, {"rnn": 1, "gru": 2, "lstm": 3}[cell]])
     model = make_layer(cell, KEYS, size, KEYS, seed=rng)
     batch_size = options["batch_size"]
-    fitted = fit(
+    fitted = fit_with_adam(
         model,
         X,
         Y,
         loss=sigmoid_nll,
-        optimizer=Adam(model, lr=options["lr"]),
+        lr=options["lr"],
         epochs=max(1, -(-options["steps"] * batch_size // len(X))),  # about ``steps`` updates
         batch_size=batch_size,
-        clip=GRADIENT_CLIP,
         seed=rng,
         targets="steps",
         progress=options["progress"],

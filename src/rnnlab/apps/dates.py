@@ -177,19 +177,16 @@ def train_dates(
     progress: bool = False,
 ) -> tuple[Seq2Seq, dict]:
     """Train the encoder–decoder on fresh pairs (teacher forcing); score greedy decoding."""
-    from ..optim import Adam
-    from ..train import fit
-    from ._common import GRADIENT_CLIP, subsample
+    from ._common import fit_with_adam, subsample
 
     rng = np.random.default_rng(seed)
     model = make_model(hidden, embed, seed=rng)
-    fitted = fit(
+    fitted = fit_with_adam(
         model,
         DateBatches(batch_size),
         updates=steps,
         loss="cross_entropy",
-        optimizer=Adam(model, lr=lr),
-        clip=GRADIENT_CLIP,
+        lr=lr,
         seed=rng,
         targets="steps",
         progress=progress,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import ADDING_BASELINE_MSE, adding_problem, copy_task
-from ..optim import Adam
-from ..train import fit
-from ._common import GRADIENT_CLIP, make_layer, subsample
+from ._common import fit_with_adam, make_layer, subsample
 
 __all__ = ["COPY_SYMBOLS", "EVAL_SEQUENCES", "TASK_IDS", "score", "task_batch", "train_memory"]
 
@@ -75,13 +73,12 @@ def train_memory(
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return task_batch(task, batch_size, seq_len, rng)
 
-    fitted = fit(
+    fitted = fit_with_adam(
         layer,
         batches,
         updates=steps,
         loss=loss,
-        optimizer=Adam(layer, lr=lr),
-        clip=GRADIENT_CLIP,
+        lr=lr,
         seed=rng,
         targets="last",
         progress=progress,

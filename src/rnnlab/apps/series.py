@@ -16,9 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..data import load_csv_series, load_sunspots, make_windows, sine_windows, split_series
-from ..optim import Adam
-from ..train import fit
-from ._common import GRADIENT_CLIP, make_layer, subsample
+from ._common import fit_with_adam, make_layer, subsample
 
 __all__ = ["forecast", "series_of", "train_forecaster", "train_sine", "train_sunspots"]
 
@@ -40,13 +38,12 @@ def train_sine(
     def batches(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return sine_windows(32, window, seed=rng, dtype=np.float32)  # (B, T, 1) twice
 
-    fitted = fit(
+    fitted = fit_with_adam(
         layer,
         batches,
         updates=steps,
         loss="mse",
-        optimizer=Adam(layer, lr=lr),
-        clip=GRADIENT_CLIP,
+        lr=lr,
         seed=rng,
         progress=progress,
     )
@@ -102,13 +99,12 @@ def train_forecaster(
         pick = rng.integers(0, cut, size=batch_size)
         return x_samples[pick], y_all[pick]
 
-    fitted = fit(
+    fitted = fit_with_adam(
         layer,
         batches,
         updates=steps,
         loss="mse",
-        optimizer=Adam(layer, lr=lr),
-        clip=GRADIENT_CLIP,
+        lr=lr,
         seed=rng,
         targets="last",
         progress=progress,

@@ -12,10 +12,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..apps._common import CELL_NAMES, CELLS, GRADIENT_CLIP, hidden_for_budget, make_layer
+from ..apps._common import (
+    CELL_NAMES,
+    CELLS,
+    GRADIENT_CLIP,
+    fit_with_adam,
+    hidden_for_budget,
+    make_layer,
+)
 from ..layers import GRULayer, LSTMLayer, RNNLayer
-from ..optim import Adam
-from ..train import fit
 
 __all__ = [
     "CELLS",
@@ -61,13 +66,12 @@ def train_many_to_one(
         raise ValueError(f"loss: expected one of {sorted(LOSSES)}, got {loss!r}")
     if updates == 0:
         return []
-    history = fit(
+    history = fit_with_adam(
         layer,
         source,
         updates=updates,
         loss=loss,
-        optimizer=Adam(layer, lr=learning_rate),
-        clip=GRADIENT_CLIP,
+        lr=learning_rate,
         seed=rng,
         targets="last",
         stall_epochs=0,  # the sweeps train cells that stall on purpose; no advice wanted
