@@ -63,9 +63,12 @@ def test_parity_with_and_without_packing(variant, dtype, use_mkl, lengths, monke
     monkeypatch.setattr(module, "use_blas", lambda *args: (True, True))
     packings = []
 
-    def spy(*args, **kwargs):
-        result = packed.step_packing(*args, **kwargs) if use_mkl else packed._NONE
-        packings.append(result[0].size > 0)
+    def spy(blocks, *args, **kwargs):
+        if use_mkl:
+            result = packed.step_packing(blocks, *args, **kwargs)
+        else:
+            result = (packed._EMPTY,) * len(blocks), 0
+        packings.append(all(p.size > 0 for p in result[0]))
         return result
 
     monkeypatch.setattr(module, "step_packing", spy)
@@ -90,7 +93,7 @@ def test_rnnlab_mkl_0_rules_mkl_out():
 def test_no_packing_where_the_loop_runs_or_the_product_is_small():
     U = np.ones((4 * packed.PACK_MIN_HIDDEN, packed.PACK_MIN_HIDDEN), np.float32)
     rows = packed.PACK_MIN_BATCH
-    assert packed.step_packing(U, rows, (False, True), transpose=True)[0].size == 0
-    assert packed.step_packing(U, rows - 1, (True, True), transpose=True)[0].size == 0
+    assert packed.step_packing((U,), rows, (False, True), transpose=True)[0][0].size == 0
+    assert packed.step_packing((U,), rows - 1, (True, True), transpose=True)[0][0].size == 0
     small = np.ones((4 * 8, 8), np.float32)
-    assert packed.step_packing(small, rows, (True, True), transpose=True)[0].size == 0
+    assert packed.step_packing((small,), rows, (True, True), transpose=True)[0][0].size == 0

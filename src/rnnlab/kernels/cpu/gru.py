@@ -84,7 +84,7 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     c = np.ascontiguousarray
     args = (c(x), c(h0), c(W), c(U), c(b))
     steps = lengths_array(lengths, num_steps, batch_size)
-    packed, threads = _packings(args[3], batch_size, blas, True, b_hn is not None)
+    packed, threads = step_packing(_blocks(args[3], b_hn is not None), batch_size, blas, True)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         if b_hn is None:
             shapes += [(batch_size, 2 * H), (batch_size, H)]
@@ -121,7 +121,7 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
     h_prev = c(h0)
     steps = lengths_array(lengths, num_steps, batch_size)
     plan = use_blas(x.shape, H, GATES)
-    packed, threads = _packings(U, batch_size, plan, True, b_hn is not None)
+    packed, threads = step_packing(_blocks(U, b_hn is not None), batch_size, plan, True)
     for t0 in range(0, num_steps, K):
         n = min(K, num_steps - t0)
         xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
@@ -248,7 +248,7 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        packed, threads = _packings(args[4], B, blas, False, reset_after)
+        packed, threads = step_packing(_blocks(args[4], reset_after), B, blas, False)
         with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
             _backward_after(*args, *scratch, tuple(out), blas, packed)
         return dx, dh0, (dW, dU, db, db_hn)
@@ -260,16 +260,14 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dtype,
     )
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    packed, threads = _packings(args[4], B, blas, False, reset_after)
+    packed, threads = step_packing(_blocks(args[4], reset_after), B, blas, False)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
     return dx, dh0, (dW, dU, db)
 
 
-def _packings(U, batch_size, blas, transpose, reset_after):
-    """(packed copies, MKL threads) of the per-step products' weights (packed.py): U whole for
-    reset after, U_zr and U_h for reset before; empty arrays where nothing is packed."""
+def _blocks(U, reset_after):
+    """The weight blocks of the per-step products: U whole for reset after, U_zr and U_h for
+    reset before (packed.py)."""
     H = U.shape[1]
-    blocks = (U,) if reset_after else (U[: 2 * H], U[2 * H :])
-    packings = [step_packing(block, batch_size, blas, transpose) for block in blocks]
-    return tuple(p for p, _ in packings), max(t for _, t in packings)
+    return (U,) if reset_after else (U[: 2 * H], U[2 * H :])

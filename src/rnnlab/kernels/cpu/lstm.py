@@ -23,13 +23,13 @@ GATES = 4  # stacked gate blocks
 
 
 @njit
-def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, packed_U):
+def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, packed):
     num_steps, batch_size, H = h.shape
     project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         C_prev = C0 if t == 0 else C[t - 1]
-        recurrent_step(h_prev, U.T, U, packed_U, a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 4H)
+        recurrent_step(h_prev, U.T, U, packed[0], a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 4H)
         for n in range(batch_size):
             g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
@@ -57,7 +57,7 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
 
 
 @njit
-def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed_U):
+def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed):
     dx, dh_next, dC_next, dW, dU, db = out
     # dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit
     num_steps, batch_size, H = dh.shape
@@ -91,7 +91,7 @@ def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, o
                 d[2 * H + j] = dC_n[j] * g[H + j] * (one - C_tilde * C_tilde)  # (3), C̃ = tanh
             for j in range(H):
                 dC_n[j] = dC_n[j] * g[j]  # (3) dC(t-1) = dC * f
-        recurrent_step(delta[t], U, U_T, packed_U, dh_next, blas[0])  # (1) dh(t-1) = δ · U
+        recurrent_step(delta[t], U, U_T, packed[0], dh_next, blas[0])  # (1) dh(t-1) = δ · U
         restore_carried(dh_next, carried, lengths, t)
     input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
@@ -110,10 +110,10 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     c = np.ascontiguousarray
     steps = lengths_array(lengths, num_steps, batch_size)
     blas = use_blas(x.shape, H, GATES)
-    packed_U, threads = step_packing(U, batch_size, blas, transpose=True)
+    packed, threads = step_packing((U,), batch_size, blas, transpose=True)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _forward_kernel(
-            c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas, packed_U
+            c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas, packed
         )
     y = h if lengths is None else padded_outputs(h, steps)
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
@@ -141,7 +141,7 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
     x, W, U, b = c(x), c(W), c(U), c(b)
     h_prev, C_prev = c(h0), c(C0)
     steps = lengths_array(lengths, num_steps, batch_size)
-    packed_U, threads = step_packing(U, batch_size, use_blas(x.shape, H, GATES), transpose=True)
+    packed, threads = step_packing((U,), batch_size, use_blas(x.shape, H, GATES), True)
     for t0 in range(0, num_steps, K):
         n = min(K, num_steps - t0)
         xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
@@ -150,7 +150,7 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
         with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)), mkl_threads(threads):
             _forward_kernel(
                 xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas,
-                packed_U,
+                packed,
             )  # fmt: skip
         h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
     y = h if lengths is None else padded_outputs(h, steps)
@@ -174,10 +174,10 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     dC0[...] = 0.0 if dC_final is None else dC_final
     c = np.ascontiguousarray
     blas = use_blas(x.shape, H, GATES)
-    packed_U, threads = step_packing(U, batch_size, blas, transpose=False)
+    packed, threads = step_packing((U,), batch_size, blas, transpose=False)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _backward_kernel(
             c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
-            c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas, packed_U,
+            c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas, packed,
         )  # fmt: skip
     return dx, dh0, dC0, (dW, dU, db)

@@ -146,7 +146,7 @@ def pack(M: np.ndarray, rows: int, transpose: bool) -> np.ndarray:
     return packed
 
 
-_NONE = (np.empty(0, np.uint8), 0)  # "not packed": the kernels test packed.size
+_EMPTY = np.empty(0, np.uint8)  # "not packed": the kernels test packed.size
 # MKL's own threads are Intel OpenMP workers that spin between calls; in one process with
 # SciPy's OpenBLAS (the kernels' other products) they held the second core and slowed
 # OpenBLAS's two-thread products 1.5-2.5x: with two MKL threads the LSTM at (100,32,128,256)
@@ -159,20 +159,20 @@ PACK_MIN_HIDDEN = 64
 
 
 def step_packing(
-    U: np.ndarray, batch_size: int, blas: tuple[bool, bool], transpose: bool
-) -> tuple[np.ndarray, int]:
-    """(packed U, MKL threads) for a kernel's per-step product, or (empty, 0) where the product
-    stays with BLAS or the loop: no MKL, or a size where the plan (``use_blas``) keeps the loop.
+    blocks: tuple[np.ndarray, ...], batch_size: int, blas: tuple[bool, bool], transpose: bool
+) -> tuple[tuple[np.ndarray, ...], int]:
+    """(packed copies, MKL threads) of the weight blocks of a kernel's per-step products (U;
+    the GRU's U_zr and U_h in its guide form), or empty arrays and 0 where the products stay
+    with BLAS or the loop: no MKL, or a size where the plan (``use_blas``) keeps the loop.
 
     Forward: h(t-1) · Uᵀ (``transpose``); backward: δ(t) · U. The kernel call runs inside
     :func:`mkl_threads` with the count returned (``MKL_THREADS``).
     """
-    if not blas[0] or batch_size < PACK_MIN_BATCH or U.shape[1] < PACK_MIN_HIDDEN:
-        return _NONE  # first: the small sizes return here, at the cost of one comparison
-    if not available():
-        return _NONE
+    small = batch_size < PACK_MIN_BATCH or blocks[0].shape[1] < PACK_MIN_HIDDEN
+    if not blas[0] or small or not available():  # the small sizes stop at the first tests
+        return (_EMPTY,) * len(blocks), 0
     with mkl_threads(MKL_THREADS):  # packing runs on MKL's threads too
-        return pack(U, batch_size, transpose), MKL_THREADS
+        return tuple(pack(block, batch_size, transpose) for block in blocks), MKL_THREADS
 
 
 def mkl_threads(count: int) -> contextlib.AbstractContextManager:

@@ -23,13 +23,13 @@ GATES = 1  # stacked gate blocks
 
 
 @njit
-def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed_W_hh):
+def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed):
     num_steps, batch_size, H = h.shape
     a = np.empty((batch_size, H), h.dtype)  # step scratch: here, so the cache keeps only h
     project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        recurrent_step(h_prev, W_hh.T, W_hh, packed_W_hh, a, blas[0])  # (1) h(t-1) · W_hhᵀ
+        recurrent_step(h_prev, W_hh.T, W_hh, packed[0], a, blas[0])  # (1) h(t-1) · W_hhᵀ
         for b in range(batch_size):
             h_b, a_b = h[t, b], a[b]
             for j in range(H):
@@ -39,7 +39,7 @@ def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed_W_hh):
 
 
 @njit
-def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed_W_hh):
+def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed):
     dx, dh_next, dW_xh, dW_hh, db_h = out  # dh_next holds dh_final on entry and dh0 on exit
     num_steps, batch_size, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
@@ -54,7 +54,7 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed
                 continue
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
-        recurrent_step(delta[t], W_hh, W_hh_T, packed_W_hh, dh_next, blas[0])  # (1) δ · W_hh
+        recurrent_step(delta[t], W_hh, W_hh_T, packed[0], dh_next, blas[0])  # (1) δ · W_hh
         restore_carried(dh_next, carried, lengths, t)
     input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
@@ -67,7 +67,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
     c = np.ascontiguousarray
     steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
-    packed, threads = step_packing(W_hh, batch_size, blas, transpose=True)
+    packed, threads = step_packing((W_hh,), batch_size, blas, transpose=True)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _forward_kernel(c(x), c(h0), c(W_xh), c(W_hh), c(b_h), steps, h, blas, packed)
     y = h if lengths is None else padded_outputs(h, steps)
@@ -96,7 +96,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     dh0[...] = 0.0 if dh_final is None else dh_final
     c = np.ascontiguousarray
     blas = use_blas(x.shape, H, GATES)
-    packed, threads = step_packing(W_hh, batch_size, blas, transpose=False)
+    packed, threads = step_packing((W_hh,), batch_size, blas, transpose=False)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _backward_kernel(
             c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh),
