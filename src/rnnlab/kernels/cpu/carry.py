@@ -29,9 +29,10 @@ def zero_row(dst):
 
 
 @njit
-def restore_carried(d_next, carried, lengths, t):
-    """Rows of step t that are padded: their gradient on the previous state is ``carried``."""
-    for b in range(d_next.shape[0]):
+def restore_carried(d_next, carried, lengths, t, lo, hi):
+    """Rows lo:hi of step t that are padded: their gradient on the previous state is
+    ``carried``."""
+    for b in range(lo, hi):
         if t >= lengths[b]:
             copy_row(d_next[b], carried[b])
 

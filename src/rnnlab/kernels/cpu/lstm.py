@@ -17,22 +17,47 @@ from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad
-from .packed import mkl_threads, recurrent_step, step_packing
+from .packed import mkl_threads, packed_product, recurrent_step, step_packing, will_pack
+from .packed import weight_grads as mkl_weight_grads
+from .rows import recurrent_flops, row_blocks, run_rows
 
 GATES = 4  # stacked gate blocks
 
 
 @njit
 def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, packed):
-    num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
+    """The whole forward on one thread. ``packed`` = (U, W) packed for MKL, or empty arrays."""
+    if not packed[1].size:
+        project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
+    _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, blas[0], packed, 0, x.shape[1])
+
+
+@njit
+def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, packed, lo, hi):
+    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py).
+
+    With W packed (``packed[1]``, MKL) the input projection (0) runs step by step, just before
+    the step that reads it, so that P(t) is still in cache; else gates hold P on entry. The
+    gates, C and tanh C buffers may hold fewer steps than h (a ring of the last ones, for
+    inference): step t lives at t mod their length.
+    """
+    num_steps, _, H = h.shape
+    ring = gates.shape[0]
     for t in range(num_steps):
+        r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
-        C_prev = C0 if t == 0 else C[t - 1]
-        recurrent_step(h_prev, U.T, U, packed[0], a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 4H)
-        for n in range(batch_size):
-            g, a_b, c_prev = gates[t, n], a[n], C_prev[n]
-            c_out, tc_out, h_out = C[t, n], tanh_C[t, n], h[t, n]
+        C_prev = C0 if t == 0 else C[(t - 1) % ring]
+        if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
+            packed_product(x[t, lo:hi], packed[1], gates[r, lo:hi])
+            for n in range(lo, hi):
+                g = gates[r, n]
+                for j in range(4 * H):
+                    g[j] += b[j]
+        # (1) h(t-1) · Uᵀ, (rows, 4H)
+        recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
+        for n in range(lo, hi):
+            g, a_b, c_prev = gates[r, n], a[n], C_prev[n]
+            c_out, tc_out, h_out = C[r, n], tanh_C[r, n], h[t, n]
             # One simple loop per activation: a loop that reads and writes four gate blocks of
             # the same row at once did not vectorise (measured 3-4x slower). Every loop runs
             # over range(n) with the block's offset in the index: Numba cannot prove that an
@@ -59,14 +84,36 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
 @njit
 def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed):
     dx, dh_next, dC_next, dW, dU, db = out
-    # dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit
-    num_steps, batch_size, H = dh.shape
-    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_T = np.ascontiguousarray(U.T)
-    carried = np.empty_like(dh_next)  # (M) dh of padded rows, passed straight to h(t-1)
+    carried = np.empty_like(dh_next)
+    _backward_rows(
+        dh, C0, U, U_T, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, blas[0],
+        packed, 0, dh.shape[1],
+    )  # fmt: skip
+    _weight_grads(delta, x, h0, W, h, dx, dW, dU, db, blas[1])
+
+
+@njit
+def _weight_grads(delta, x, h0, W, h, dx, dW, dU, db, blas):
+    input_grads(delta, x, W, dx, dW, db, blas)  # (0)
+    recurrent_grad(delta, h0, h, dU, blas)  # (1)
+
+
+@njit
+def _backward_rows(
+    dh, C0, U, U_T, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, step_blas,
+    packed, lo, hi,
+):  # fmt: skip
+    """δ for the batch rows lo:hi, every step, last to first (rows.py).
+
+    dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit; ``carried`` (B, H)
+    is scratch for the dh of padded rows, passed straight to h(t-1) (M).
+    """
+    num_steps, _, H = dh.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     for t in range(num_steps - 1, -1, -1):
         C_prev = C0 if t == 0 else C[t - 1]
-        for b in range(batch_size):
+        for b in range(lo, hi):
             g, d, dh_t, c_prev, tc = gates[t, b], delta[t, b], dh[t, b], C_prev[b], tanh_C[t, b]
             dh_n, dC_n = dh_next[b], dC_next[b]
             if t >= lengths[b]:  # (M) padded: dy ignored, no gradient, dh and dC carried
@@ -91,10 +138,9 @@ def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, o
                 d[2 * H + j] = dC_n[j] * g[H + j] * (one - C_tilde * C_tilde)  # (3), C̃ = tanh
             for j in range(H):
                 dC_n[j] = dC_n[j] * g[j]  # (3) dC(t-1) = dC * f
-        recurrent_step(delta[t], U, U_T, packed[0], dh_next, blas[0])  # (1) dh(t-1) = δ · U
-        restore_carried(dh_next, carried, lengths, t)
-    input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
+        # (1) dh(t-1) = δ · U
+        recurrent_step(delta[t, lo:hi], U, U_T, packed[0], dh_next[lo:hi], step_blas)
+        restore_carried(dh_next, carried, lengths, t, lo, hi)
 
 
 def lstm_forward(x, h0, C0, W, U, b, lengths=None):
@@ -109,12 +155,7 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
     )
     c = np.ascontiguousarray
     steps = lengths_array(lengths, num_steps, batch_size)
-    blas = use_blas(x.shape, H, GATES)
-    packed, threads = step_packing((U,), batch_size, blas, transpose=True)
-    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-        _forward_kernel(
-            c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a, blas, packed
-        )
+    _run_forward(c(x), c(h0), c(C0), c(W), c(U), c(b), steps, gates, C, tanh_C, h, a)
     y = h if lengths is None else padded_outputs(h, steps)
     return y, LSTMCache(x, h0, C0, gates, C, tanh_C, h)
 
@@ -122,8 +163,9 @@ def lstm_forward(x, h0, C0, W, U, b, lengths=None):
 def lstm_infer(x, h0, C0, W, U, b, lengths=None):
     """:func:`lstm_forward` for ``rnnlab.no_grad``: (h, InferenceCache), no backward cache.
 
-    The forward kernel runs over chunks of steps; its gates, C and tanh C live in buffers of
-    one chunk (``INFERENCE_CHUNK_BYTES``), reused, and only h (the outputs) spans all T steps.
+    Only h (the outputs) spans all T steps; the gates, C and tanh C live in buffers of K steps
+    (``INFERENCE_CHUNK_BYTES``), reused: a ring that the kernel runs through where it projects
+    the inputs step by step (MKL), else chunks of K steps, one kernel call each.
     """
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
@@ -141,20 +183,41 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
     x, W, U, b = c(x), c(W), c(U), c(b)
     h_prev, C_prev = c(h0), c(C0)
     steps = lengths_array(lengths, num_steps, batch_size)
-    packed, threads = step_packing((U,), batch_size, use_blas(x.shape, H, GATES), True)
-    for t0 in range(0, num_steps, K):
-        n = min(K, num_steps - t0)
-        xs, hs = x[t0 : t0 + n], h[t0 : t0 + n]
-        blas = use_blas(xs.shape, H, GATES)
-        s = steps - t0  # lengths in the chunk's own step numbers
-        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)), mkl_threads(threads):
-            _forward_kernel(
-                xs, h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a, blas,
-                packed,
-            )  # fmt: skip
-        h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
+    if will_pack(batch_size, H, use_blas(x.shape, H, GATES)[0]):
+        _run_forward(x, h_prev, C_prev, W, U, b, steps, gates, C, tanh_C, h, a)  # the ring
+        C_prev = C[(num_steps - 1) % K].copy()
+    else:
+        for t0 in range(0, num_steps, K):
+            n = min(K, num_steps - t0)
+            hs = h[t0 : t0 + n]
+            s = steps - t0  # lengths in the chunk's own step numbers
+            _run_forward(
+                x[t0 : t0 + n], h_prev, C_prev, W, U, b, s, gates[:n], C[:n], tanh_C[:n], hs, a
+            )
+            h_prev, C_prev = hs[n - 1], C[n - 1].copy()  # C's buffer is the next chunk's
     y = h if lengths is None else padded_outputs(h, steps)
     return y, InferenceCache(h[-1:].copy(), C_prev[None])
+
+
+def _run_forward(x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a):
+    """The forward kernel on contiguous arrays: one compiled call, or the batch rows in two
+    blocks on two threads (rows.py)."""
+    _, batch_size, _ = x.shape
+    H = h.shape[-1]
+    blas = use_blas(x.shape, H, GATES)
+    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
+    if len(blocks) == 1:
+        packed, threads = step_packing((U, W), batch_size, blas, transpose=True)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+            _forward_kernel(x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a, blas, packed)
+        return
+
+    def rows(lo, hi):  # W packed too: each block projects its own rows, step by step
+        packed, threads = step_packing((U, W), hi - lo, blas, transpose=True)
+        with mkl_threads(threads):
+            _forward_rows(x, h0, C0, U, b, steps, gates, C, tanh_C, h, a, blas[0], packed, lo, hi)
+
+    run_rows(rows, blocks)
 
 
 def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
@@ -173,11 +236,41 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     dh0[...] = 0.0 if dh_final is None else dh_final
     dC0[...] = 0.0 if dC_final is None else dC_final
     c = np.ascontiguousarray
+    dh, x, h0, C0, W, U = c(dh), c(x), c(h0), c(C0), c(W), c(U)
+    gates, C, tanh_C, h = c(gates), c(C), c(tanh_C), c(h)
+    steps = lengths_array(lengths, num_steps, batch_size)
     blas = use_blas(x.shape, H, GATES)
-    packed, threads = step_packing((U,), batch_size, blas, transpose=False)
-    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-        _backward_kernel(
-            c(dh), c(x), c(h0), c(C0), c(W), c(U), lengths_array(lengths, num_steps, batch_size),
-            c(gates), c(C), c(tanh_C), c(h), delta, tuple(out), blas, packed,
-        )  # fmt: skip
+    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
+    if len(blocks) == 1:  # the whole backward in one compiled call
+        packed, threads = step_packing((U,), batch_size, blas, transpose=False)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+            _backward_kernel(
+                dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed
+            )
+        return dx, dh0, dC0, (dW, dU, db)
+    U_T, carried = c(U.T), np.empty_like(dh0)
+
+    def rows(lo, hi):  # δ, dh and dC of these rows, every step
+        packed, threads = step_packing((U,), hi - lo, blas, transpose=False)
+        with mkl_threads(threads):
+            _backward_rows(
+                dh, C0, U, U_T, steps, gates, C, tanh_C, delta, dh0, dC0, carried, blas[0],
+                packed, lo, hi,
+            )  # fmt: skip
+
+    # Then dx, dW, dU, db from δ, split by steps, through MKL on the same two threads (a
+    # BLAS with threads of its own would keep them spinning on the cores these need): the
+    # second half's weight gradients into arrays of their own, added at the end.
+    later = (np.empty_like(dW), np.empty_like(dU), np.empty_like(db))
+
+    def weight_grads(t0, t1):
+        part = (dW, dU, db) if t0 == 0 else later
+        h_before = h0 if t0 == 0 else h[t0 - 1]
+        with mkl_threads(1):
+            mkl_weight_grads(delta[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part)
+
+    run_rows(rows, blocks)
+    run_rows(weight_grads, ((0, num_steps // 2), (num_steps // 2, num_steps)))
+    for total, rest in zip((dW, dU, db), later, strict=True):
+        total += rest
     return dx, dh0, dC0, (dW, dU, db)

@@ -11,8 +11,16 @@ ms, (50,32,8,128) 8.3 against 10.7, (100,32,128,256) 66 against 74, equal from (
 where OpenBLAS's two threads make up for the packing. The GRU (both forms) gained 7-23 % and
 the RNN 8-18 % at the same sizes; every cell's kernels use it.
 
-MKL is optional (``pip install 'rnnlab[mkl]'``). The kernels call the two functions by the
-names ``rnnlab_sgemm_compute`` / ``rnnlab_dgemm_compute``, which this module registers with
+The LSTM packs W as well and projects the inputs step by step, P(t) = x(t) · Wᵀ just before
+the step that reads it, instead of one product over all steps beforehand: P(t) is then still
+in cache when the gates read it, where the whole P (T·B·4H, 52 MB at (200,64,64,256)) made a
+round trip through memory. LSTM forward kernel on one thread, interleaved: (100,32,128,256)
+17.5 against 24.6 ms, (200,64,64,256) 65 against 70. Both cores (rows.py) also use MKL's
+general product (:func:`mkl_gemm`, ``cblas_?gemm``) for the backward's weight gradients.
+
+MKL is optional (``pip install 'rnnlab[mkl]'``). The kernels call its functions by the names
+``rnnlab_sgemm_compute`` / ``rnnlab_dgemm_compute`` / ``rnnlab_sgemm`` / ``rnnlab_dgemm``,
+which this module registers with
 LLVM's symbol table at import: MKL's functions where its library is found, else a stub that is
 never called (the kernels take the packed path only when :func:`available`). Binding by name,
 not by address, keeps Numba's on-disk cache valid across processes.
@@ -40,13 +48,17 @@ from .config import njit
 from .matmul import step_product
 from .workspace import POOL
 
-__all__ = ["available", "mkl_threads", "pack", "packed_product", "recurrent_step", "step_packing"]
+__all__ = [
+    "available", "mkl_threads", "pack", "packed_product", "recurrent_step", "step_packing",
+    "will_pack",
+]  # fmt: skip
 
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
 _SYMBOLS = {
     np.dtype(np.float32): "rnnlab_sgemm_compute",
     np.dtype(np.float64): "rnnlab_dgemm_compute",
 }
+_GEMM_SYMBOLS = {np.dtype(np.float32): "rnnlab_sgemm", np.dtype(np.float64): "rnnlab_dgemm"}
 
 
 def _library_paths() -> list[str]:
@@ -99,16 +111,27 @@ def _never_called(*args) -> None:  # pragma: no cover - the kernels check availa
     raise AssertionError("the packed product ran without MKL")
 
 
+def _gemm_type(real: type) -> type:
+    c_int = ctypes.c_int
+    pointer: type = ctypes.POINTER(real)
+    return ctypes.CFUNCTYPE(
+        None, c_int, c_int, c_int, c_int, c_int, c_int, real, pointer, c_int, pointer, c_int,
+        real, pointer, c_int,
+    )  # fmt: skip
+
+
 # The stubs are kept alive here: LLVM holds only their addresses.
 _STUBS = {
     "rnnlab_sgemm_compute": _compute_type(ctypes.c_float)(_never_called),
     "rnnlab_dgemm_compute": _compute_type(ctypes.c_double)(_never_called),
+    "rnnlab_sgemm": _gemm_type(ctypes.c_float)(_never_called),
+    "rnnlab_dgemm": _gemm_type(ctypes.c_double)(_never_called),
 }
 
 
 def _register() -> None:
     lib = _mkl()
-    for symbol in _SYMBOLS.values():  # rnnlab_sgemm_compute -> MKL's cblas_sgemm_compute
+    for symbol in _STUBS:  # rnnlab_sgemm_compute -> MKL's cblas_sgemm_compute, and so on
         function = (
             _STUBS[symbol] if lib is None else getattr(lib, symbol.replace("rnnlab", "cblas"))
         )
@@ -158,6 +181,13 @@ PACK_MIN_BATCH = 8
 PACK_MIN_HIDDEN = 64
 
 
+def will_pack(batch_size: int, hidden_size: int, step_blas: bool) -> bool:
+    """Whether :func:`step_packing` packs for products of ``batch_size`` rows with a state of
+    ``hidden_size`` under a ``use_blas`` plan whose per-step flag is ``step_blas``."""
+    small = batch_size < PACK_MIN_BATCH or hidden_size < PACK_MIN_HIDDEN
+    return step_blas and not small and available()  # the small sizes stop at the first tests
+
+
 def step_packing(
     blocks: tuple[np.ndarray, ...], batch_size: int, blas: tuple[bool, bool], transpose: bool
 ) -> tuple[tuple[np.ndarray, ...], int]:
@@ -168,8 +198,7 @@ def step_packing(
     Forward: h(t-1) · Uᵀ (``transpose``); backward: δ(t) · U. The kernel call runs inside
     :func:`mkl_threads` with the count returned (``MKL_THREADS``).
     """
-    small = batch_size < PACK_MIN_BATCH or blocks[0].shape[1] < PACK_MIN_HIDDEN
-    if not blas[0] or small or not available():  # the small sizes stop at the first tests
+    if not will_pack(batch_size, blocks[0].shape[1], blas[0]):
         return (_EMPTY,) * len(blocks), 0
     with mkl_threads(MKL_THREADS):  # packing runs on MKL's threads too
         return tuple(pack(block, batch_size, transpose) for block in blocks), MKL_THREADS
@@ -235,6 +264,58 @@ def packed_product(typingctx, A, packed, out):
     return sig, codegen
 
 
+@intrinsic
+def mkl_gemm(typingctx, A, B, C, trans_a, trans_b, beta):
+    """C (m, n) = op(A) · op(B) + beta · C through MKL's ``cblas_?gemm``, inside compiled
+    kernels; op transposes where ``trans_a`` / ``trans_b``. A, B and C are 2-D arrays with
+    contiguous rows (each row's elements adjacent; rows may be further apart: a column block of
+    a C-contiguous array), as stored: for a transposed operand pass the array itself."""
+    arrays = (A, B, C)
+    if not all(isinstance(a, types.Array) and a.ndim == 2 for a in arrays):
+        return None
+    dtype = np.dtype(A.dtype.name)
+    if dtype not in _GEMM_SYMBOLS or B.dtype != A.dtype or C.dtype != A.dtype:
+        return None
+    sig = types.void(A, B, C, types.boolean, types.boolean, A.dtype)
+
+    def codegen(context, builder, signature, args):
+        real = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(
+            ir.VoidType(),
+            [i32, i32, i32, i32, i32, i32, real, real.as_pointer(), i32, real.as_pointer(), i32,
+             real, real.as_pointer(), i32],
+        )  # fmt: skip
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _GEMM_SYMBOLS[dtype])
+        a, b, c = (
+            context.make_array(ty)(context, builder, value)
+            for ty, value in zip(signature.args[:3], args[:3], strict=True)
+        )
+        itemsize = ir.Constant(ir.IntType(64), dtype.itemsize)
+
+        def rows_and_stride(arr):  # (rows, columns, leading dimension in elements)
+            rows, cols = (
+                builder.trunc(v, i32) for v in cgutils.unpack_tuple(builder, arr.shape, 2)
+            )
+            stride = cgutils.unpack_tuple(builder, arr.strides, 2)[0]
+            return rows, cols, builder.trunc(builder.udiv(stride, itemsize), i32)
+
+        a_rows, a_cols, lda = rows_and_stride(a)
+        _, _, ldb = rows_and_stride(b)
+        c_rows, c_cols, ldc = rows_and_stride(c)
+        k = builder.select(args[3], a_rows, a_cols)
+        op = lambda flag: builder.select(flag, ir.Constant(i32, TRANS), ir.Constant(i32, NO_TRANS))  # noqa: E731
+        pointer = lambda arr: builder.bitcast(arr.data, real.as_pointer())  # noqa: E731
+        builder.call(
+            fn,
+            [ir.Constant(i32, ROW_MAJOR), op(args[3]), op(args[4]), c_rows, c_cols, k,
+             ir.Constant(real, 1.0), pointer(a), lda, pointer(b), ldb, args[5], pointer(c), ldc],
+        )  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit
 def recurrent_step(A, M, M_T, packed_M, out, blas):
     """A kernel's per-step product out = A · M: on the packed copy where there is one
@@ -243,3 +324,29 @@ def recurrent_step(A, M, M_T, packed_M, out, blas):
         packed_product(A, packed_M, out)
     else:
         step_product(A, M, M_T, out, blas)
+
+
+@njit
+def weight_grads(delta, x, W, h_before, h, dx, dW, dU, db):
+    """:func:`.matmul.input_grads` and :func:`.matmul.recurrent_grad` for steps of a sequence
+    through MKL on the calling thread (rows.py runs two halves of the steps side by side):
+    dx = δ · W, dW = Σ δ(t)ᵀ x(t), db = Σ δ(t), dU = Σ δ(t)ᵀ h(t-1), h(t-1) = h_before at the
+    first step. δ (T, B, G), x (T, B, I), h (T, B, H)."""
+    num_steps, batch_size, G = delta.shape
+    rows = num_steps * batch_size
+    delta_2d = delta.reshape((rows, G))
+    x_2d = x.reshape((rows, x.shape[2]))
+    zero, one = dW.dtype.type(0.0), dW.dtype.type(1.0)
+    mkl_gemm(delta_2d, W, dx.reshape((rows, x.shape[2])), False, False, zero)  # (0)
+    mkl_gemm(delta_2d, x_2d, dW, True, False, zero)
+    for g in range(G):
+        db[g] = zero
+    for r in range(rows):
+        row = delta_2d[r]
+        for g in range(G):
+            db[g] += row[g]
+    mkl_gemm(delta[0], h_before, dU, True, False, zero)  # (1)
+    if num_steps > 1:
+        earlier = (num_steps - 1) * batch_size
+        h_2d = h[:-1].reshape((earlier, h.shape[2]))
+        mkl_gemm(delta[1:].reshape((earlier, G)), h_2d, dU, True, False, one)

@@ -55,7 +55,7 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
         recurrent_step(delta[t], W_hh, W_hh_T, packed[0], dh_next, blas[0])  # (1) δ · W_hh
-        restore_carried(dh_next, carried, lengths, t)
+        restore_carried(dh_next, carried, lengths, t, 0, dh_next.shape[0])
     input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
 

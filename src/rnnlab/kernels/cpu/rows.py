@@ -1,0 +1,107 @@
+"""Both cores for the recurrence: the batch rows split between two threads.
+
+The rows of a batch never meet in the recurrence: row n of h(t) depends only on row n of
+h(t-1) and of x(t). So a kernel's step loop can run as two independent loops over two blocks
+of rows, one on the calling thread and one on a worker thread, with no synchronisation per
+step, only a join at the end. The backward's weight gradients (dx, dW, dU, db) follow as a
+second split, by steps, each half's sums added at the end.
+
+It needs MKL (packed.py): each block multiplies by its own packed copies of the weights on one
+MKL thread, and concurrent MKL calls run side by side. Measured on the 2-core benchmark
+machine, 200 per-step products (64,256)·(256,1024): one thread 182-199 GFLOP/s, the same rows
+as two blocks of 32 on two threads 357-384. An earlier try through SciPy's OpenBLAS lost at
+every size.
+
+What it must not meet is another library's idle worker threads: OpenBLAS's spin for about
+0.1 s after each threaded call (``OPENBLAS_THREAD_TIMEOUT``), PyTorch's OpenMP workers for a
+few milliseconds, each on a core the worker thread needs. So no product inside a split goes
+to OpenBLAS. Measured, LSTM kernels, split against one thread, interleaved with one-thread
+calls whose OpenBLAS products ran on two threads: forward 0.94-1.19x, backward 0.94-1.28x;
+with those OpenBLAS threads told not to spin (``OPENBLAS_THREAD_TIMEOUT=4``), forward
+0.59-0.75x and backward 0.65-0.74x from (50,16,32,128) to (100,32,128,256).
+
+A worker that has been idle starts 0.05-1 ms late on these VMs, so the split waits for calls
+whose per-step products total ``ROW_SPLIT_MIN_FLOPS``; and a busy machine (load average at
+least the number of cores) keeps one thread, as the BLAS-thread policy does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .blas_threads import machine_busy
+from .packed import will_pack
+
+__all__ = ["ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows"]
+
+# Per-step product FLOPs of a whole call from which two threads share the rows. Alone, the split
+# gained from 26 MFLOP ((50,16,16,64): forward 0.86-0.93x, backward 0.74-0.75x); interleaved
+# with PyTorch in `rnnlab bench`, whose spinning workers delay the second thread, it was level
+# at (50,16,32,64) and (50,32,8,128), within the noise. From 100 MFLOP ((50,16,32,128) and up)
+# the forward takes a few milliseconds and such a delay matters less.
+ROW_SPLIT_MIN_FLOPS = 100_000_000
+WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def recurrent_flops(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> int:
+    """FLOPs of the per-step products h(t-1) · Uᵀ over a whole sequence of this size."""
+    num_steps, batch_size, _ = x_shape
+    return 2 * num_steps * batch_size * gates * hidden_size * hidden_size
+
+
+def row_blocks(
+    batch_size: int, hidden_size: int, flops: int, step_blas: bool
+) -> tuple[tuple[int, int], ...]:
+    """The blocks of batch rows (lo, hi) a kernel call runs on, one per thread: the whole batch
+    unless both blocks' per-step products are packed (:func:`.packed.will_pack`), the products
+    total ``ROW_SPLIT_MIN_FLOPS`` and the machine is not busy."""
+    half = batch_size // 2
+    if (
+        WORKERS < 2
+        or flops < ROW_SPLIT_MIN_FLOPS
+        or not will_pack(half, hidden_size, step_blas)
+        or machine_busy()
+    ):
+        return ((0, batch_size),)
+    middle = (batch_size + 1) // 2
+    return ((0, middle), (middle, batch_size))
+
+
+_worker: ThreadPoolExecutor | None = None
+_worker_lock = threading.Lock()
+
+
+def _the_worker() -> ThreadPoolExecutor:
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnlab-rows")
+        return _worker
+
+
+def _forget_worker() -> None:  # a forked child has the executor object but not its thread
+    global _worker, _worker_lock
+    _worker, _worker_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
+
+
+def run_rows(work: Callable[[int, int], None], blocks: tuple[tuple[int, int], ...]) -> None:
+    """``work(lo, hi)`` for every block: the first on this thread, the second on the worker
+    thread; returns when both are done, raising the first error either raised."""
+    if len(blocks) == 1:
+        work(*blocks[0])
+        return
+    (lo, hi), (lo2, hi2) = blocks
+    other = _the_worker().submit(work, lo2, hi2)
+    try:
+        work(lo, hi)
+    finally:
+        error = other.exception()  # always wait: the worker writes into the caller's arrays
+    if error is not None:
+        raise error
