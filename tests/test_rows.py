@@ -4,6 +4,9 @@ threads, the weight gradients split by steps, and MKL's general product those us
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 
 import numba
@@ -190,3 +193,23 @@ def test_mkl_gemm_reads_and_writes_column_blocks_of_wider_arrays():
     untouched = np.ones(C_wide.shape, bool)
     untouched[:, 3:6] = False
     assert not C_wide[untouched].any()
+
+
+def test_thread_limit_turns_the_split_off_and_back(monkeypatch):
+    monkeypatch.setattr(rows, "machine_busy", lambda: False)
+    monkeypatch.setattr(rows, "WORKERS", 2)
+    monkeypatch.setattr(rows, "will_pack", lambda rows, hidden, step_blas: step_blas)
+    big = rows.ROW_SPLIT_MIN_FLOPS
+    with rows.thread_limit(1):
+        assert rows.row_blocks(64, 256, big, True) == ((0, 64),)
+    with rows.thread_limit(8):  # never more than the machine gave
+        assert rows.WORKERS == 2
+    assert rows.row_blocks(64, 256, big, True) == ((0, 32), (32, 64))
+
+
+def test_numba_num_threads_1_turns_the_split_off():
+    code = "from rnnlab.kernels.cpu import rows; print(rows.WORKERS)"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"

@@ -30,6 +30,7 @@ Method (so that the ratios mean something on a busy, noisy machine):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -328,12 +329,15 @@ def run(sizes=SIZES, cells=CELLS, backend="auto", threads=None, use_torch=True, 
         torch.set_num_threads(threads)
     results = []
     load_before = os.getloadavg()
-    with threadpool_limits(limits=threads):
+    with threadpool_limits(limits=threads), contextlib.ExitStack() as limits:
         from rnnlab import kernels
 
         resolved = kernels.resolve(backend, "cpu")
         if resolved == "numba":
             kernels.numba_kernels("lstm")  # make SciPy's BLAS loaded before the limits apply
+            from rnnlab.kernels.cpu.rows import thread_limit
+
+            limits.enter_context(thread_limit(threads))  # the kernels' own second thread too
         peak = gemm_peak_gflops(torch)
         for size in sizes:
             for cell in cells:

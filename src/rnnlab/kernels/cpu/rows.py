@@ -27,15 +27,20 @@ least the number of cores) keeps one thread, as the BLAS-thread policy does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+import numba
 
 from .blas_threads import machine_busy
 from .packed import will_pack
 
-__all__ = ["ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows"]
+__all__ = [
+    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "thread_limit",
+]  # fmt: skip
 
 # Per-step product FLOPs of a whole call from which two threads share the rows. Alone, the split
 # gained from 26 MFLOP ((50,16,16,64): forward 0.86-0.93x, backward 0.74-0.75x); interleaved
@@ -43,7 +48,21 @@ __all__ = ["ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows"]
 # at (50,16,32,64) and (50,32,8,128), within the noise. From 100 MFLOP ((50,16,32,128) and up)
 # the forward takes a few milliseconds and such a delay matters less.
 ROW_SPLIT_MIN_FLOPS = 100_000_000
-WORKERS = 2 if (os.cpu_count() or 1) >= 2 else 1
+# Threads a kernel call may use: two where there are two cores and Numba's thread cap (the
+# environment variable NUMBA_NUM_THREADS, read at import) allows two; 1 turns the split off.
+WORKERS = 2 if min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS) >= 2 else 1
+
+
+@contextlib.contextmanager
+def thread_limit(count: int) -> Iterator[None]:
+    """At most ``count`` threads per kernel call inside the block (``rnnlab bench --threads``);
+    process-wide, like a BLAS thread limit."""
+    global WORKERS
+    saved, WORKERS = WORKERS, min(WORKERS, max(1, count))
+    try:
+        yield
+    finally:
+        WORKERS = saved
 
 
 def recurrent_flops(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> int:
