@@ -15,7 +15,7 @@ import pytest
 
 import rnnlab
 from rnnlab import LSTMLayer
-from rnnlab.kernels.cpu import buffers, lstm, packed, rows
+from rnnlab.kernels.cpu import buffers, lstm, packed, rnn, rows
 from tests.conftest import rel_error
 from tests.test_kernels_cpu import check_parity
 
@@ -29,9 +29,12 @@ def split_everything(monkeypatch):
     """Every LSTM call that can split does (any size, whatever the load), and each split is
     recorded as the blocks it ran."""
     monkeypatch.setattr(rows, "ROW_SPLIT_MIN_FLOPS", 0)
+    monkeypatch.setattr(rnn, "FORWARD_SPLIT_MIN_FLOPS", 0)
+    monkeypatch.setattr(rnn, "BACKWARD_SPLIT_MIN_FLOPS", 0)
     monkeypatch.setattr(rows, "machine_busy", lambda: False)
     monkeypatch.setattr(rows, "WORKERS", 2)
-    monkeypatch.setattr(lstm, "use_blas", lambda *args: (True, True))
+    for module in (lstm, rnn):
+        monkeypatch.setattr(module, "use_blas", lambda *args: (True, True))
     runs = []
     real = rows.run_rows
 
@@ -39,21 +42,23 @@ def split_everything(monkeypatch):
         runs.append(blocks)
         real(work, blocks)
 
-    monkeypatch.setattr(lstm, "run_rows", spy)
+    for module in (lstm, rnn, rows):
+        monkeypatch.setattr(module, "run_rows", spy)
     return runs
 
 
 @needs_mkl
+@pytest.mark.parametrize("variant", ["lstm", "rnn"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [None, "padded"])
-def test_split_forward_and_backward_equal_the_reference(split_everything, dtype, lengths):
+def test_split_forward_and_backward_equal_the_reference(split_everything, variant, dtype, lengths):
     """Forward, cache and every gradient of the split kernels against the reference (float32
     1e-5, float64 1e-12), padded rows in both blocks included."""
     T = 5
     if lengths == "padded":
         lengths = np.random.default_rng(1).integers(1, T + 1, B_SPLIT)
         lengths[0] = T
-    check_parity("lstm", T, B_SPLIT, 3, H_SPLIT, dtype, seed=7, lengths=lengths)
+    check_parity(variant, T, B_SPLIT, 3, H_SPLIT, dtype, seed=7, lengths=lengths)
     middle = (B_SPLIT + 1) // 2
     assert ((0, middle), (middle, B_SPLIT)) in split_everything  # the rows were split
     assert ((0, T // 2), (T // 2, T)) in split_everything  # and the weight gradients by steps
@@ -87,6 +92,7 @@ def test_no_split_where_it_cannot_pay(monkeypatch):
     assert rows.row_blocks(64, 256, big, True) == ((0, 32), (32, 64))
     assert rows.row_blocks(65, 256, big, True) == ((0, 33), (33, 65))
     assert rows.row_blocks(64, 256, big - 1, True) == ((0, 64),)  # too little work
+    assert rows.row_blocks(64, 256, big, True, min_flops=big + 1) == ((0, 64),)  # a cell's own
     assert rows.row_blocks(64, 256, big, False) == ((0, 64),)  # no packed per-step product
     monkeypatch.setattr(rows, "machine_busy", lambda: True)
     assert rows.row_blocks(64, 256, big, True) == ((0, 64),)  # the other core is taken

@@ -18,8 +18,7 @@ from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad
 from .packed import mkl_threads, packed_product, recurrent_step, step_packing, will_pack
-from .packed import weight_grads as mkl_weight_grads
-from .rows import recurrent_flops, row_blocks, run_rows
+from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
 
 GATES = 4  # stacked gate blocks
 
@@ -258,19 +257,6 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
                 packed, lo, hi,
             )  # fmt: skip
 
-    # Then dx, dW, dU, db from δ, split by steps, through MKL on the same two threads (a
-    # BLAS with threads of its own would keep them spinning on the cores these need): the
-    # second half's weight gradients into arrays of their own, added at the end.
-    later = (np.empty_like(dW), np.empty_like(dU), np.empty_like(db))
-
-    def weight_grads(t0, t1):
-        part = (dW, dU, db) if t0 == 0 else later
-        h_before = h0 if t0 == 0 else h[t0 - 1]
-        with mkl_threads(1):
-            mkl_weight_grads(delta[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part)
-
     run_rows(rows, blocks)
-    run_rows(weight_grads, ((0, num_steps // 2), (num_steps // 2, num_steps)))
-    for total, rest in zip((dW, dU, db), later, strict=True):
-        total += rest
+    split_weight_grads(delta, x, W, h0, h, dx, (dW, dU, db))
     return dx, dh0, dC0, (dW, dU, db)

@@ -34,12 +34,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
 from .blas_threads import machine_busy
-from .packed import will_pack
+from .packed import mkl_threads, weight_grads, will_pack
 
 __all__ = [
-    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "thread_limit",
+    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "split_weight_grads",
+    "thread_limit",
 ]  # fmt: skip
 
 # Per-step product FLOPs of a whole call from which two threads share the rows. Alone, the split
@@ -72,15 +74,19 @@ def recurrent_flops(x_shape: tuple[int, int, int], hidden_size: int, gates: int)
 
 
 def row_blocks(
-    batch_size: int, hidden_size: int, flops: int, step_blas: bool
+    batch_size: int,
+    hidden_size: int,
+    flops: int,
+    step_blas: bool,
+    min_flops: int | None = None,
 ) -> tuple[tuple[int, int], ...]:
     """The blocks of batch rows (lo, hi) a kernel call runs on, one per thread: the whole batch
     unless both blocks' per-step products are packed (:func:`.packed.will_pack`), the products
-    total ``ROW_SPLIT_MIN_FLOPS`` and the machine is not busy."""
+    total ``min_flops`` (``ROW_SPLIT_MIN_FLOPS`` unless given) and the machine is not busy."""
     half = batch_size // 2
     if (
         WORKERS < 2
-        or flops < ROW_SPLIT_MIN_FLOPS
+        or flops < (ROW_SPLIT_MIN_FLOPS if min_flops is None else min_flops)
         or not will_pack(half, hidden_size, step_blas)
         or machine_busy()
     ):
@@ -124,3 +130,22 @@ def run_rows(work: Callable[[int, int], None], blocks: tuple[tuple[int, int], ..
         error = other.exception()  # always wait: the worker writes into the caller's arrays
     if error is not None:
         raise error
+
+
+def split_weight_grads(delta, x, W, h0, h, dx, grads) -> None:
+    """A split backward's dx, dW, dU, db from δ (all rows done), split by steps between the
+    two threads, through MKL (:func:`.packed.weight_grads`): a BLAS with threads of its own
+    would leave them spinning on the cores the next split needs. The second half's weight
+    gradients go to arrays of their own, added to ``grads`` = (dW, dU, db) at the end."""
+    num_steps = delta.shape[0]
+    later = tuple(np.empty_like(g) for g in grads)
+
+    def half(t0, t1):
+        part = grads if t0 == 0 else later
+        h_before = h0 if t0 == 0 else h[t0 - 1]
+        with mkl_threads(1):
+            weight_grads(delta[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part)
+
+    run_rows(half, ((0, num_steps // 2), (num_steps // 2, num_steps)))
+    for total, rest in zip(grads, later, strict=True):
+        total += rest
