@@ -15,7 +15,7 @@ import pytest
 
 import rnnlab
 from rnnlab import LSTMLayer
-from rnnlab.kernels.cpu import buffers, lstm, packed, rnn, rows
+from rnnlab.kernels.cpu import buffers, gru, lstm, packed, rnn, rows
 from tests.conftest import rel_error
 from tests.test_kernels_cpu import check_parity
 
@@ -33,7 +33,7 @@ def split_everything(monkeypatch):
     monkeypatch.setattr(rnn, "BACKWARD_SPLIT_MIN_FLOPS", 0)
     monkeypatch.setattr(rows, "machine_busy", lambda: False)
     monkeypatch.setattr(rows, "WORKERS", 2)
-    for module in (lstm, rnn):
+    for module in (lstm, rnn, gru):
         monkeypatch.setattr(module, "use_blas", lambda *args: (True, True))
     runs = []
     real = rows.run_rows
@@ -42,13 +42,13 @@ def split_everything(monkeypatch):
         runs.append(blocks)
         real(work, blocks)
 
-    for module in (lstm, rnn, rows):
+    for module in (lstm, rnn, gru, rows):
         monkeypatch.setattr(module, "run_rows", spy)
     return runs
 
 
 @needs_mkl
-@pytest.mark.parametrize("variant", ["lstm", "rnn"])
+@pytest.mark.parametrize("variant", ["lstm", "rnn", "gru_reset_after"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [None, "padded"])
 def test_split_forward_and_backward_equal_the_reference(split_everything, variant, dtype, lengths):

@@ -17,7 +17,8 @@ from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
-from .packed import mkl_threads, recurrent_step, step_packing
+from .packed import mkl_threads, project_step, recurrent_step, step_packing
+from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
 
 GATES = 3  # stacked gate blocks
 
@@ -51,12 +52,26 @@ def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas, p
 
 @njit
 def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, packed):
-    num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas[1])  # (0)
+    """The whole forward on one thread. ``packed`` = (U, W) packed for MKL, or empty arrays."""
+    if not packed[1].size:
+        project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
+    _forward_after_rows(
+        x, h0, U, b, b_hn, lengths, gates, extra, h, a, blas[0], packed, 0, x.shape[1]
+    )
+
+
+@njit
+def _forward_after_rows(x, h0, U, b, b_hn, lengths, gates, extra, h, a, step_blas, packed, lo, hi):
+    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py). With W packed
+    (``packed[1]``) the input projection runs step by step, as in the LSTM's kernel."""
+    num_steps, _, H = h.shape
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
-        recurrent_step(h_prev, U.T, U, packed[0], a, blas[0])  # (1) h(t-1) · Uᵀ, (B, 3H)
-        for m in range(batch_size):
+        if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
+            project_step(x[t, lo:hi], packed[1], gates[t, lo:hi], b)
+        # (1) h(t-1) · Uᵀ, (rows, 3H)
+        recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
+        for m in range(lo, hi):
             g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
             for j in range(2 * H):
                 g[j] = sigmoid(g[j] + a_m[j])  # (1) z, r
@@ -84,16 +99,16 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     c = np.ascontiguousarray
     args = (c(x), c(h0), c(W), c(U), c(b))
     steps = lengths_array(lengths, num_steps, batch_size)
-    packed, threads = step_packing(_blocks(args[3], b_hn is not None), batch_size, blas, True)
-    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-        if b_hn is None:
-            shapes += [(batch_size, 2 * H), (batch_size, H)]
-            gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
+    if b_hn is None:
+        shapes += [(batch_size, 2 * H), (batch_size, H)]
+        gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
+        packed, threads = step_packing(_blocks(args[3]), batch_size, blas, True)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
             _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas, packed)
-        else:
-            shapes += [(batch_size, 3 * H)]
-            gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
-            _forward_after(*args, c(b_hn), steps, gates, extra, h, a, blas, packed)
+    else:
+        shapes += [(batch_size, 3 * H)]
+        gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
+        _run_forward_after(*args, c(b_hn), steps, gates, extra, h, a)
     y = h if lengths is None else padded_outputs(h, steps)
     return y, GRUCache(x, h0, gates, extra, h)
 
@@ -121,7 +136,8 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
     h_prev = c(h0)
     steps = lengths_array(lengths, num_steps, batch_size)
     plan = use_blas(x.shape, H, GATES)
-    packed, threads = step_packing(_blocks(U, b_hn is not None), batch_size, plan, True)
+    blocks = _blocks(U) if b_hn is None else (U, W)  # reset after: inputs projected per step
+    packed, threads = step_packing(blocks, batch_size, plan, True)
     for t0 in range(0, num_steps, K):
         n = min(K, num_steps - t0)
         xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
@@ -146,12 +162,41 @@ def _backward_after(
 ):
     # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
     dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
-    num_steps, batch_size, H = h.shape
-    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_T = np.ascontiguousarray(U.T)
+    _backward_after_rows(
+        dh, h0, U, U_T, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, blas[0],
+        packed, 0, h.shape[1],
+    )  # fmt: skip
+    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
+    _candidate_bias_grad(delta_U, db_hn)
+
+
+@njit
+def _candidate_bias_grad(delta_U, db_hn):
+    """db_hn = Σ_t,b of δ_U's h̃ block (b_hn sits inside r ⊙ (U_h · h(t-1) + b_hn))."""
+    num_steps, batch_size, G = delta_U.shape
+    H = G // 3
+    for j in range(H):
+        db_hn[j] = 0.0
+    for t in range(num_steps):
+        for m in range(batch_size):
+            for j in range(H):
+                db_hn[j] += delta_U[t, m, 2 * H + j]
+
+
+@njit
+def _backward_after_rows(
+    dh, h0, U, U_T, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, step_blas,
+    packed, lo, hi,
+):  # fmt: skip
+    """δ_x, δ_U for the batch rows lo:hi, every step, last to first (rows.py); dh_next holds
+    dh_final on entry and dh0 on exit, dh_acc (B, H) is scratch."""
+    num_steps, _, H = h.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
-        for m in range(batch_size):
+        for m in range(lo, hi):
             g, n, hp, dh_t, dh_n = gates[t, m], extra[t, m], h_prev[m], dh[t, m], dh_next[m]
             d_x, d_U, acc = delta_x[t, m], delta_U[t, m], dh_acc[m]
             if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc)
@@ -170,18 +215,11 @@ def _backward_after(
                 d_U[2 * H + j] = delta_h * r
                 d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
                 d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        recurrent_step(delta_U[t], U, U_T, packed[0], dh_next, blas[0])  # (1) h(t-1) · Uᵀ
-        for m in range(batch_size):
+        # (1) dh(t-1) = δ_U · U, plus the direct path through z
+        recurrent_step(delta_U[t, lo:hi], U, U_T, packed[0], dh_next[lo:hi], step_blas)
+        for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
-    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
-    for j in range(H):
-        db_hn[j] = 0.0
-    for t in range(num_steps):
-        for m in range(batch_size):
-            for j in range(H):
-                db_hn[j] += delta_U[t, m, 2 * H + j]
 
 
 @njit
@@ -248,9 +286,27 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        packed, threads = step_packing(_blocks(args[4], reset_after), B, blas, False)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _backward_after(*args, *scratch, tuple(out), blas, packed)
+        blocks = row_blocks(B, H, recurrent_flops(x.shape, H, GATES), blas[0])
+        if len(blocks) == 1:
+            packed, threads = step_packing((args[4],), B, blas, False)
+            with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+                _backward_after(*args, *scratch, tuple(out), blas, packed)
+            return dx, dh0, (dW, dU, db, db_hn)
+        delta_x, delta_U, dh_acc = scratch
+        dh, x, h0, W, U, _, gates, extra, h = args
+        U_T = c(U.T)
+
+        def rows(lo, hi):
+            packed, threads = step_packing((U,), hi - lo, blas, False)
+            with mkl_threads(threads):
+                _backward_after_rows(
+                    dh, h0, U, U_T, steps, gates, extra, h, delta_x, delta_U, dh_acc, dh0,
+                    blas[0], packed, lo, hi,
+                )  # fmt: skip
+
+        run_rows(rows, blocks)
+        split_weight_grads(delta_x, x, W, h0, h, dx, (dW, dU, db), delta_U)
+        _candidate_bias_grad(delta_U, db_hn)
         return dx, dh0, (dW, dU, db, db_hn)
     dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
     dh0[...] = 0.0 if dh_final is None else dh_final
@@ -260,14 +316,36 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dtype,
     )
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    packed, threads = step_packing(_blocks(args[4], reset_after), B, blas, False)
+    packed, threads = step_packing(_blocks(args[4]), B, blas, False)
     with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
         _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
     return dx, dh0, (dW, dU, db)
 
 
-def _blocks(U, reset_after):
-    """The weight blocks of the per-step products: U whole for reset after, U_zr and U_h for
-    reset before (packed.py)."""
+def _blocks(U):
+    """The weight blocks of the guide form's per-step products, U_zr and U_h (packed.py)."""
     H = U.shape[1]
-    return (U,) if reset_after else (U[: 2 * H], U[2 * H :])
+    return (U[: 2 * H], U[2 * H :])
+
+
+def _run_forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, a):
+    """The reset-after forward kernel on contiguous arrays: one compiled call, or the batch
+    rows in two blocks on two threads (rows.py)."""
+    _, batch_size, _ = x.shape
+    H = h.shape[-1]
+    blas = use_blas(x.shape, H, GATES)
+    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
+    if len(blocks) == 1:
+        packed, threads = step_packing((U, W), batch_size, blas, transpose=True)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+            _forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, a, blas, packed)
+        return
+
+    def rows(lo, hi):  # W packed too: each block projects its own rows, step by step
+        packed, threads = step_packing((U, W), hi - lo, blas, transpose=True)
+        with mkl_threads(threads):
+            _forward_after_rows(
+                x, h0, U, b, b_hn, steps, gates, extra, h, a, blas[0], packed, lo, hi
+            )
+
+    run_rows(rows, blocks)

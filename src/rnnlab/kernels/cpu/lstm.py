@@ -17,7 +17,7 @@ from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad
-from .packed import mkl_threads, packed_product, recurrent_step, step_packing, will_pack
+from .packed import mkl_threads, project_step, recurrent_step, step_packing, will_pack
 from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
 
 GATES = 4  # stacked gate blocks
@@ -47,11 +47,7 @@ def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, p
         h_prev = h0 if t == 0 else h[t - 1]
         C_prev = C0 if t == 0 else C[(t - 1) % ring]
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
-            packed_product(x[t, lo:hi], packed[1], gates[r, lo:hi])
-            for n in range(lo, hi):
-                g = gates[r, n]
-                for j in range(4 * H):
-                    g[j] += b[j]
+            project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 4H)
         recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
         for n in range(lo, hi):

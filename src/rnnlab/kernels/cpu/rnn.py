@@ -17,7 +17,7 @@ from .buffers import carve, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad
-from .packed import mkl_threads, packed_product, recurrent_step, step_packing
+from .packed import mkl_threads, project_step, recurrent_step, step_packing
 from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
 
 GATES = 1  # stacked gate blocks
@@ -46,11 +46,7 @@ def _forward_rows(x, h0, W_hh, b_h, lengths, h, step_blas, packed, lo, hi):
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[1].size:  # (0) P(t) = x(t) · W_xhᵀ + b_h for these rows
-            packed_product(x[t, lo:hi], packed[1], h[t, lo:hi])
-            for b in range(lo, hi):
-                h_b = h[t, b]
-                for j in range(H):
-                    h_b[j] += b_h[j]
+            project_step(x[t, lo:hi], packed[1], h[t, lo:hi], b_h)
         recurrent_step(h_prev[lo:hi], W_hh.T, W_hh, packed[0], a, step_blas)  # (1) h(t-1) · W_hhᵀ
         for b in range(lo, hi):
             h_b, a_b = h[t, b], a[b - lo]

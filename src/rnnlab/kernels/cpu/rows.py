@@ -132,19 +132,25 @@ def run_rows(work: Callable[[int, int], None], blocks: tuple[tuple[int, int], ..
         raise error
 
 
-def split_weight_grads(delta, x, W, h0, h, dx, grads) -> None:
+def split_weight_grads(delta, x, W, h0, h, dx, grads, delta_rec=None) -> None:
     """A split backward's dx, dW, dU, db from δ (all rows done), split by steps between the
     two threads, through MKL (:func:`.packed.weight_grads`): a BLAS with threads of its own
     would leave them spinning on the cores the next split needs. The second half's weight
-    gradients go to arrays of their own, added to ``grads`` = (dW, dU, db) at the end."""
+    gradients go to arrays of their own, added to ``grads`` = (dW, dU, db) at the end.
+    ``delta_rec``: the recurrent product's gradient where it differs from δ (GRU, reset
+    after)."""
     num_steps = delta.shape[0]
+    delta_rec = delta if delta_rec is None else delta_rec
     later = tuple(np.empty_like(g) for g in grads)
 
     def half(t0, t1):
         part = grads if t0 == 0 else later
         h_before = h0 if t0 == 0 else h[t0 - 1]
         with mkl_threads(1):
-            weight_grads(delta[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part)
+            weight_grads(
+                delta[t0:t1], delta_rec[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1],
+                *part,
+            )  # fmt: skip
 
     run_rows(half, ((0, num_steps // 2), (num_steps // 2, num_steps)))
     for total, rest in zip(grads, later, strict=True):
