@@ -1,7 +1,7 @@
 """Memory the library keeps between calls, and how to give it back.
 
 The CPU kernels reuse large scratch and cache buffers from a pool
-(:mod:`rnnlab.kernels.cpu.workspace`): bounded to 256 MiB by default, least recently used shapes
+(:mod:`rnnlab.kernels.cpu.workspace`): bounded to 512 MiB by default, least recently used shapes
 dropped first. :func:`free_workspaces` returns it at once, for example after training, before
 a different workload.
 """

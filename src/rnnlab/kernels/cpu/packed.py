@@ -155,7 +155,7 @@ def available() -> bool:
     return _mkl() is not None
 
 
-def pack(M: np.ndarray, rows: int, transpose: bool) -> np.ndarray:
+def pack(M: np.ndarray, rows: int, transpose: bool, slot: int = 0) -> np.ndarray:
     """M (transposed when ``transpose``) packed as the right operand of products with ``rows``
     rows: bytes only :func:`packed_product` reads. M (N, K) row-major; the product is
     out (rows, N) = A (rows, K) · Mᵀ when ``transpose``, else out (rows, K') = A · M."""
@@ -167,7 +167,9 @@ def pack(M: np.ndarray, rows: int, transpose: bool) -> np.ndarray:
     size_of = lib.cblas_sgemm_pack_get_size if single else lib.cblas_dgemm_pack_get_size
     # MKL pads the packed copy to its blocking: ~8 MB even for a small U. From the pool, so that
     # its pages are not faulted in again at every call.
-    name = "packed.transposed" if transpose else "packed"
+    # One pool key per weight block (``slot``): a split forward holds four packed copies at once
+    # (U and W for each thread), which one key's three pooled buffers could not all be.
+    name = f"packed.{slot}.transposed" if transpose else f"packed.{slot}"
     packed = POOL.take(name, (size_of(B_MATRIX, rows, n, k),), np.uint8)
     pack_into = lib.cblas_sgemm_pack if single else lib.cblas_dgemm_pack
     pack_into(
@@ -209,7 +211,8 @@ def step_packing(
     if not will_pack(batch_size, blocks[0].shape[1], blas[0]):
         return (_EMPTY,) * len(blocks), 0
     with mkl_threads(MKL_THREADS):  # packing runs on MKL's threads too
-        return tuple(pack(block, batch_size, transpose) for block in blocks), MKL_THREADS
+        packs = tuple(pack(block, batch_size, transpose, k) for k, block in enumerate(blocks))
+        return packs, MKL_THREADS
 
 
 def mkl_threads(count: int) -> contextlib.AbstractContextManager:
