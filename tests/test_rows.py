@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import LSTMLayer
+from rnnlab import GRULayer, LSTMLayer
 from rnnlab.kernels.cpu import buffers, gru, lstm, packed, rnn, rows
 from tests.conftest import rel_error
 from tests.test_kernels_cpu import check_parity
@@ -65,12 +65,14 @@ def test_split_forward_and_backward_equal_the_reference(split_everything, varian
 
 
 @needs_mkl
+@pytest.mark.parametrize("cls", [LSTMLayer, GRULayer])
 @pytest.mark.parametrize("chunk_bytes", [1, 40_000])  # a ring of one step, of a few
-def test_split_inference_ring_equals_the_training_forward(split_everything, chunk_bytes):
+def test_split_inference_ring_equals_the_reference(split_everything, cls, chunk_bytes):
     T, I = 9, 3
     x = np.random.default_rng(2).standard_normal((T, B_SPLIT, I))
-    layer = LSTMLayer(I, H_SPLIT, dtype=np.float64, seed=1)
-    reference = LSTMLayer(I, H_SPLIT, dtype=np.float64, seed=1, backend="reference")
+    extra = {"reset_after": True} if cls is GRULayer else {}
+    layer = cls(I, H_SPLIT, dtype=np.float64, seed=1, **extra)
+    reference = cls(I, H_SPLIT, dtype=np.float64, seed=1, backend="reference", **extra)
     y_reference = reference(x)
     saved, buffers.INFERENCE_CHUNK_BYTES = buffers.INFERENCE_CHUNK_BYTES, chunk_bytes
     try:
@@ -80,7 +82,9 @@ def test_split_inference_ring_equals_the_training_forward(split_everything, chun
         buffers.INFERENCE_CHUNK_BYTES = saved
     assert split_everything, "the inference forward did not split"
     assert rel_error(y, y_reference) <= 1e-12
-    for ours, theirs in zip(layer.final_state, reference.final_state, strict=True):
+    final = layer.final_state if cls is LSTMLayer else (layer.final_state,)
+    final_reference = reference.final_state if cls is LSTMLayer else (reference.final_state,)
+    for ours, theirs in zip(final, final_reference, strict=True):
         assert rel_error(ours, theirs) <= 1e-12
 
 

@@ -17,7 +17,7 @@ from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
-from .packed import mkl_threads, project_step, recurrent_step, step_packing
+from .packed import mkl_threads, project_step, recurrent_step, step_packing, will_pack
 from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
 
 GATES = 3  # stacked gate blocks
@@ -63,16 +63,20 @@ def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, pack
 @njit
 def _forward_after_rows(x, h0, U, b, b_hn, lengths, gates, extra, h, a, step_blas, packed, lo, hi):
     """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py). With W packed
-    (``packed[1]``) the input projection runs step by step, as in the LSTM's kernel."""
+    (``packed[1]``) the input projection runs step by step, as in the LSTM's kernel, and the
+    gates and n buffers may be a ring of fewer steps than h (inference): step t at t mod their
+    length."""
     num_steps, _, H = h.shape
+    ring = gates.shape[0]
     for t in range(num_steps):
+        r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
-            project_step(x[t, lo:hi], packed[1], gates[t, lo:hi], b)
+            project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 3H)
         recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
         for m in range(lo, hi):
-            g, a_m, hp, n_m, h_m = gates[t, m], a[m], h_prev[m], extra[t, m], h[t, m]
+            g, a_m, hp, n_m, h_m = gates[r, m], a[m], h_prev[m], extra[r, m], h[t, m]
             for j in range(2 * H):
                 g[j] = sigmoid(g[j] + a_m[j])  # (1) z, r
             for j in range(H):
@@ -136,6 +140,10 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
     h_prev = c(h0)
     steps = lengths_array(lengths, num_steps, batch_size)
     plan = use_blas(x.shape, H, GATES)
+    if b_hn is not None and will_pack(batch_size, H, plan[0]):  # the ring, as in lstm_infer
+        _run_forward_after(x, h_prev, W, U, b, b_hn, steps, gates, extra, h, *scratch)
+        y = h if lengths is None else padded_outputs(h, steps)
+        return y, InferenceCache(h[-1:].copy(), None)
     blocks = _blocks(U) if b_hn is None else (U, W)  # reset after: inputs projected per step
     packed, threads = step_packing(blocks, batch_size, plan, True)
     for t0 in range(0, num_steps, K):
