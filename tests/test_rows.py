@@ -3,6 +3,7 @@ threads, the weight gradients split by steps, and MKL's general product those us
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
 import os
 import subprocess
@@ -223,3 +224,39 @@ def test_numba_num_threads_1_turns_the_split_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_ctrl_c_while_waiting_is_raised_after_the_worker_finished(monkeypatch):
+    """An interrupt that arrives while the caller waits for the worker does not let the
+    caller go before the worker has stopped writing into its arrays."""
+    released = threading.Event()
+    finished = []
+
+    class InterruptedOnce(concurrent.futures.Future):
+        calls = 0
+
+        def exception(self, timeout=None):
+            InterruptedOnce.calls += 1
+            if InterruptedOnce.calls == 1:
+                released.set()  # let the worker finish only now, after the interrupt
+                raise KeyboardInterrupt
+            return super().exception(timeout)
+
+    class Worker:
+        def submit(self, fn, *args):
+            future = InterruptedOnce()
+
+            def run():
+                released.wait()
+                fn(*args)
+                finished.append(args)
+                future.set_result(None)
+
+            threading.Thread(target=run).start()
+            return future
+
+    monkeypatch.setattr(rows, "_the_worker", Worker)
+    with pytest.raises(KeyboardInterrupt):
+        rows.run_rows(lambda lo, hi: None, ((0, 1), (1, 2)))
+    assert finished == [(1, 2)]
+    assert InterruptedOnce.calls == 2

@@ -31,7 +31,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -127,9 +127,24 @@ def run_rows(work: Callable[[int, int], None], blocks: tuple[tuple[int, int], ..
     try:
         work(lo, hi)
     finally:
-        error = other.exception()  # always wait: the worker writes into the caller's arrays
+        error = _wait(other)  # always: the worker writes into the caller's arrays
     if error is not None:
         raise error
+
+
+def _wait(other: Future) -> BaseException | None:
+    """The worker's error, once it has finished; a Ctrl-C meanwhile is raised only after that,
+    so that no buffer the caller gets back (or the pool hands out again) is still written to."""
+    interrupted = None
+    while True:
+        try:
+            error = other.exception()
+            break
+        except KeyboardInterrupt as stop:
+            interrupted = stop
+    if interrupted is not None:
+        raise interrupted
+    return error
 
 
 def split_weight_grads(delta, x, W, h0, h, dx, grads, delta_rec=None) -> None:
