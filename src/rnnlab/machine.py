@@ -32,6 +32,7 @@ def collect() -> dict[str, object]:
         facts["numba"] = "not installed"
     facts["blas"] = _blas_description()
     facts["mkl_packed"] = _packed_description()
+    facts["kernel_threads"] = _kernel_threads_description()
     cupy, reason = cupy_status()
     facts["gpu"] = "available" if cupy is not None else f"unavailable: {reason}"
     facts["gpu_kernels"] = _gpu_kernels()
@@ -49,6 +50,21 @@ def _packed_description() -> str:
     if packed.available():
         return "yes (Intel MKL)"
     return "no: pip install 'rnnlab[mkl]' (x86-64), or RNNLAB_MKL=0 is set"
+
+
+def _kernel_threads_description() -> str:
+    """How many threads one CPU kernel call may use (kernels/cpu/rows.py, docs/speed.md)."""
+    from .kernels import numba_status
+
+    if not numba_status()[0]:
+        return "1: the Numba kernels are not available"
+    from .kernels.cpu import packed, rows
+
+    if rows.WORKERS < 2:
+        return "1: one core, or NUMBA_NUM_THREADS=1"
+    if not packed.available():
+        return "1: splitting a batch between the cores needs MKL (pip install 'rnnlab[mkl]')"
+    return "2 (large batches split between the cores)"
 
 
 def _gpu_kernels() -> str:

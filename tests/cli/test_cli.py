@@ -36,6 +36,10 @@ def test_info(capsys):
     from rnnlab.kernels.cpu import packed
 
     assert facts["mkl_packed"].startswith("yes" if packed.available() else "no: ")
+    from rnnlab.kernels.cpu import rows
+
+    split = packed.available() and rows.WORKERS == 2
+    assert facts["kernel_threads"].startswith("2 (" if split else "1: ")
     gpu = facts["gpu"]
     if importlib.util.find_spec("cupy") is None:
         assert gpu.startswith("unavailable: CuPy is not installed")
