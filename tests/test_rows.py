@@ -49,7 +49,7 @@ def split_everything(monkeypatch):
 
 
 @needs_mkl
-@pytest.mark.parametrize("variant", ["lstm", "rnn", "gru_reset_after"])
+@pytest.mark.parametrize("variant", ["lstm", "rnn", "gru", "gru_reset_after"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [None, "padded"])
 def test_split_forward_and_backward_equal_the_reference(split_everything, variant, dtype, lengths):
@@ -66,12 +66,13 @@ def test_split_forward_and_backward_equal_the_reference(split_everything, varian
 
 
 @needs_mkl
-@pytest.mark.parametrize("cls", [LSTMLayer, GRULayer])
+@pytest.mark.parametrize(
+    ("cls", "extra"), [(LSTMLayer, {}), (GRULayer, {}), (GRULayer, {"reset_after": True})]
+)
 @pytest.mark.parametrize("chunk_bytes", [1, 40_000])  # a ring of one step, of a few
-def test_split_inference_ring_equals_the_reference(split_everything, cls, chunk_bytes):
+def test_split_inference_ring_equals_the_reference(split_everything, cls, extra, chunk_bytes):
     T, I = 9, 3
     x = np.random.default_rng(2).standard_normal((T, B_SPLIT, I))
-    extra = {"reset_after": True} if cls is GRULayer else {}
     layer = cls(I, H_SPLIT, dtype=np.float64, seed=1, **extra)
     reference = cls(I, H_SPLIT, dtype=np.float64, seed=1, backend="reference", **extra)
     y_reference = reference(x)

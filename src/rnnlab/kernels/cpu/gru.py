@@ -17,32 +17,59 @@ from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
 from .config import bulk_flops, njit, use_blas
 from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
-from .packed import mkl_threads, project_step, recurrent_step, step_packing, will_pack
-from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
+from .packed import (
+    mkl_gemm,
+    mkl_threads,
+    project_step,
+    recurrent_step,
+    step_packing,
+    weight_grads,
+    will_pack,
+)  # fmt: skip
+from .rows import recurrent_flops, row_blocks, run_rows, split_by_steps, split_weight_grads
 
 GATES = 3  # stacked gate blocks
 
 
 @njit
 def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas, packed):
-    num_steps, batch_size, H = h.shape
-    project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
+    """The whole forward on one thread. ``packed`` = (U_zr, U_h, W) packed, or empty arrays."""
+    H = h.shape[2]
+    if not packed[2].size:
+        project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
+    _forward_before_rows(
+        x, h0, U_zr, U_h, b, lengths, gates, extra, h, a_zr, a_h, blas[0], packed, 0, x.shape[1]
+    )
+
+
+@njit
+def _forward_before_rows(
+    x, h0, U_zr, U_h, b, lengths, gates, extra, h, a_zr, a_h, step_blas, packed, lo, hi
+):
+    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py); W packed (``packed[2]``)
+    and a ring of gate buffers as in :func:`_forward_after_rows`."""
+    num_steps, _, H = h.shape
+    ring = gates.shape[0]
     for t in range(num_steps):
+        r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
-        recurrent_step(h_prev, U_zr.T, U_zr, packed[0], a_zr, blas[0])  # (1) h(t-1) · U_zrᵀ
-        for n in range(batch_size):
-            g, a_n, hp, rh = gates[t, n], a_zr[n], h_prev[n], extra[t, n]
+        if packed[2].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
+            project_step(x[t, lo:hi], packed[2], gates[r, lo:hi], b)
+        # (1) h(t-1) · U_zrᵀ
+        recurrent_step(h_prev[lo:hi], U_zr.T, U_zr, packed[0], a_zr[lo:hi], step_blas)
+        for n in range(lo, hi):
+            g, a_n, hp, rh = gates[r, n], a_zr[n], h_prev[n], extra[r, n]
             # Simple one-array loops vectorise; a loop mixing gate blocks did not (see lstm.py).
             for j in range(2 * H):
                 g[j] = sigmoid(g[j] + a_n[j])  # (1) z, r
             for j in range(H):
                 rh[j] = g[H + j] * hp[j]  # (2)
-        recurrent_step(extra[t], U_h.T, U_h, packed[1], a_h, blas[0])  # (3) rh · U_hᵀ
-        for n in range(batch_size):
-            g, a_n, hp, h_n = gates[t, n], a_h[n], h_prev[n], h[t, n]
+        recurrent_step(extra[r, lo:hi], U_h.T, U_h, packed[1], a_h[lo:hi], step_blas)  # (3)
+        for n in range(lo, hi):
+            g, a_n, hp, h_n = gates[r, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
-                g[2 * H + j] = tanh(g[2 * H + j] + a_n[j])  # (3)
+                g[2 * H + j] = tanh(g[2 * H + j] + a_n[j])  # (3) h̃, rh · U_hᵀ in a_h
             for j in range(H):
                 h_tilde = g[2 * H + j]
                 h_n[j] = h_tilde + g[j] * (hp[j] - h_tilde)  # (4)
@@ -94,7 +121,6 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     """Drop-in for :func:`rnnlab.cells.gru_forward` (same arguments, result and cache)."""
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
-    blas = use_blas(x.shape, H, GATES)
     shapes = [
         (num_steps, batch_size, 3 * H),
         (num_steps, batch_size, H),
@@ -105,14 +131,12 @@ def gru_forward(x, h0, W, U, b, b_hn=None, lengths=None):
     steps = lengths_array(lengths, num_steps, batch_size)
     if b_hn is None:
         shapes += [(batch_size, 2 * H), (batch_size, H)]
-        gates, extra, h, a_zr, a_h = carve("gru.forward_before", shapes, x.dtype)
-        packed, threads = step_packing(_blocks(args[3]), batch_size, blas, True)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _forward_before(*args, steps, gates, extra, h, a_zr, a_h, blas, packed)
+        gates, extra, h, *scratch = carve("gru.forward_before", shapes, x.dtype)
     else:
         shapes += [(batch_size, 3 * H)]
-        gates, extra, h, a = carve("gru.forward_after", shapes, x.dtype)
-        _run_forward_after(*args, c(b_hn), steps, gates, extra, h, a)
+        gates, extra, h, *scratch = carve("gru.forward_after", shapes, x.dtype)
+        b_hn = c(b_hn)
+    _run_forward(*args, b_hn, steps, gates, extra, h, scratch)
     y = h if lengths is None else padded_outputs(h, steps)
     return y, GRUCache(x, h0, gates, extra, h)
 
@@ -139,27 +163,14 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
         gates, extra, *scratch = carve("gru.infer_after", [*chunk, (batch_size, 3 * H)], x.dtype)
     h_prev = c(h0)
     steps = lengths_array(lengths, num_steps, batch_size)
-    plan = use_blas(x.shape, H, GATES)
-    if b_hn is not None and will_pack(batch_size, H, plan[0]):  # the ring, as in lstm_infer
-        _run_forward_after(x, h_prev, W, U, b, b_hn, steps, gates, extra, h, *scratch)
-        y = h if lengths is None else padded_outputs(h, steps)
-        return y, InferenceCache(h[-1:].copy(), None)
-    blocks = _blocks(U) if b_hn is None else (U, W)  # reset after: inputs projected per step
-    packed, threads = step_packing(blocks, batch_size, plan, True)
-    for t0 in range(0, num_steps, K):
-        n = min(K, num_steps - t0)
-        xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
-        blas = use_blas(xs.shape, H, GATES)
-        with kernel_blas(blas, bulk_flops(xs.shape, H, GATES)), mkl_threads(threads):
-            if b_hn is None:
-                _forward_before(
-                    xs, h_prev, W, U, b, s, gates[:n], extra[:n], hs, *scratch, blas, packed
-                )
-            else:
-                _forward_after(
-                    xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, *scratch, blas, packed
-                )
-        h_prev = hs[n - 1]
+    if will_pack(batch_size, H, use_blas(x.shape, H, GATES)[0]):  # the ring, as in lstm_infer
+        _run_forward(x, h_prev, W, U, b, b_hn, steps, gates, extra, h, scratch)
+    else:
+        for t0 in range(0, num_steps, K):
+            n = min(K, num_steps - t0)
+            xs, hs, s = x[t0 : t0 + n], h[t0 : t0 + n], steps - t0
+            _run_forward(xs, h_prev, W, U, b, b_hn, s, gates[:n], extra[:n], hs, scratch)
+            h_prev = hs[n - 1]
     y = h if lengths is None else padded_outputs(h, steps)
     return y, InferenceCache(h[-1:].copy(), None)
 
@@ -238,12 +249,32 @@ def _backward_before(
     dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
     dh_acc, d_rh = work
     num_steps, batch_size, H = h.shape
-    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
+    _backward_before_rows(
+        dh, h0, U_zr, U_h, lengths, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh,
+        dh_next, blas[0], packed, 0, batch_size,
+    )  # fmt: skip
+    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta_zr, h0, h, dU_zr, blas[1])  # (1) z, r act on h(t-1)
+    rows = num_steps * batch_size
+    matmul_into(  # (3) the candidate acts on rh
+        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas[1]
+    )
+
+
+@njit
+def _backward_before_rows(
+    dh, h0, U_zr, U_h, lengths, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh, dh_next,
+    step_blas, packed, lo, hi,
+):  # fmt: skip
+    """δ_x, δ_zr, δ_h for the batch rows lo:hi, every step, last to first (rows.py); dh_next
+    holds dh_final on entry and dh0 on exit, dh_acc and d_rh (B, H) are scratch."""
+    num_steps, _, H = h.shape
+    one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_zr_T, U_h_T = np.ascontiguousarray(U_zr.T), np.ascontiguousarray(U_h.T)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
-        for m in range(batch_size):
+        for m in range(lo, hi):
             g, d_x, dh_t, dh_n = gates[t, m], delta_x[t, m], dh[t, m], dh_next[m]
             hp, acc, d_h = h_prev[m], dh_acc[m], delta_h[t, m]
             if t >= lengths[m]:  # (M) padded: dy ignored, no gradient, dh carried (via acc);
@@ -257,8 +288,9 @@ def _backward_before(
                 acc[j] = dh_total * z  # (4)
                 d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
                 d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
-        recurrent_step(delta_h[t], U_h, U_h_T, packed[1], d_rh, blas[0])  # (3) d(rh) = δ_h · U_h
-        for m in range(batch_size):
+        # (3) d(rh) = δ_h · U_h
+        recurrent_step(delta_h[t, lo:hi], U_h, U_h_T, packed[1], d_rh[lo:hi], step_blas)
+        for m in range(lo, hi):
             g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
             acc, dzr = dh_acc[m], delta_zr[t, m]
             for j in range(H):
@@ -267,16 +299,22 @@ def _backward_before(
                 acc[j] = acc[j] + drh[j] * r
                 dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
                 dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
-        recurrent_step(delta_zr[t], U_zr, U_zr_T, packed[0], dh_next, blas[0])  # (1) h_prev · U_zrᵀ
-        for m in range(batch_size):
+        # (1) dh(t-1) = δ_zr · U_zr, plus the direct paths
+        recurrent_step(delta_zr[t, lo:hi], U_zr, U_zr_T, packed[0], dh_next[lo:hi], step_blas)
+        for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
-    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta_zr, h0, h, dU_zr, blas[1])  # (1) z, r act on h(t-1)
-    rows = num_steps * batch_size
-    matmul_into(  # (3) the candidate acts on rh
-        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas[1]
-    )
+
+
+@njit
+def _before_weight_grads(delta_x, delta_zr, delta_h, x, W, h_before, h, extra, dx, dW, dU, db):
+    """:func:`.packed.weight_grads` for the guide form's steps: dU's z, r rows from δ_zr and
+    h(t-1), its candidate rows from δ_h and rh (3)."""
+    H = h.shape[2]
+    weight_grads(delta_x, delta_zr, x, W, h_before, h, dx, dW, dU[: 2 * H], db)
+    rows = delta_h.shape[0] * delta_h.shape[1]
+    d_2d, rh_2d = delta_h.reshape((rows, H)), extra.reshape((rows, H))
+    mkl_gemm(d_2d, rh_2d, dU[2 * H :], True, False, dU.dtype.type(0.0))
 
 
 def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
@@ -323,10 +361,33 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         [(T, B, 3 * H), (T, B, 2 * H), (T, B, H), (B, H), (B, H)],
         dtype,
     )
-    out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-    packed, threads = step_packing(_blocks(args[4]), B, blas, False)
-    with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-        _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
+    blocks = row_blocks(B, H, recurrent_flops(x.shape, H, GATES), blas[0])
+    if len(blocks) == 1:
+        out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
+        packed, threads = step_packing(_blocks(args[4]), B, blas, False)
+        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
+            _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
+        return dx, dh0, (dW, dU, db)
+    dh, x, h0, W, U, _, gates, extra, h = args
+    U_zr, U_h = c(U[: 2 * H]), c(U[2 * H :])
+
+    def rows(lo, hi):
+        packed, threads = step_packing((U_zr, U_h), hi - lo, blas, False)
+        with mkl_threads(threads):
+            _backward_before_rows(
+                dh, h0, U_zr, U_h, steps, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh,
+                dh0, blas[0], packed, lo, hi,
+            )  # fmt: skip
+
+    def weight_grads(t0, t1, part):
+        h_before = h0 if t0 == 0 else h[t0 - 1]
+        _before_weight_grads(
+            delta_x[t0:t1], delta_zr[t0:t1], delta_h[t0:t1], x[t0:t1], W, h_before, h[t0:t1],
+            extra[t0:t1], dx[t0:t1], *part,
+        )  # fmt: skip
+
+    run_rows(rows, blocks)
+    split_by_steps(T, (dW, dU, db), weight_grads)
     return dx, dh0, (dW, dU, db)
 
 
@@ -336,24 +397,36 @@ def _blocks(U):
     return (U[: 2 * H], U[2 * H :])
 
 
-def _run_forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, a):
-    """The reset-after forward kernel on contiguous arrays: one compiled call, or the batch
-    rows in two blocks on two threads (rows.py)."""
+def _run_forward(x, h0, W, U, b, b_hn, steps, gates, extra, h, scratch):
+    """The forward kernel of either form (``b_hn`` None: the guide's) on contiguous arrays:
+    one compiled call, or the batch rows in two blocks on two threads (rows.py)."""
     _, batch_size, _ = x.shape
     H = h.shape[-1]
     blas = use_blas(x.shape, H, GATES)
     blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
+    # W packed too where the products are: the inputs projected step by step
+    weights = (*_blocks(U), W) if b_hn is None else (U, W)
     if len(blocks) == 1:
-        packed, threads = step_packing((U, W), batch_size, blas, transpose=True)
+        packed, threads = step_packing(weights, batch_size, blas, transpose=True)
         with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, a, blas, packed)
+            if b_hn is None:
+                _forward_before(x, h0, W, U, b, steps, gates, extra, h, *scratch, blas, packed)
+            else:
+                _forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, *scratch, blas, packed)
         return
+    c = np.ascontiguousarray
+    U_zr, U_h = c(U[: 2 * H]), c(U[2 * H :])
 
-    def rows(lo, hi):  # W packed too: each block projects its own rows, step by step
-        packed, threads = step_packing((U, W), hi - lo, blas, transpose=True)
+    def rows(lo, hi):
+        packed, threads = step_packing(weights, hi - lo, blas, transpose=True)
         with mkl_threads(threads):
-            _forward_after_rows(
-                x, h0, U, b, b_hn, steps, gates, extra, h, a, blas[0], packed, lo, hi
-            )
+            if b_hn is None:
+                _forward_before_rows(
+                    x, h0, U_zr, U_h, b, steps, gates, extra, h, *scratch, blas[0], packed, lo, hi
+                )
+            else:
+                _forward_after_rows(
+                    x, h0, U, b, b_hn, steps, gates, extra, h, *scratch, blas[0], packed, lo, hi
+                )
 
     run_rows(rows, blocks)

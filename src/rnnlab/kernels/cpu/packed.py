@@ -374,4 +374,5 @@ def weight_grads(delta, delta_rec, x, W, h_before, h, dx, dW, dU, db):
     if num_steps > 1:
         earlier = (num_steps - 1) * batch_size
         h_2d = h[:-1].reshape((earlier, h.shape[2]))
-        mkl_gemm(delta_rec[1:].reshape((earlier, G)), h_2d, dU, True, False, one)
+        d_2d = delta_rec[1:].reshape((earlier, delta_rec.shape[2]))
+        mkl_gemm(d_2d, h_2d, dU, True, False, one)

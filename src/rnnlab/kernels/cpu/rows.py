@@ -40,8 +40,8 @@ from .blas_threads import machine_busy
 from .packed import mkl_threads, weight_grads, will_pack
 
 __all__ = [
-    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "split_weight_grads",
-    "thread_limit",
+    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "split_by_steps",
+    "split_weight_grads", "thread_limit",
 ]  # fmt: skip
 
 # Per-step product FLOPs of a whole call from which two threads share the rows. Alone, the split
@@ -147,26 +147,33 @@ def _wait(other: Future) -> BaseException | None:
     return error
 
 
-def split_weight_grads(delta, x, W, h0, h, dx, grads, delta_rec=None) -> None:
-    """A split backward's dx, dW, dU, db from δ (all rows done), split by steps between the
-    two threads, through MKL (:func:`.packed.weight_grads`): a BLAS with threads of its own
-    would leave them spinning on the cores the next split needs. The second half's weight
-    gradients go to arrays of their own, added to ``grads`` = (dW, dU, db) at the end.
-    ``delta_rec``: the recurrent product's gradient where it differs from δ (GRU, reset
-    after)."""
-    num_steps = delta.shape[0]
-    delta_rec = delta if delta_rec is None else delta_rec
+def split_by_steps(num_steps: int, grads: tuple, compute: Callable[..., None]) -> None:
+    """Weight gradients of a split backward (all rows done), split by steps between the two
+    threads: ``compute(t0, t1, part)`` sums steps t0:t1 into ``part``, arrays shaped like
+    ``grads`` (the first half into ``grads`` itself, the second into arrays of its own, added
+    at the end), on one MKL thread: a BLAS with threads of its own would leave them spinning
+    on the cores the next split needs."""
     later = tuple(np.empty_like(g) for g in grads)
 
     def half(t0, t1):
-        part = grads if t0 == 0 else later
-        h_before = h0 if t0 == 0 else h[t0 - 1]
         with mkl_threads(1):
-            weight_grads(
-                delta[t0:t1], delta_rec[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1],
-                *part,
-            )  # fmt: skip
+            compute(t0, t1, grads if t0 == 0 else later)
 
     run_rows(half, ((0, num_steps // 2), (num_steps // 2, num_steps)))
     for total, rest in zip(grads, later, strict=True):
         total += rest
+
+
+def split_weight_grads(delta, x, W, h0, h, dx, grads, delta_rec=None) -> None:
+    """:func:`split_by_steps` for dx, dW, dU, db (``grads`` = (dW, dU, db)) from δ through
+    :func:`.packed.weight_grads`. ``delta_rec``: the recurrent product's gradient where it
+    differs from δ (GRU, reset after)."""
+    delta_rec = delta if delta_rec is None else delta_rec
+
+    def compute(t0, t1, part):
+        h_before = h0 if t0 == 0 else h[t0 - 1]
+        weight_grads(
+            delta[t0:t1], delta_rec[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part
+        )
+
+    split_by_steps(delta.shape[0], grads, compute)
