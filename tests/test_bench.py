@@ -127,3 +127,22 @@ def test_quick_fit_sizes_keep_the_shapes():
     quick = bench_fit.quick_sizes()
     assert [q[1:] for q in quick] == [s[1:] for s in bench_fit.FIT_SIZES]
     assert all(q[0] * 8 == s[0] for q, s in zip(quick, bench_fit.FIT_SIZES, strict=True))
+
+
+def test_each_timed_call_follows_its_own_untimed_calls():
+    """The timed call is the last of a series of calls of the same measurement lasting at
+    least PRIME_S, so that what ran before it (the other library) is out of the way."""
+    import time
+
+    from rnnlab import bench
+
+    starts = []
+
+    def fn():
+        starts.append(time.perf_counter())
+        time.sleep(0.001)
+
+    ms = bench._primed(fn)
+    assert len(starts) >= 3  # at least one untimed call, then the timed one
+    assert starts[-1] - starts[0] >= bench.PRIME_S
+    assert 1.0 <= ms < 1000.0  # the timed call: the sleep, in milliseconds

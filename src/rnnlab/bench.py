@@ -9,9 +9,13 @@ Method (so that the ratios mean something on a busy, noisy machine):
 - warm-up calls (Numba load/compile, oneDNN primitive creation) outside the clock, then
   repetitions in which the measurements (rnnlab forward, forward+backward, no_grad forward and
   padded forward+backward, PyTorch forward and forward+backward) are interleaved, so drifts in
-  machine load hit both sides alike, in a random order drawn anew every repetition (a call
-  right after PyTorch's backward measured up to 3x slower than the same call repeated: caches
-  and PyTorch's spinning worker thread); the figure reported is the median, with the spread
+  machine load hit both sides alike, in a random order drawn anew every repetition; each timed
+  call follows at least ``PRIME_S`` of untimed calls of the same measurement, so that it runs
+  as in a program that uses one library: both libraries keep idle worker threads spinning for
+  a while after a call (PyTorch's OpenMP workers a few ms, OpenBLAS's ~0.1 s), and a call made
+  right after the other library's ran with a core taken (PyTorch's backward slowed the next
+  call up to 3x; rnnlab's second thread, since round four, started ~3 ms late after PyTorch's
+  forward at (100,32,128,256)). The figure reported is the median, with the spread
   (interquartile range over median) as the noise seen;
 - forward: rnnlab ``layer.forward`` (which always keeps its cache for backward) against
   PyTorch under ``torch.no_grad()`` (its inference path, the fastest it has);
@@ -125,6 +129,20 @@ def _timed(fn) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+# Untimed calls of a measurement before each timed one (see the module docstring): longer than
+# PyTorch's OpenMP workers spin after a call.
+PRIME_S = 0.005
+
+
+def _primed(fn) -> float:
+    """Milliseconds of one call of ``fn``, after at least ``PRIME_S`` of untimed calls of it."""
+    start = time.perf_counter()
+    fn()
+    while time.perf_counter() - start < PRIME_S:
+        fn()
+    return _timed(fn)
+
+
 def rnnlab_activation_bytes(layer) -> int:
     """Bytes of the arrays the layer's cache keeps for backward (each buffer counted once)."""
     seen, total = set(), 0
@@ -214,12 +232,13 @@ def run_case(cell, size, backend, torch, time_budget=TIME_PER_CASE_S) -> CaseRes
     for fn in cases.values():  # warm-up: JIT load, oneDNN primitives, page faults
         fn()
         fn()
-    estimate = sum(_timed(fn) for fn in cases.values())
+    # one repetition: each measurement primed (at least PRIME_S or one call), then timed
+    estimate = sum(2 * _timed(fn) + PRIME_S * 1e3 for fn in cases.values())
     reps = int(min(60, max(5, time_budget * 1e3 / max(estimate, 1e-3))))
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for order in measurement_orders(list(cases), reps):
         for name in order:
-            samples[name].append(_timed(cases[name]))
+            samples[name].append(_primed(cases[name]))
     result.repetitions = reps
     for name, values in samples.items():
         med = statistics.median(values)
