@@ -313,3 +313,19 @@ def test_saturating_inputs_stay_finite_without_warnings(variant, dtype):
     assert np.all(np.isfinite(y))
     assert np.all(np.isfinite(dx))
     assert all(np.all(np.isfinite(g)) for g in layer.grads.values())
+
+
+def test_one_output_head_gradient_is_the_matrix_product_exactly():
+    """times_rows: with one output unit the head's input gradient is the broadcast product,
+    bit for bit what dy @ W gives (one multiplication per element), for any batch shape."""
+    from rnnlab.backend import times_rows
+
+    rng = np.random.default_rng(0)
+    for shape in [(5, 3, 1), (7, 1), (1,)]:
+        dy = rng.standard_normal(shape)
+        W = rng.standard_normal((1, 4))
+        got = times_rows(dy, W)
+        np.testing.assert_array_equal(got, dy @ W)
+        assert got.shape == (dy @ W).shape
+    dy, W = rng.standard_normal((5, 3, 2)), rng.standard_normal((2, 4))  # several outputs
+    np.testing.assert_array_equal(times_rows(dy, W), dy @ W)

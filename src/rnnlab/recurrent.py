@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from . import fastpath, grad_mode, guards, inference, kernels
-from .backend import normalize_device, require_cupy, xp_of
+from .backend import normalize_device, require_cupy, times_rows, xp_of
 from .initializers import input_initializer, recurrent_initializer
 from .io import SaveMixin
 from .masks import check_lengths, lengths_to_mask
@@ -338,7 +338,7 @@ class _RecurrentLayer(SaveMixin):
             dy_2d = dy_tm.reshape(-1, self.output_size)
             self._g["W_hy"] += dy_2d.T @ h.reshape(-1, self.hidden_size)  # y = h · W_hyᵀ + b_y
             self._g["b_y"] += dy_2d.sum(axis=0)
-            dh = dy_tm @ self._w["W_hy"]
+            dh = times_rows(dy_tm, self._w["W_hy"])
         final = self._check_final_gradient(d_final_state, batch_size, layout.single)
         dx, d_initial, grads = self._run_backward(self._impl, dh, final, **self._options)
         for name, grad in zip(self._grad_names(), grads, strict=True):

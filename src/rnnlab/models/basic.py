@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .. import guards
-from ..backend import to_device, xp_of
+from ..backend import times_rows, to_device, xp_of
 from ..initializers import input_initializer
 from ..params import ParamDict
 from ..registry import register
@@ -84,7 +84,7 @@ class Dense(Module):
         dy_2d = dy.reshape(-1, self.out_features)  # (N, O), N = every leading position
         self._grads["W"] += dy_2d.T @ x.reshape(-1, self.in_features)
         self._grads["b"] += dy_2d.sum(axis=0)
-        return dy @ self._params["W"]
+        return times_rows(dy, self._params["W"])
 
 
 @register
