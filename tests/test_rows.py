@@ -261,3 +261,13 @@ def test_ctrl_c_while_waiting_is_raised_after_the_worker_finished(monkeypatch):
         rows.run_rows(lambda lo, hi: None, ((0, 1), (1, 2)))
     assert finished == [(1, 2)]
     assert InterruptedOnce.calls == 2
+
+
+@needs_mkl
+@pytest.mark.parametrize("variant", ["lstm", "rnn", "gru", "gru_reset_after"])
+def test_a_single_step_splits_its_rows_but_not_its_steps(split_everything, variant):
+    """T = 1: the rows still split, the weight gradients come from the one step (an empty
+    half would have had no first step to start dU from)."""
+    check_parity(variant, 1, B_SPLIT, 3, H_SPLIT, np.float64, seed=9)
+    middle = (B_SPLIT + 1) // 2
+    assert ((0, middle), (middle, B_SPLIT)) in split_everything

@@ -153,6 +153,10 @@ def split_by_steps(num_steps: int, grads: tuple, compute: Callable[..., None]) -
     ``grads`` (the first half into ``grads`` itself, the second into arrays of its own, added
     at the end), on one MKL thread: a BLAS with threads of its own would leave them spinning
     on the cores the next split needs."""
+    if num_steps < 2:  # nothing to split (and an empty half would have no first step)
+        with mkl_threads(1):
+            compute(0, num_steps, grads)
+        return
     later = tuple(np.empty_like(g) for g in grads)
 
     def half(t0, t1):
