@@ -69,7 +69,7 @@ def test_split_forward_and_backward_equal_the_reference(split_everything, varian
 @pytest.mark.parametrize(
     ("cls", "extra"), [(LSTMLayer, {}), (GRULayer, {}), (GRULayer, {"reset_after": True})]
 )
-@pytest.mark.parametrize("chunk_bytes", [1, 40_000])  # a ring of one step, of a few
+@pytest.mark.parametrize("chunk_bytes", [1, 40_000])  # the smallest ring, one of a few steps
 def test_split_inference_ring_equals_the_reference(split_everything, cls, extra, chunk_bytes):
     T, I = 9, 3
     x = np.random.default_rng(2).standard_normal((T, B_SPLIT, I))
@@ -271,3 +271,30 @@ def test_a_single_step_splits_its_rows_but_not_its_steps(split_everything, varia
     check_parity(variant, 1, B_SPLIT, 3, H_SPLIT, np.float64, seed=9)
     middle = (B_SPLIT + 1) // 2
     assert ((0, middle), (middle, B_SPLIT)) in split_everything
+
+
+@needs_mkl
+@pytest.mark.parametrize(
+    ("cls", "extra"), [(LSTMLayer, {}), (GRULayer, {}), (GRULayer, {"reset_after": True})]
+)
+def test_smallest_inference_ring_carries_padded_states(split_everything, cls, extra):
+    """The smallest ring (as for a large B·H: one step of gate buffers for the GRU, two for the
+    LSTM, whose C(t) would otherwise overwrite C(t-1)) with padded rows: each sequence's state
+    at its own last step, as the reference keeps it (the LSTM's one-step ring failed here)."""
+    T, I = 7, 3
+    x = np.random.default_rng(4).standard_normal((T, B_SPLIT, I))
+    lengths = np.random.default_rng(5).integers(1, T + 1, B_SPLIT)
+    layer = cls(I, H_SPLIT, dtype=np.float64, seed=2, **extra)
+    reference = cls(I, H_SPLIT, dtype=np.float64, seed=2, backend="reference", **extra)
+    y_reference = reference(x, lengths=lengths)
+    saved, buffers.INFERENCE_CHUNK_BYTES = buffers.INFERENCE_CHUNK_BYTES, 1
+    try:
+        with rnnlab.no_grad():
+            y = layer(x, lengths=lengths)
+    finally:
+        buffers.INFERENCE_CHUNK_BYTES = saved
+    assert rel_error(y, y_reference) <= 1e-12
+    final = layer.final_state if cls is LSTMLayer else (layer.final_state,)
+    final_reference = reference.final_state if cls is LSTMLayer else (reference.final_state,)
+    for ours, theirs in zip(final, final_reference, strict=True):
+        assert rel_error(ours, theirs) <= 1e-12

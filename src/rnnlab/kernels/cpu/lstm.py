@@ -164,7 +164,9 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
     """
     num_steps, batch_size, _ = x.shape
     H = h0.shape[-1]
-    K = chunk_steps(num_steps, batch_size * 6 * H * x.itemsize)
+    # At least two steps: in a ring of one, C(t) would overwrite C(t-1) while a padded row
+    # still has to carry it.
+    K = max(2, chunk_steps(num_steps, batch_size * 6 * H * x.itemsize))
     if num_steps <= K:  # one chunk: the training forward's buffers are no larger, and it is
         y, cache = lstm_forward(x, h0, C0, W, U, b, lengths)  # one call with less to set up
         return y, InferenceCache(cache.h[-1:].copy(), cache.C[-1:].copy())
