@@ -18,7 +18,6 @@ __all__ = [
     "array_device",
     "cupy_status",
     "require_cupy",
-    "times_rows",
     "to_device",
     "xp_of",
 ]
