@@ -13,7 +13,7 @@ import numba
 import numpy as np
 import pytest
 
-from rnnlab.kernels.cpu import packed
+from rnnlab.kernels.cpu import packed, rows
 from tests.test_kernels_cpu import FAST, check_parity
 
 
@@ -71,7 +71,7 @@ def test_parity_with_and_without_packing(variant, dtype, use_mkl, lengths, monke
         packings.append(all(p.size > 0 for p in result[0]))
         return result
 
-    monkeypatch.setattr(module, "step_packing", spy)
+    monkeypatch.setattr(rows, "step_packing", spy)  # where every kernel call packs
     B, H = packed.PACK_MIN_BATCH, packed.PACK_MIN_HIDDEN  # the smallest size that is packed
     check_parity(variant, 6, B, 3, H, dtype, seed=3, lengths=lengths)
     assert packings, "the kernels never asked for a packing"

@@ -85,14 +85,6 @@ def kernel_blas(blas: tuple[bool, bool], flops: int) -> contextlib.AbstractConte
 _NOTHING = contextlib.nullcontext()
 
 
-def single_blas_thread() -> contextlib.AbstractContextManager:
-    """One OpenBLAS thread inside the ``with`` block whatever the sizes: for kernel calls split
-    over threads of their own (rows.py), where a second BLAS thread would only take a core
-    from them (its workers spin after each call)."""
-    set_threads = _set_local()
-    return _NOTHING if set_threads is None else _one_thread(set_threads)
-
-
 @contextlib.contextmanager
 def _one_thread(set_threads) -> Iterator[None]:
     global _users, _saved

@@ -12,21 +12,12 @@ import numpy as np
 from ...cells.gru import GRUCache
 from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
-from .config import bulk_flops, njit, use_blas
-from .matmul import input_grads, matmul_into, project_inputs, recurrent_grad
-from .packed import (
-    mkl_gemm,
-    mkl_threads,
-    project_step,
-    recurrent_step,
-    step_packing,
-    weight_grads,
-    will_pack,
-)  # fmt: skip
-from .rows import recurrent_flops, row_blocks, run_rows, split_by_steps, split_weight_grads
+from .config import njit, use_blas
+from .matmul import MKL, input_grads, matmul_into, project_inputs, recurrent_grad, recurrent_step
+from .packed import project_step, will_pack
+from .rows import run_kernel, split_by_steps, split_weight_grads
 
 GATES = 3  # stacked gate blocks
 
@@ -181,10 +172,9 @@ def _backward_after(
 ):
     # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
     dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
-    U_T = np.ascontiguousarray(U.T)
     _backward_after_rows(
-        dh, h0, U, U_T, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, blas[0],
-        packed, 0, h.shape[1],
+        dh, h0, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, blas[0], packed,
+        0, h.shape[1],
     )  # fmt: skip
     input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
     recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
@@ -206,13 +196,14 @@ def _candidate_bias_grad(delta_U, db_hn):
 
 @njit
 def _backward_after_rows(
-    dh, h0, U, U_T, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, step_blas,
-    packed, lo, hi,
+    dh, h0, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, step_blas, packed,
+    lo, hi,
 ):  # fmt: skip
     """δ_x, δ_U for the batch rows lo:hi, every step, last to first (rows.py); dh_next holds
     dh_final on entry and dh0 on exit, dh_acc (B, H) is scratch."""
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(lo, hi):
@@ -248,17 +239,14 @@ def _backward_before(
     # δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with U_zr and U_h
     dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
     dh_acc, d_rh = work
-    num_steps, batch_size, H = h.shape
+    _, batch_size, H = h.shape
     U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
     _backward_before_rows(
         dh, h0, U_zr, U_h, lengths, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh,
         dh_next, blas[0], packed, 0, batch_size,
     )  # fmt: skip
-    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta_zr, h0, h, dU_zr, blas[1])  # (1) z, r act on h(t-1)
-    rows = num_steps * batch_size
-    matmul_into(  # (3) the candidate acts on rh
-        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas[1]
+    _before_weight_grads(
+        delta_x, delta_zr, delta_h, x, W, h0, h, extra, dx, dW, dU_zr, dU_h, db, blas[1]
     )
 
 
@@ -271,7 +259,9 @@ def _backward_before_rows(
     holds dh_final on entry and dh0 on exit, dh_acc and d_rh (B, H) are scratch."""
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
-    U_zr_T, U_h_T = np.ascontiguousarray(U_zr.T), np.ascontiguousarray(U_h.T)
+    # the transposes only the unpacked products read
+    U_zr_T = U_zr if packed[0].size else np.ascontiguousarray(U_zr.T)
+    U_h_T = U_h if packed[1].size else np.ascontiguousarray(U_h.T)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(lo, hi):
@@ -307,14 +297,18 @@ def _backward_before_rows(
 
 
 @njit
-def _before_weight_grads(delta_x, delta_zr, delta_h, x, W, h_before, h, extra, dx, dW, dU, db):
-    """:func:`.packed.weight_grads` for the guide form's steps: dU's z, r rows from δ_zr and
-    h(t-1), its candidate rows from δ_h and rh (3)."""
-    H = h.shape[2]
-    weight_grads(delta_x, delta_zr, x, W, h_before, h, dx, dW, dU[: 2 * H], db)
+def _before_weight_grads(
+    delta_x, delta_zr, delta_h, x, W, h_before, h, extra, dx, dW, dU_zr, dU_h, db, blas
+):
+    """Undo (0)-(3) for the guide form's steps: dx, dW, db from δ_x, dU's z, r rows from δ_zr
+    and h(t-1) (h_before at the first step), its candidate rows from δ_h and rh."""
+    input_grads(delta_x, x, W, dx, dW, db, blas)  # (0)
+    recurrent_grad(delta_zr, h_before, h, dU_zr, blas)  # (1) z, r act on h(t-1)
     rows = delta_h.shape[0] * delta_h.shape[1]
-    d_2d, rh_2d = delta_h.reshape((rows, H)), extra.reshape((rows, H))
-    mkl_gemm(d_2d, rh_2d, dU[2 * H :], True, False, dU.dtype.type(0.0))
+    H = h.shape[2]
+    matmul_into(  # (3) the candidate acts on rh
+        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas
+    )
 
 
 def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
@@ -322,7 +316,6 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
     x, h0, gates, extra, h = cache
     num_steps, batch_size, H = h.shape
     dtype = h.dtype
-    blas = use_blas(x.shape, H, GATES)
     T, B = num_steps, batch_size
     shapes = [(T, B, x.shape[-1]), (B, H), W.shape, U.shape, (3 * H,)]
     c = np.ascontiguousarray
@@ -332,27 +325,19 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
-        blocks = row_blocks(B, H, recurrent_flops(x.shape, H, GATES), blas[0])
-        if len(blocks) == 1:
-            packed, threads = step_packing((args[4],), B, blas, False)
-            with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-                _backward_after(*args, *scratch, tuple(out), blas, packed)
-            return dx, dh0, (dW, dU, db, db_hn)
         delta_x, delta_U, dh_acc = scratch
         dh, x, h0, W, U, _, gates, extra, h = args
-        U_T = c(U.T)
-
-        def rows(lo, hi):
-            packed, threads = step_packing((U,), hi - lo, blas, False)
-            with mkl_threads(threads):
-                _backward_after_rows(
-                    dh, h0, U, U_T, steps, gates, extra, h, delta_x, delta_U, dh_acc, dh0,
-                    blas[0], packed, lo, hi,
-                )  # fmt: skip
-
-        run_rows(rows, blocks)
-        split_weight_grads(delta_x, x, W, h0, h, dx, (dW, dU, db), delta_U)
-        _candidate_bias_grad(delta_U, db_hn)
+        split = run_kernel(
+            use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
+            lambda blas, packed: _backward_after(*args, *scratch, tuple(out), blas, packed),
+            lambda step_blas, packed, lo, hi: _backward_after_rows(
+                dh, h0, U, steps, gates, extra, h, delta_x, delta_U, dh_acc, dh0, step_blas,
+                packed, lo, hi,
+            ),
+        )  # fmt: skip
+        if split:  # the rows' loops are done: the weight gradients, split by steps
+            split_weight_grads(delta_x, x, W, h0, h, dx, (dW, dU, db), delta_U)
+            _candidate_bias_grad(delta_U, db_hn)
         return dx, dh0, (dW, dU, db, db_hn)
     dx, dh0, dW, dU, db = carve("", shapes, dtype, pooled=False)
     dh0[...] = 0.0 if dh_final is None else dh_final
@@ -361,33 +346,31 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         [(T, B, 3 * H), (T, B, 2 * H), (T, B, H), (B, H), (B, H)],
         dtype,
     )
-    blocks = row_blocks(B, H, recurrent_flops(x.shape, H, GATES), blas[0])
-    if len(blocks) == 1:
-        out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
-        packed, threads = step_packing(_blocks(args[4]), B, blas, False)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _backward_before(*args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed)
-        return dx, dh0, (dW, dU, db)
     dh, x, h0, W, U, _, gates, extra, h = args
-    U_zr, U_h = c(U[: 2 * H]), c(U[2 * H :])
+    U_zr, U_h = _blocks(U)
+    out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
+    split = run_kernel(
+        use_blas(x.shape, H, GATES), x.shape, H, GATES, (U_zr, U_h), False,
+        lambda blas, packed: _backward_before(
+            *args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed
+        ),
+        lambda step_blas, packed, lo, hi: _backward_before_rows(
+            dh, h0, U_zr, U_h, steps, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh, dh0,
+            step_blas, packed, lo, hi,
+        ),
+    )  # fmt: skip
+    if split:  # the rows' loops are done: the weight gradients, split by steps
 
-    def rows(lo, hi):
-        packed, threads = step_packing((U_zr, U_h), hi - lo, blas, False)
-        with mkl_threads(threads):
-            _backward_before_rows(
-                dh, h0, U_zr, U_h, steps, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh,
-                dh0, blas[0], packed, lo, hi,
+        def weight_grads(t0, t1, part):  # the one-thread kernel's, through MKL
+            dW_part, dU_part, db_part = part
+            h_before = h0 if t0 == 0 else h[t0 - 1]
+            _before_weight_grads(
+                delta_x[t0:t1], delta_zr[t0:t1], delta_h[t0:t1], x[t0:t1], W, h_before,
+                h[t0:t1], extra[t0:t1], dx[t0:t1], dW_part, dU_part[: 2 * H], dU_part[2 * H :],
+                db_part, MKL,
             )  # fmt: skip
 
-    def weight_grads(t0, t1, part):
-        h_before = h0 if t0 == 0 else h[t0 - 1]
-        _before_weight_grads(
-            delta_x[t0:t1], delta_zr[t0:t1], delta_h[t0:t1], x[t0:t1], W, h_before, h[t0:t1],
-            extra[t0:t1], dx[t0:t1], *part,
-        )  # fmt: skip
-
-    run_rows(rows, blocks)
-    split_by_steps(T, (dW, dU, db), weight_grads)
+        split_by_steps(T, (dW, dU, db), weight_grads)
     return dx, dh0, (dW, dU, db)
 
 
@@ -398,35 +381,28 @@ def _blocks(U):
 
 
 def _run_forward(x, h0, W, U, b, b_hn, steps, gates, extra, h, scratch):
-    """The forward kernel of either form (``b_hn`` None: the guide's) on contiguous arrays:
-    one compiled call, or the batch rows in two blocks on two threads (rows.py)."""
-    _, batch_size, _ = x.shape
+    """The forward kernel of either form (``b_hn`` None: the guide's) on contiguous arrays, on
+    one thread or two (rows.py); each block projects its own rows' inputs, step by step, on
+    its packed W."""
     H = h.shape[-1]
-    blas = use_blas(x.shape, H, GATES)
-    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
-    # W packed too where the products are: the inputs projected step by step
-    weights = (*_blocks(U), W) if b_hn is None else (U, W)
-    if len(blocks) == 1:
-        packed, threads = step_packing(weights, batch_size, blas, transpose=True)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            if b_hn is None:
-                _forward_before(x, h0, W, U, b, steps, gates, extra, h, *scratch, blas, packed)
-            else:
-                _forward_after(x, h0, W, U, b, b_hn, steps, gates, extra, h, *scratch, blas, packed)
-        return
-    c = np.ascontiguousarray
-    U_zr, U_h = c(U[: 2 * H]), c(U[2 * H :])
-
-    def rows(lo, hi):
-        packed, threads = step_packing(weights, hi - lo, blas, transpose=True)
-        with mkl_threads(threads):
-            if b_hn is None:
-                _forward_before_rows(
-                    x, h0, U_zr, U_h, b, steps, gates, extra, h, *scratch, blas[0], packed, lo, hi
-                )
-            else:
-                _forward_after_rows(
-                    x, h0, U, b, b_hn, steps, gates, extra, h, *scratch, blas[0], packed, lo, hi
-                )
-
-    run_rows(rows, blocks)
+    if b_hn is None:
+        U_zr, U_h = _blocks(U)
+        run_kernel(
+            use_blas(x.shape, H, GATES), x.shape, H, GATES, (U_zr, U_h, W), True,
+            lambda blas, packed: _forward_before(
+                x, h0, W, U, b, steps, gates, extra, h, *scratch, blas, packed
+            ),
+            lambda step_blas, packed, lo, hi: _forward_before_rows(
+                x, h0, U_zr, U_h, b, steps, gates, extra, h, *scratch, step_blas, packed, lo, hi
+            ),
+        )  # fmt: skip
+    else:
+        run_kernel(
+            use_blas(x.shape, H, GATES), x.shape, H, GATES, (U, W), True,
+            lambda blas, packed: _forward_after(
+                x, h0, W, U, b, b_hn, steps, gates, extra, h, *scratch, blas, packed
+            ),
+            lambda step_blas, packed, lo, hi: _forward_after_rows(
+                x, h0, U, b, b_hn, steps, gates, extra, h, *scratch, step_blas, packed, lo, hi
+            ),
+        )  # fmt: skip

@@ -12,13 +12,12 @@ import numpy as np
 from ...cells.lstm import LSTMCache
 from ...inference import InferenceCache
 from .activations import sigmoid, tanh
-from .blas_threads import kernel_blas
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
-from .config import bulk_flops, njit, use_blas
-from .matmul import input_grads, project_inputs, recurrent_grad
-from .packed import mkl_threads, project_step, recurrent_step, step_packing, will_pack
-from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
+from .config import njit, use_blas
+from .matmul import input_grads, project_inputs, recurrent_grad, recurrent_step
+from .packed import project_step, will_pack
+from .rows import run_kernel, split_weight_grads
 
 GATES = 4  # stacked gate blocks
 
@@ -79,25 +78,19 @@ def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, p
 @njit
 def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed):
     dx, dh_next, dC_next, dW, dU, db = out
-    U_T = np.ascontiguousarray(U.T)
     carried = np.empty_like(dh_next)
     _backward_rows(
-        dh, C0, U, U_T, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, blas[0],
-        packed, 0, dh.shape[1],
+        dh, C0, U, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, blas[0], packed,
+        0, dh.shape[1],
     )  # fmt: skip
-    _weight_grads(delta, x, h0, W, h, dx, dW, dU, db, blas[1])
-
-
-@njit
-def _weight_grads(delta, x, h0, W, h, dx, dW, dU, db, blas):
-    input_grads(delta, x, W, dx, dW, db, blas)  # (0)
-    recurrent_grad(delta, h0, h, dU, blas)  # (1)
+    input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
+    recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
 
 
 @njit
 def _backward_rows(
-    dh, C0, U, U_T, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, step_blas,
-    packed, lo, hi,
+    dh, C0, U, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, step_blas, packed,
+    lo, hi,
 ):  # fmt: skip
     """δ for the batch rows lo:hi, every step, last to first (rows.py).
 
@@ -106,6 +99,7 @@ def _backward_rows(
     """
     num_steps, _, H = dh.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
     for t in range(num_steps - 1, -1, -1):
         C_prev = C0 if t == 0 else C[t - 1]
         for b in range(lo, hi):
@@ -197,24 +191,18 @@ def lstm_infer(x, h0, C0, W, U, b, lengths=None):
 
 
 def _run_forward(x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a):
-    """The forward kernel on contiguous arrays: one compiled call, or the batch rows in two
-    blocks on two threads (rows.py)."""
-    _, batch_size, _ = x.shape
+    """The forward kernel on contiguous arrays, on one thread or two (rows.py); each block
+    projects its own rows' inputs, step by step, on its packed W."""
     H = h.shape[-1]
-    blas = use_blas(x.shape, H, GATES)
-    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
-    if len(blocks) == 1:
-        packed, threads = step_packing((U, W), batch_size, blas, transpose=True)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _forward_kernel(x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a, blas, packed)
-        return
-
-    def rows(lo, hi):  # W packed too: each block projects its own rows, step by step
-        packed, threads = step_packing((U, W), hi - lo, blas, transpose=True)
-        with mkl_threads(threads):
-            _forward_rows(x, h0, C0, U, b, steps, gates, C, tanh_C, h, a, blas[0], packed, lo, hi)
-
-    run_rows(rows, blocks)
+    run_kernel(
+        use_blas(x.shape, H, GATES), x.shape, H, GATES, (U, W), True,
+        lambda blas, packed: _forward_kernel(
+            x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a, blas, packed
+        ),
+        lambda step_blas, packed, lo, hi: _forward_rows(
+            x, h0, C0, U, b, steps, gates, C, tanh_C, h, a, step_blas, packed, lo, hi
+        ),
+    )  # fmt: skip
 
 
 def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
@@ -236,25 +224,16 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     dh, x, h0, C0, W, U = c(dh), c(x), c(h0), c(C0), c(W), c(U)
     gates, C, tanh_C, h = c(gates), c(C), c(tanh_C), c(h)
     steps = lengths_array(lengths, num_steps, batch_size)
-    blas = use_blas(x.shape, H, GATES)
-    blocks = row_blocks(batch_size, H, recurrent_flops(x.shape, H, GATES), blas[0])
-    if len(blocks) == 1:  # the whole backward in one compiled call
-        packed, threads = step_packing((U,), batch_size, blas, transpose=False)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _backward_kernel(
-                dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed
-            )
-        return dx, dh0, dC0, (dW, dU, db)
-    U_T, carried = c(U.T), np.empty_like(dh0)
-
-    def rows(lo, hi):  # δ, dh and dC of these rows, every step
-        packed, threads = step_packing((U,), hi - lo, blas, transpose=False)
-        with mkl_threads(threads):
-            _backward_rows(
-                dh, C0, U, U_T, steps, gates, C, tanh_C, delta, dh0, dC0, carried, blas[0],
-                packed, lo, hi,
-            )  # fmt: skip
-
-    run_rows(rows, blocks)
-    split_weight_grads(delta, x, W, h0, h, dx, (dW, dU, db))
+    split = run_kernel(
+        use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
+        lambda blas, packed: _backward_kernel(
+            dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed
+        ),
+        lambda step_blas, packed, lo, hi: _backward_rows(
+            dh, C0, U, steps, gates, C, tanh_C, delta, dh0, dC0, np.empty_like(dh0), step_blas,
+            packed, lo, hi,
+        ),
+    )  # fmt: skip
+    if split:  # the rows' loops are done: the weight gradients, split by steps
+        split_weight_grads(delta, x, W, h0, h, dx, (dW, dU, db))
     return dx, dh0, dC0, (dW, dU, db)

@@ -3,6 +3,10 @@
 - BLAS GEMM through ``np.dot`` (Numba forwards it to SciPy's BLAS, C- or F-ordered operands,
   so transposes cost nothing): used for the one-shot products over all steps (input
   projection, dW, dU, dx) once they are large enough.
+- MKL's ``cblas_?gemm`` (``blas`` = :data:`MKL`) for the one-shot products of a kernel call
+  split over two threads (rows.py): each thread's share on that thread alone, where a BLAS
+  with threads of its own would leave them spinning on the cores the next split needs;
+- MKL's packed product (packed.py) for the per-step product where MKL packed the weights;
 - a hand-written loop for everything else, the per-step recurrent product included: dot
   products over contiguous rows, a 4 × 2 tile of them at a time, so that each loaded element
   serves two to four multiply-adds and the reductions vectorise. It has no call overhead and
@@ -18,6 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from .config import njit, njit_reduction
+from .packed import mkl_gemm, packed_product
+
+# ``blas`` for the one-shot products through MKL on the calling thread (False: the loop, True:
+# np.dot, i.e. SciPy's BLAS)
+MKL = 2
 
 
 @njit_reduction
@@ -103,12 +112,49 @@ def step_product(A, M, M_T, out, blas):
 
 
 @njit
+def recurrent_step(A, M, M_T, packed_M, out, blas):
+    """A kernel's per-step product out = A · M: on the packed copy where there is one
+    (``packed_M.size``), else :func:`step_product` (BLAS or the loop, ``blas``)."""
+    if packed_M.size:
+        packed_product(A, packed_M, out)
+    else:
+        step_product(A, M, M_T, out, blas)
+
+
+@njit
 def matmul_into(A, M, out, blas):
-    """out (R, N) = A (R, K) · M (K, N); ``blas`` picks np.dot, else :func:`matmul_nt`."""
-    if blas:
+    """out (R, N) = A (R, K) · M (K, N); ``blas``: :data:`MKL`, True for np.dot, False for
+    :func:`matmul_nt`."""
+    if blas == MKL:
+        _gemm_into(A, M, out)
+    elif blas:
         np.dot(A, M, out)
     else:
         matmul_nt(np.ascontiguousarray(A), np.ascontiguousarray(M.T), out)
+
+
+@njit
+def _stored_by_rows(X):
+    """Whether X's rows are runs of adjacent elements, further apart than their length (else
+    its transpose's are)."""
+    return X.strides[1] == X.itemsize and X.strides[0] >= X.shape[1] * X.itemsize
+
+
+@njit
+def _gemm_into(A, M, out):
+    """out = A · M through :func:`.packed.mkl_gemm`, which takes each operand as stored (rows
+    of adjacent elements) and a flag to transpose it: a transposed view (δᵀ) goes as its
+    base array, transposed."""
+    zero = out.dtype.type(0.0)
+    a_rows, m_rows = _stored_by_rows(A), _stored_by_rows(M)
+    if a_rows and m_rows:
+        mkl_gemm(A, M, out, False, False, zero)
+    elif m_rows:
+        mkl_gemm(A.T, M, out, True, False, zero)
+    elif a_rows:
+        mkl_gemm(A, M.T, out, False, True, zero)
+    else:
+        mkl_gemm(A.T, M.T, out, True, True, zero)
 
 
 @njit

@@ -45,7 +45,6 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .config import njit
-from .matmul import step_product
 from .workspace import POOL
 
 __all__ = [
@@ -55,9 +54,7 @@ __all__ = [
     "pack",
     "packed_product",
     "project_step",
-    "recurrent_step",
     "step_packing",
-    "weight_grads",
     "will_pack",
 ]  # fmt: skip
 
@@ -76,15 +73,6 @@ def _library_paths() -> list[str]:
     for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
         found += sorted(glob.glob(str(Path(prefix) / "lib" / "libmkl_rt.so*")))
     return [*found, "libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
-
-
-def _compute_type(real: type) -> type:
-    c_int = ctypes.c_int
-    pointer: type = ctypes.POINTER(real)
-    return ctypes.CFUNCTYPE(
-        None, c_int, c_int, c_int, c_int, c_int, c_int, pointer, c_int, ctypes.c_void_p, c_int,
-        real, pointer, c_int,
-    )  # fmt: skip
 
 
 @functools.cache
@@ -119,30 +107,17 @@ def _never_called(*args) -> None:  # pragma: no cover - the kernels check availa
     raise AssertionError("the packed product ran without MKL")
 
 
-def _gemm_type(real: type) -> type:
-    c_int = ctypes.c_int
-    pointer: type = ctypes.POINTER(real)
-    return ctypes.CFUNCTYPE(
-        None, c_int, c_int, c_int, c_int, c_int, c_int, real, pointer, c_int, pointer, c_int,
-        real, pointer, c_int,
-    )  # fmt: skip
-
-
-# The stubs are kept alive here: LLVM holds only their addresses.
-_STUBS = {
-    "rnnlab_sgemm_compute": _compute_type(ctypes.c_float)(_never_called),
-    "rnnlab_dgemm_compute": _compute_type(ctypes.c_double)(_never_called),
-    "rnnlab_sgemm": _gemm_type(ctypes.c_float)(_never_called),
-    "rnnlab_dgemm": _gemm_type(ctypes.c_double)(_never_called),
-}
+# Where MKL is missing the symbols name a stub: the kernels test available() before they call
+# them, so it is never called, and its signature does not matter. Kept alive here: LLVM holds
+# only its address.
+_STUB = ctypes.CFUNCTYPE(None)(_never_called)
 
 
 def _register() -> None:
     lib = _mkl()
-    for symbol in _STUBS:  # rnnlab_sgemm_compute -> MKL's cblas_sgemm_compute, and so on
-        function = (
-            _STUBS[symbol] if lib is None else getattr(lib, symbol.replace("rnnlab", "cblas"))
-        )
+    for symbol in [*_SYMBOLS.values(), *_GEMM_SYMBOLS.values()]:
+        # rnnlab_sgemm_compute -> MKL's cblas_sgemm_compute, and so on
+        function = _STUB if lib is None else getattr(lib, symbol.replace("rnnlab", "cblas"))
         address = ctypes.cast(function, ctypes.c_void_p).value
         llvm.add_symbol(symbol, address)
 
@@ -328,16 +303,6 @@ def mkl_gemm(typingctx, A, B, C, trans_a, trans_b, beta):
 
 
 @njit
-def recurrent_step(A, M, M_T, packed_M, out, blas):
-    """A kernel's per-step product out = A · M: on the packed copy where there is one
-    (``packed_M.size``), else :func:`.matmul.step_product` (BLAS or the loop, ``blas``)."""
-    if packed_M.size:
-        packed_product(A, packed_M, out)
-    else:
-        step_product(A, M, M_T, out, blas)
-
-
-@njit
 def project_step(x_rows, packed_W, P_rows, b):
     """(0) for one step's rows: P = x · Wᵀ + b on W's packed copy. Its own function, not
     written into the step loop: inline there it slowed the loop's gate arithmetic ~1.6x
@@ -347,32 +312,3 @@ def project_step(x_rows, packed_W, P_rows, b):
         row = P_rows[m]
         for j in range(row.shape[0]):
             row[j] += b[j]
-
-
-@njit
-def weight_grads(delta, delta_rec, x, W, h_before, h, dx, dW, dU, db):
-    """:func:`.matmul.input_grads` and :func:`.matmul.recurrent_grad` for steps of a sequence
-    through MKL on the calling thread (rows.py runs two halves of the steps side by side):
-    dx = δ · W, dW = Σ δ(t)ᵀ x(t), db = Σ δ(t), dU = Σ δ_rec(t)ᵀ h(t-1), h(t-1) = h_before at
-    the first step. δ (T, B, G) is the gradient of the input projection, δ_rec of the
-    recurrent product (the same array but for the GRU's reset-after form); x (T, B, I),
-    h (T, B, H)."""
-    num_steps, batch_size, G = delta.shape
-    rows = num_steps * batch_size
-    delta_2d = delta.reshape((rows, G))
-    x_2d = x.reshape((rows, x.shape[2]))
-    zero, one = dW.dtype.type(0.0), dW.dtype.type(1.0)
-    mkl_gemm(delta_2d, W, dx.reshape((rows, x.shape[2])), False, False, zero)  # (0)
-    mkl_gemm(delta_2d, x_2d, dW, True, False, zero)
-    for g in range(G):
-        db[g] = zero
-    for r in range(rows):
-        row = delta_2d[r]
-        for g in range(G):
-            db[g] += row[g]
-    mkl_gemm(delta_rec[0], h_before, dU, True, False, zero)  # (1)
-    if num_steps > 1:
-        earlier = (num_steps - 1) * batch_size
-        h_2d = h[:-1].reshape((earlier, h.shape[2]))
-        d_2d = delta_rec[1:].reshape((earlier, delta_rec.shape[2]))
-        mkl_gemm(d_2d, h_2d, dU, True, False, one)

@@ -12,13 +12,12 @@ import numpy as np
 from ...cells.rnn import RNNCache
 from ...inference import InferenceCache
 from .activations import tanh
-from .blas_threads import kernel_blas
 from .buffers import carve, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
-from .config import bulk_flops, njit, use_blas
-from .matmul import input_grads, project_inputs, recurrent_grad
-from .packed import mkl_threads, project_step, recurrent_step, step_packing
-from .rows import recurrent_flops, row_blocks, run_rows, split_weight_grads
+from .config import njit, use_blas
+from .matmul import input_grads, project_inputs, recurrent_grad, recurrent_step
+from .packed import project_step
+from .rows import run_kernel, split_weight_grads
 
 GATES = 1  # stacked gate blocks
 # The RNN's steps are short (one gate), so its split (rows.py) waits for more work than the
@@ -59,23 +58,19 @@ def _forward_rows(x, h0, W_hh, b_h, lengths, h, step_blas, packed, lo, hi):
 @njit
 def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed):
     dx, dh_next, dW_xh, dW_hh, db_h = out  # dh_next holds dh_final on entry and dh0 on exit
-    W_hh_T = np.ascontiguousarray(W_hh.T)
     carried = np.empty_like(dh_next)
-    _backward_rows(
-        dh, h, W_hh, W_hh_T, lengths, delta, dh_next, carried, blas[0], packed, 0, h.shape[1]
-    )
+    _backward_rows(dh, h, W_hh, lengths, delta, dh_next, carried, blas[0], packed, 0, h.shape[1])
     input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
     recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
 
 
 @njit
-def _backward_rows(
-    dh, h, W_hh, W_hh_T, lengths, delta, dh_next, carried, step_blas, packed, lo, hi
-):
+def _backward_rows(dh, h, W_hh, lengths, delta, dh_next, carried, step_blas, packed, lo, hi):
     """δ for the batch rows lo:hi, every step, last to first (rows.py); ``carried`` (B, H) is
     scratch for the dh of padded rows, passed straight to h(t-1) (M)."""
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
+    W_hh_T = W_hh if packed[0].size else np.ascontiguousarray(W_hh.T)  # the unpacked product's
     for t in range(num_steps - 1, -1, -1):
         for b in range(lo, hi):
             d, dh_t, h_t, dh_n = delta[t, b], dh[t, b], h[t, b], dh_next[b]
@@ -97,21 +92,15 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     (h,) = carve("rnn.forward", [(num_steps, batch_size, H)], x.dtype)
     c = np.ascontiguousarray
     x, h0, W_xh, W_hh, b_h = c(x), c(h0), c(W_xh), c(W_hh), c(b_h)
-    steps, blas = lengths_array(lengths, num_steps, batch_size), use_blas(x.shape, H, GATES)
-    flops = recurrent_flops(x.shape, H, GATES)
-    blocks = row_blocks(batch_size, H, flops, blas[0], FORWARD_SPLIT_MIN_FLOPS)
-    if len(blocks) == 1:
-        packed, threads = step_packing((W_hh, W_xh), batch_size, blas, transpose=True)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _forward_kernel(x, h0, W_xh, W_hh, b_h, steps, h, blas, packed)
-    else:
-
-        def rows(lo, hi):  # each block projects its own rows, step by step (lstm.py)
-            packed, threads = step_packing((W_hh, W_xh), hi - lo, blas, transpose=True)
-            with mkl_threads(threads):
-                _forward_rows(x, h0, W_hh, b_h, steps, h, blas[0], packed, lo, hi)
-
-        run_rows(rows, blocks)
+    steps = lengths_array(lengths, num_steps, batch_size)
+    run_kernel(  # each block projects its own rows' inputs, step by step (lstm.py)
+        use_blas(x.shape, H, GATES), x.shape, H, GATES, (W_hh, W_xh), True,
+        lambda blas, packed: _forward_kernel(x, h0, W_xh, W_hh, b_h, steps, h, blas, packed),
+        lambda step_blas, packed, lo, hi: _forward_rows(
+            x, h0, W_hh, b_h, steps, h, step_blas, packed, lo, hi
+        ),
+        FORWARD_SPLIT_MIN_FLOPS,
+    )  # fmt: skip
     y = h if lengths is None else padded_outputs(h, steps)
     return y, RNNCache(x, h0, h)
 
@@ -140,23 +129,16 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     c = np.ascontiguousarray
     dh, x, h0, h, W_xh, W_hh = c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh)
     steps = lengths_array(lengths, num_steps, batch_size)
-    blas = use_blas(x.shape, H, GATES)
-    flops = recurrent_flops(x.shape, H, GATES)
-    blocks = row_blocks(batch_size, H, flops, blas[0], BACKWARD_SPLIT_MIN_FLOPS)
-    if len(blocks) == 1:
-        packed, threads = step_packing((W_hh,), batch_size, blas, transpose=False)
-        with kernel_blas(blas, bulk_flops(x.shape, H, GATES)), mkl_threads(threads):
-            _backward_kernel(dh, x, h0, h, W_xh, W_hh, steps, delta, tuple(out), blas, packed)
-        return dx, dh0, (dW_xh, dW_hh, db_h)
-    W_hh_T, carried = c(W_hh.T), np.empty_like(dh0)
-
-    def rows(lo, hi):
-        packed, threads = step_packing((W_hh,), hi - lo, blas, transpose=False)
-        with mkl_threads(threads):
-            _backward_rows(
-                dh, h, W_hh, W_hh_T, steps, delta, dh0, carried, blas[0], packed, lo, hi
-            )  # fmt: skip
-
-    run_rows(rows, blocks)
-    split_weight_grads(delta, x, W_xh, h0, h, dx, (dW_xh, dW_hh, db_h))
+    split = run_kernel(
+        use_blas(x.shape, H, GATES), x.shape, H, GATES, (W_hh,), False,
+        lambda blas, packed: _backward_kernel(
+            dh, x, h0, h, W_xh, W_hh, steps, delta, tuple(out), blas, packed
+        ),
+        lambda step_blas, packed, lo, hi: _backward_rows(
+            dh, h, W_hh, steps, delta, dh0, np.empty_like(dh0), step_blas, packed, lo, hi
+        ),
+        BACKWARD_SPLIT_MIN_FLOPS,
+    )  # fmt: skip
+    if split:  # the rows' loops are done: the weight gradients, split by steps
+        split_weight_grads(delta, x, W_xh, h0, h, dx, (dW_xh, dW_hh, db_h))
     return dx, dh0, (dW_xh, dW_hh, db_h)

@@ -36,12 +36,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numba
 import numpy as np
 
-from .blas_threads import machine_busy
-from .packed import mkl_threads, weight_grads, will_pack
+from .blas_threads import kernel_blas, machine_busy
+from .config import bulk_flops
+from .matmul import MKL, input_grads, recurrent_grad
+from .packed import mkl_threads, step_packing, will_pack
 
 __all__ = [
-    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_rows", "split_by_steps",
-    "split_weight_grads", "thread_limit",
+    "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_kernel", "run_rows",
+    "split_by_steps", "split_weight_grads", "thread_limit",
 ]  # fmt: skip
 
 # Per-step product FLOPs of a whole call from which two threads share the rows. Alone, the split
@@ -132,6 +134,42 @@ def run_rows(work: Callable[[int, int], None], blocks: tuple[tuple[int, int], ..
         raise error
 
 
+def run_kernel(
+    blas: tuple[bool, bool],
+    x_shape: tuple[int, int, int],
+    hidden_size: int,
+    gates: int,
+    weights: tuple,
+    transpose: bool,
+    whole: Callable[..., None],
+    rows: Callable[..., None],
+    min_flops: int | None = None,
+) -> bool:
+    """One kernel call of a cell, on one thread or on two; returns whether it split.
+
+    One block (:func:`row_blocks`): ``whole(blas, packed)`` runs the whole kernel here, with
+    the cell's ``use_blas`` plan ``blas``, MKL's packed copies of ``weights``
+    (:func:`.packed.step_packing`, ``transpose`` as there) and the BLAS and MKL thread settings
+    of a one-thread call. Two: ``rows(step_blas, packed, lo, hi)`` runs each block's step loop
+    on its own thread with its own packed copies, and the caller adds what follows the loop (a
+    backward's weight gradients: :func:`split_weight_grads`)."""
+    flops = recurrent_flops(x_shape, hidden_size, gates)
+    blocks = row_blocks(x_shape[1], hidden_size, flops, blas[0], min_flops)
+    if len(blocks) == 1:
+        packed, threads = step_packing(weights, x_shape[1], blas, transpose)
+        with kernel_blas(blas, bulk_flops(x_shape, hidden_size, gates)), mkl_threads(threads):
+            whole(blas, packed)
+        return False
+
+    def block(lo, hi):
+        packed, threads = step_packing(weights, hi - lo, blas, transpose)
+        with mkl_threads(threads):
+            rows(blas[0], packed, lo, hi)
+
+    run_rows(block, blocks)
+    return True
+
+
 def _wait(other: Future) -> BaseException | None:
     """The worker's error, once it has finished; a Ctrl-C meanwhile is raised only after that,
     so that no buffer the caller gets back (or the pool hands out again) is still written to."""
@@ -169,15 +207,16 @@ def split_by_steps(num_steps: int, grads: tuple, compute: Callable[..., None]) -
 
 
 def split_weight_grads(delta, x, W, h0, h, dx, grads, delta_rec=None) -> None:
-    """:func:`split_by_steps` for dx, dW, dU, db (``grads`` = (dW, dU, db)) from δ through
-    :func:`.packed.weight_grads`. ``delta_rec``: the recurrent product's gradient where it
-    differs from δ (GRU, reset after)."""
+    """:func:`split_by_steps` for dx, dW, dU, db (``grads`` = (dW, dU, db)) from δ: the
+    one-thread kernel's :func:`.matmul.input_grads` and :func:`.matmul.recurrent_grad` on
+    each half, through MKL. ``delta_rec``: the recurrent product's gradient where it differs
+    from δ (GRU, reset after)."""
     delta_rec = delta if delta_rec is None else delta_rec
 
     def compute(t0, t1, part):
+        dW, dU, db = part
         h_before = h0 if t0 == 0 else h[t0 - 1]
-        weight_grads(
-            delta[t0:t1], delta_rec[t0:t1], x[t0:t1], W, h_before, h[t0:t1], dx[t0:t1], *part
-        )
+        input_grads(delta[t0:t1], x[t0:t1], W, dx[t0:t1], dW, db, MKL)  # (0)
+        recurrent_grad(delta_rec[t0:t1], h_before, h[t0:t1], dU, MKL)  # (1)
 
     split_by_steps(delta.shape[0], grads, compute)
