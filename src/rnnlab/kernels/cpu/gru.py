@@ -23,23 +23,14 @@ GATES = 3  # stacked gate blocks
 
 
 @njit
-def _forward_before(x, h0, W, U, b, lengths, gates, extra, h, a_zr, a_h, blas, packed):
-    """The whole forward on one thread. ``packed`` = (U_zr, U_h, W) packed, or empty arrays."""
-    H = h.shape[2]
+def _forward_before(
+    x, h0, W, U_zr, U_h, b, lengths, gates, extra, h, a_zr, a_h, blas, packed, lo, hi
+):
+    """Steps (0)-(4) for the batch rows lo:hi, every step: all rows on one thread, or one of
+    two blocks (rows.py). ``packed`` = (U_zr, U_h, W) packed, or empty arrays; W packed and
+    a ring of gate buffers as in :func:`_forward_after`."""
     if not packed[2].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
-    U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
-    _forward_before_rows(
-        x, h0, U_zr, U_h, b, lengths, gates, extra, h, a_zr, a_h, blas[0], packed, 0, x.shape[1]
-    )
-
-
-@njit
-def _forward_before_rows(
-    x, h0, U_zr, U_h, b, lengths, gates, extra, h, a_zr, a_h, step_blas, packed, lo, hi
-):
-    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py); W packed (``packed[2]``)
-    and a ring of gate buffers as in :func:`_forward_after_rows`."""
     num_steps, _, H = h.shape
     ring = gates.shape[0]
     for t in range(num_steps):
@@ -48,7 +39,7 @@ def _forward_before_rows(
         if packed[2].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[2], gates[r, lo:hi], b)
         # (1) h(t-1) · U_zrᵀ
-        recurrent_step(h_prev[lo:hi], U_zr.T, U_zr, packed[0], a_zr[lo:hi], step_blas)
+        recurrent_step(h_prev[lo:hi], U_zr, packed[0], a_zr[lo:hi], blas[0])
         for n in range(lo, hi):
             g, a_n, hp, rh = gates[r, n], a_zr[n], h_prev[n], extra[r, n]
             # Simple one-array loops vectorise; a loop mixing gate blocks did not (see lstm.py).
@@ -56,7 +47,7 @@ def _forward_before_rows(
                 g[j] = sigmoid(g[j] + a_n[j])  # (1) z, r
             for j in range(H):
                 rh[j] = g[H + j] * hp[j]  # (2)
-        recurrent_step(extra[r, lo:hi], U_h.T, U_h, packed[1], a_h[lo:hi], step_blas)  # (3)
+        recurrent_step(extra[r, lo:hi], U_h, packed[1], a_h[lo:hi], blas[0])  # (3)
         for n in range(lo, hi):
             g, a_n, hp, h_n = gates[r, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
@@ -69,21 +60,13 @@ def _forward_before_rows(
 
 
 @njit
-def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, packed):
-    """The whole forward on one thread. ``packed`` = (U, W) packed for MKL, or empty arrays."""
+def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, packed, lo, hi):
+    """Steps (0)-(4) for the batch rows lo:hi, every step: all rows on one thread, or one of
+    two blocks (rows.py). ``packed`` = (U, W) packed for MKL, or empty arrays. With W packed
+    the input projection runs step by step, as in the LSTM's kernel, and the gates and n
+    buffers may be a ring of fewer steps than h (inference): step t at t mod their length."""
     if not packed[1].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
-    _forward_after_rows(
-        x, h0, U, b, b_hn, lengths, gates, extra, h, a, blas[0], packed, 0, x.shape[1]
-    )
-
-
-@njit
-def _forward_after_rows(x, h0, U, b, b_hn, lengths, gates, extra, h, a, step_blas, packed, lo, hi):
-    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py). With W packed
-    (``packed[1]``) the input projection runs step by step, as in the LSTM's kernel, and the
-    gates and n buffers may be a ring of fewer steps than h (inference): step t at t mod their
-    length."""
     num_steps, _, H = h.shape
     ring = gates.shape[0]
     for t in range(num_steps):
@@ -92,7 +75,7 @@ def _forward_after_rows(x, h0, U, b, b_hn, lengths, gates, extra, h, a, step_bla
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 3H)
-        recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
+        recurrent_step(h_prev[lo:hi], U, packed[0], a[lo:hi], blas[0])
         for m in range(lo, hi):
             g, a_m, hp, n_m, h_m = gates[r, m], a[m], h_prev[m], extra[r, m], h[t, m]
             for j in range(2 * H):
@@ -167,21 +150,6 @@ def gru_infer(x, h0, W, U, b, b_hn=None, lengths=None):
 
 
 @njit
-def _backward_after(
-    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, out, blas, packed
-):
-    # δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃ block
-    dx, dh_next, dW, dU, db, db_hn = out  # dh_next holds dh_final on entry and dh0 on exit
-    _backward_after_rows(
-        dh, h0, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, blas[0], packed,
-        0, h.shape[1],
-    )  # fmt: skip
-    input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
-    _candidate_bias_grad(delta_U, db_hn)
-
-
-@njit
 def _candidate_bias_grad(delta_U, db_hn):
     """db_hn = Σ_t,b of δ_U's h̃ block (b_hn sits inside r ⊙ (U_h · h(t-1) + b_hn))."""
     num_steps, batch_size, G = delta_U.shape
@@ -195,12 +163,15 @@ def _candidate_bias_grad(delta_U, db_hn):
 
 
 @njit
-def _backward_after_rows(
-    dh, h0, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, dh_next, step_blas, packed,
+def _backward_after(
+    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_U, dh_acc, out, blas, packed,
     lo, hi,
 ):  # fmt: skip
-    """δ_x, δ_U for the batch rows lo:hi, every step, last to first (rows.py); dh_next holds
-    dh_final on entry and dh0 on exit, dh_acc (B, H) is scratch."""
+    """δ_x, δ_U for the batch rows lo:hi, every step, last to first (rows.py); then, where the
+    call covers the whole batch, the weight and input gradients (a split call's caller adds
+    them). δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃
+    block. dh_next holds dh_final on entry and dh0 on exit, dh_acc (B, H) is scratch."""
+    dx, dh_next, dW, dU, db, db_hn = out
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
@@ -226,37 +197,28 @@ def _backward_after_rows(
                 d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
                 d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
         # (1) dh(t-1) = δ_U · U, plus the direct path through z
-        recurrent_step(delta_U[t, lo:hi], U, U_T, packed[0], dh_next[lo:hi], step_blas)
+        recurrent_step(delta_U[t, lo:hi], U_T, packed[0], dh_next[lo:hi], blas[0])
         for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
+    if lo == 0 and hi == dh.shape[1]:
+        input_grads(delta_x, x, W, dx, dW, db, blas[1])  # (0)
+        recurrent_grad(delta_U, h0, h, dU, blas[1])  # (1)
+        _candidate_bias_grad(delta_U, db_hn)
 
 
 @njit
 def _backward_before(
-    dh, x, h0, W, U, lengths, gates, extra, h, delta_x, delta_zr, delta_h, work, out, blas, packed
-):
-    # δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with U_zr and U_h
-    dx, dh_next, dW, dU_zr, dU_h, db = out  # dh_next holds dh_final on entry and dh0 on exit
-    dh_acc, d_rh = work
-    _, batch_size, H = h.shape
-    U_zr, U_h = np.ascontiguousarray(U[: 2 * H]), np.ascontiguousarray(U[2 * H :])
-    _backward_before_rows(
-        dh, h0, U_zr, U_h, lengths, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh,
-        dh_next, blas[0], packed, 0, batch_size,
-    )  # fmt: skip
-    _before_weight_grads(
-        delta_x, delta_zr, delta_h, x, W, h0, h, extra, dx, dW, dU_zr, dU_h, db, blas[1]
-    )
-
-
-@njit
-def _backward_before_rows(
-    dh, h0, U_zr, U_h, lengths, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh, dh_next,
-    step_blas, packed, lo, hi,
+    dh, x, h0, W, U_zr, U_h, lengths, gates, extra, h, delta_x, delta_zr, delta_h, work, out,
+    blas, packed, lo, hi,
 ):  # fmt: skip
-    """δ_x, δ_zr, δ_h for the batch rows lo:hi, every step, last to first (rows.py); dh_next
-    holds dh_final on entry and dh0 on exit, dh_acc and d_rh (B, H) are scratch."""
+    """δ_x, δ_zr, δ_h for the batch rows lo:hi, every step, last to first (rows.py); then,
+    where the call covers the whole batch, the weight and input gradients (a split call's
+    caller adds them). δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with
+    U_zr and U_h. dh_next holds dh_final on entry and dh0 on exit; ``work`` = (dh_acc, d_rh),
+    (B, H) scratch."""
+    dx, dh_next, dW, dU_zr, dU_h, db = out
+    dh_acc, d_rh = work
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     # the transposes only the unpacked products read
@@ -279,7 +241,7 @@ def _backward_before_rows(
                 d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
                 d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
         # (3) d(rh) = δ_h · U_h
-        recurrent_step(delta_h[t, lo:hi], U_h, U_h_T, packed[1], d_rh[lo:hi], step_blas)
+        recurrent_step(delta_h[t, lo:hi], U_h_T, packed[1], d_rh[lo:hi], blas[0])
         for m in range(lo, hi):
             g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
             acc, dzr = dh_acc[m], delta_zr[t, m]
@@ -290,10 +252,14 @@ def _backward_before_rows(
                 dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
                 dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
         # (1) dh(t-1) = δ_zr · U_zr, plus the direct paths
-        recurrent_step(delta_zr[t, lo:hi], U_zr, U_zr_T, packed[0], dh_next[lo:hi], step_blas)
+        recurrent_step(delta_zr[t, lo:hi], U_zr_T, packed[0], dh_next[lo:hi], blas[0])
         for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
+    if lo == 0 and hi == dh.shape[1]:
+        _before_weight_grads(
+            delta_x, delta_zr, delta_h, x, W, h0, h, extra, dx, dW, dU_zr, dU_h, db, blas[1]
+        )
 
 
 @njit
@@ -307,7 +273,7 @@ def _before_weight_grads(
     rows = delta_h.shape[0] * delta_h.shape[1]
     H = h.shape[2]
     matmul_into(  # (3) the candidate acts on rh
-        delta_h.reshape((rows, H)).T, extra.reshape((rows, H)), dU_h, blas
+        delta_h.reshape((rows, H)), extra.reshape((rows, H)), dU_h, True, blas
     )
 
 
@@ -329,10 +295,8 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         dh, x, h0, W, U, _, gates, extra, h = args
         split = run_kernel(
             use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
-            lambda blas, packed: _backward_after(*args, *scratch, tuple(out), blas, packed),
-            lambda step_blas, packed, lo, hi: _backward_after_rows(
-                dh, h0, U, steps, gates, extra, h, delta_x, delta_U, dh_acc, dh0, step_blas,
-                packed, lo, hi,
+            lambda blas, packed, lo, hi: _backward_after(
+                *args, *scratch, tuple(out), blas, packed, lo, hi
             ),
         )  # fmt: skip
         if split:  # the rows' loops are done: the weight gradients, split by steps
@@ -351,12 +315,9 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
     split = run_kernel(
         use_blas(x.shape, H, GATES), x.shape, H, GATES, (U_zr, U_h), False,
-        lambda blas, packed: _backward_before(
-            *args, delta_x, delta_zr, delta_h, (dh_acc, d_rh), out, blas, packed
-        ),
-        lambda step_blas, packed, lo, hi: _backward_before_rows(
-            dh, h0, U_zr, U_h, steps, gates, h, delta_x, delta_zr, delta_h, dh_acc, d_rh, dh0,
-            step_blas, packed, lo, hi,
+        lambda blas, packed, lo, hi: _backward_before(
+            dh, x, h0, W, U_zr, U_h, steps, gates, extra, h, delta_x, delta_zr, delta_h,
+            (dh_acc, d_rh), out, blas, packed, lo, hi,
         ),
     )  # fmt: skip
     if split:  # the rows' loops are done: the weight gradients, split by steps
@@ -389,20 +350,14 @@ def _run_forward(x, h0, W, U, b, b_hn, steps, gates, extra, h, scratch):
         U_zr, U_h = _blocks(U)
         run_kernel(
             use_blas(x.shape, H, GATES), x.shape, H, GATES, (U_zr, U_h, W), True,
-            lambda blas, packed: _forward_before(
-                x, h0, W, U, b, steps, gates, extra, h, *scratch, blas, packed
-            ),
-            lambda step_blas, packed, lo, hi: _forward_before_rows(
-                x, h0, U_zr, U_h, b, steps, gates, extra, h, *scratch, step_blas, packed, lo, hi
+            lambda blas, packed, lo, hi: _forward_before(
+                x, h0, W, U_zr, U_h, b, steps, gates, extra, h, *scratch, blas, packed, lo, hi
             ),
         )  # fmt: skip
     else:
         run_kernel(
             use_blas(x.shape, H, GATES), x.shape, H, GATES, (U, W), True,
-            lambda blas, packed: _forward_after(
-                x, h0, W, U, b, b_hn, steps, gates, extra, h, *scratch, blas, packed
-            ),
-            lambda step_blas, packed, lo, hi: _forward_after_rows(
-                x, h0, U, b, b_hn, steps, gates, extra, h, *scratch, step_blas, packed, lo, hi
+            lambda blas, packed, lo, hi: _forward_after(
+                x, h0, W, U, b, b_hn, steps, gates, extra, h, *scratch, blas, packed, lo, hi
             ),
         )  # fmt: skip

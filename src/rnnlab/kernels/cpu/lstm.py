@@ -23,22 +23,17 @@ GATES = 4  # stacked gate blocks
 
 
 @njit
-def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, packed):
-    """The whole forward on one thread. ``packed`` = (U, W) packed for MKL, or empty arrays."""
+def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, packed, lo, hi):
+    """Steps (0)-(4) for the batch rows lo:hi, every step: all rows on one thread, or one of
+    two blocks (rows.py). ``packed`` = (U, W) packed for MKL, or empty arrays.
+
+    With W packed the input projection (0) runs step by step, just before the step that reads
+    it, so that P(t) is still in cache; else all steps' first, as one product. The gates, C and
+    tanh C buffers may hold fewer steps than h (a ring of the last ones, for inference, where
+    W is packed): step t lives at t mod their length.
+    """
     if not packed[1].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
-    _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, blas[0], packed, 0, x.shape[1])
-
-
-@njit
-def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, packed, lo, hi):
-    """Steps (0)-(4) for the batch rows lo:hi, every step (rows.py).
-
-    With W packed (``packed[1]``, MKL) the input projection (0) runs step by step, just before
-    the step that reads it, so that P(t) is still in cache; else gates hold P on entry. The
-    gates, C and tanh C buffers may hold fewer steps than h (a ring of the last ones, for
-    inference): step t lives at t mod their length.
-    """
     num_steps, _, H = h.shape
     ring = gates.shape[0]
     for t in range(num_steps):
@@ -48,7 +43,7 @@ def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, p
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 4H)
-        recurrent_step(h_prev[lo:hi], U.T, U, packed[0], a[lo:hi], step_blas)
+        recurrent_step(h_prev[lo:hi], U, packed[0], a[lo:hi], blas[0])
         for n in range(lo, hi):
             g, a_b, c_prev = gates[r, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[r, n], tanh_C[r, n], h[t, n]
@@ -76,27 +71,16 @@ def _forward_rows(x, h0, C0, U, b, lengths, gates, C, tanh_C, h, a, step_blas, p
 
 
 @njit
-def _backward_kernel(dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed):
-    dx, dh_next, dC_next, dW, dU, db = out
-    carried = np.empty_like(dh_next)
-    _backward_rows(
-        dh, C0, U, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, blas[0], packed,
-        0, dh.shape[1],
-    )  # fmt: skip
-    input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
-    recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
+def _backward_kernel(
+    dh, x, h0, C0, W, U, lengths, gates, C, tanh_C, h, delta, out, blas, packed, lo, hi
+):
+    """δ for the batch rows lo:hi, every step, last to first (rows.py); then, where the call
+    covers the whole batch, the weight and input gradients (a split call's caller adds them).
 
-
-@njit
-def _backward_rows(
-    dh, C0, U, lengths, gates, C, tanh_C, delta, dh_next, dC_next, carried, step_blas, packed,
-    lo, hi,
-):  # fmt: skip
-    """δ for the batch rows lo:hi, every step, last to first (rows.py).
-
-    dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit; ``carried`` (B, H)
-    is scratch for the dh of padded rows, passed straight to h(t-1) (M).
+    dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit.
     """
+    dx, dh_next, dC_next, dW, dU, db = out
+    carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = dh.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
@@ -128,8 +112,11 @@ def _backward_rows(
             for j in range(H):
                 dC_n[j] = dC_n[j] * g[j]  # (3) dC(t-1) = dC * f
         # (1) dh(t-1) = δ · U
-        recurrent_step(delta[t, lo:hi], U, U_T, packed[0], dh_next[lo:hi], step_blas)
+        recurrent_step(delta[t, lo:hi], U_T, packed[0], dh_next[lo:hi], blas[0])
         restore_carried(dh_next, carried, lengths, t, lo, hi)
+    if lo == 0 and hi == dh.shape[1]:
+        input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)
+        recurrent_grad(delta, h0, h, dU, blas[1])  # (1)
 
 
 def lstm_forward(x, h0, C0, W, U, b, lengths=None):
@@ -196,11 +183,8 @@ def _run_forward(x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a):
     H = h.shape[-1]
     run_kernel(
         use_blas(x.shape, H, GATES), x.shape, H, GATES, (U, W), True,
-        lambda blas, packed: _forward_kernel(
-            x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a, blas, packed
-        ),
-        lambda step_blas, packed, lo, hi: _forward_rows(
-            x, h0, C0, U, b, steps, gates, C, tanh_C, h, a, step_blas, packed, lo, hi
+        lambda blas, packed, lo, hi: _forward_kernel(
+            x, h0, C0, W, U, b, steps, gates, C, tanh_C, h, a, blas, packed, lo, hi
         ),
     )  # fmt: skip
 
@@ -226,12 +210,9 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     steps = lengths_array(lengths, num_steps, batch_size)
     split = run_kernel(
         use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
-        lambda blas, packed: _backward_kernel(
-            dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed
-        ),
-        lambda step_blas, packed, lo, hi: _backward_rows(
-            dh, C0, U, steps, gates, C, tanh_C, delta, dh0, dC0, np.empty_like(dh0), step_blas,
-            packed, lo, hi,
+        lambda blas, packed, lo, hi: _backward_kernel(
+            dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed,
+            lo, hi,
         ),
     )  # fmt: skip
     if split:  # the rows' loops are done: the weight gradients, split by steps

@@ -103,58 +103,36 @@ def matmul_nt(A, M, out):
 
 
 @njit
-def step_product(A, M, M_T, out, blas):
-    """The per-step product out = A · M, given M and its contiguous transpose M_T (no copies)."""
-    if blas:
-        np.dot(A, M, out)
-    else:
-        matmul_nt(A, M_T, out)
+def recurrent_step(A, M, packed_M, out, blas):
+    """A kernel's per-step product out = A · Mᵀ, M (N, K) stored by rows: on the packed copy
+    where there is one (``packed_M.size``), else BLAS or the loop (``blas``).
 
-
-@njit
-def recurrent_step(A, M, M_T, packed_M, out, blas):
-    """A kernel's per-step product out = A · M: on the packed copy where there is one
-    (``packed_M.size``), else :func:`step_product` (BLAS or the loop, ``blas``)."""
+    Every caller passes M C-contiguous (the forward U, the backward a contiguous Uᵀ), so that
+    this compiles once: a second memory layout was a second compilation of it and of np.dot.
+    """
     if packed_M.size:
         packed_product(A, packed_M, out)
-    else:
-        step_product(A, M, M_T, out, blas)
-
-
-@njit
-def matmul_into(A, M, out, blas):
-    """out (R, N) = A (R, K) · M (K, N); ``blas``: :data:`MKL`, True for np.dot, False for
-    :func:`matmul_nt`."""
-    if blas == MKL:
-        _gemm_into(A, M, out)
     elif blas:
-        np.dot(A, M, out)
+        np.dot(A, M.T, out)
     else:
-        matmul_nt(np.ascontiguousarray(A), np.ascontiguousarray(M.T), out)
+        matmul_nt(A, M, out)
 
 
 @njit
-def _stored_by_rows(X):
-    """Whether X's rows are runs of adjacent elements, further apart than their length (else
-    its transpose's are)."""
-    return X.strides[1] == X.itemsize and X.strides[0] >= X.shape[1] * X.itemsize
-
-
-@njit
-def _gemm_into(A, M, out):
-    """out = A · M through :func:`.packed.mkl_gemm`, which takes each operand as stored (rows
-    of adjacent elements) and a flag to transpose it: a transposed view (δᵀ) goes as its
-    base array, transposed."""
-    zero = out.dtype.type(0.0)
-    a_rows, m_rows = _stored_by_rows(A), _stored_by_rows(M)
-    if a_rows and m_rows:
-        mkl_gemm(A, M, out, False, False, zero)
-    elif m_rows:
-        mkl_gemm(A.T, M, out, True, False, zero)
-    elif a_rows:
-        mkl_gemm(A, M.T, out, False, True, zero)
+def matmul_into(A, M, out, transpose_A, blas):
+    """out = op(A) · M, op(A) = Aᵀ where ``transpose_A``; A and M C-contiguous, so that this
+    compiles once (the weight gradients' δᵀ goes as δ, transposed). ``blas``: :data:`MKL` for
+    MKL's ``cblas_?gemm``, True for np.dot (SciPy's BLAS), False for :func:`matmul_nt`."""
+    if blas == MKL:
+        mkl_gemm(A, M, out, transpose_A, False, out.dtype.type(0.0))
+    elif blas:
+        if transpose_A:
+            np.dot(A.T, M, out)
+        else:
+            np.dot(A, M, out)
     else:
-        mkl_gemm(A.T, M.T, out, True, True, zero)
+        A_rows = np.ascontiguousarray(A.T) if transpose_A else A
+        matmul_nt(A_rows, np.ascontiguousarray(M.T), out)
 
 
 @njit
@@ -181,8 +159,8 @@ def input_grads(delta, x, W, dx, dW, db, blas):
     rows = num_steps * batch_size
     delta_2d = delta.reshape((rows, G))
     x_2d = x.reshape((rows, x.shape[2]))
-    matmul_into(delta_2d, W, dx.reshape((rows, x.shape[2])), blas)
-    matmul_into(delta_2d.T, x_2d, dW, blas)
+    matmul_into(delta_2d, W, dx.reshape((rows, x.shape[2])), False, blas)
+    matmul_into(delta_2d, x_2d, dW, True, blas)
     for g in range(G):
         db[g] = 0.0
     for r in range(rows):
@@ -199,12 +177,12 @@ def recurrent_grad(delta, h0, h, dU, blas):
     """
     num_steps, batch_size, G = delta.shape
     H = h.shape[2]
-    matmul_into(delta[0].T, h0, dU, blas)
+    matmul_into(delta[0], h0, dU, True, blas)
     if num_steps > 1:
         rest = np.empty_like(dU)
         rows = (num_steps - 1) * batch_size
         d_2d = delta[1:].reshape((rows, G))
-        matmul_into(d_2d.T, h[:-1].reshape((rows, H)), rest, blas)
+        matmul_into(d_2d, h[:-1].reshape((rows, H)), rest, True, blas)
         for g in range(G):
             for k in range(H):
                 dU[g, k] += rest[g, k]

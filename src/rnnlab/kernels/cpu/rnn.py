@@ -29,24 +29,19 @@ BACKWARD_SPLIT_MIN_FLOPS = 400_000_000
 
 
 @njit
-def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed):
-    """The whole forward on one thread. ``packed`` = (W_hh, W_xh) packed for MKL, or empty."""
+def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed, lo, hi):
+    """Step (1) for the batch rows lo:hi, every step: all rows on one thread, or one of two
+    blocks (rows.py). ``packed`` = (W_hh, W_xh) packed for MKL, or empty arrays; with W_xh
+    packed the input projection runs step by step, as in the LSTM's kernel."""
     if not packed[1].size:
         project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
-    _forward_rows(x, h0, W_hh, b_h, lengths, h, blas[0], packed, 0, x.shape[1])
-
-
-@njit
-def _forward_rows(x, h0, W_hh, b_h, lengths, h, step_blas, packed, lo, hi):
-    """Step (1) for the batch rows lo:hi, every step (rows.py). With W_xh packed
-    (``packed[1]``) the input projection runs step by step, as in the LSTM's kernel."""
     num_steps, _, H = h.shape
     a = np.empty((hi - lo, H), h.dtype)  # step scratch: here, so the cache keeps only h
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[1].size:  # (0) P(t) = x(t) · W_xhᵀ + b_h for these rows
             project_step(x[t, lo:hi], packed[1], h[t, lo:hi], b_h)
-        recurrent_step(h_prev[lo:hi], W_hh.T, W_hh, packed[0], a, step_blas)  # (1) h(t-1) · W_hhᵀ
+        recurrent_step(h_prev[lo:hi], W_hh, packed[0], a, blas[0])  # (1) h(t-1) · W_hhᵀ
         for b in range(lo, hi):
             h_b, a_b = h[t, b], a[b - lo]
             for j in range(H):
@@ -56,18 +51,12 @@ def _forward_rows(x, h0, W_hh, b_h, lengths, h, step_blas, packed, lo, hi):
 
 
 @njit
-def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed):
-    dx, dh_next, dW_xh, dW_hh, db_h = out  # dh_next holds dh_final on entry and dh0 on exit
-    carried = np.empty_like(dh_next)
-    _backward_rows(dh, h, W_hh, lengths, delta, dh_next, carried, blas[0], packed, 0, h.shape[1])
-    input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
-    recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
-
-
-@njit
-def _backward_rows(dh, h, W_hh, lengths, delta, dh_next, carried, step_blas, packed, lo, hi):
-    """δ for the batch rows lo:hi, every step, last to first (rows.py); ``carried`` (B, H) is
-    scratch for the dh of padded rows, passed straight to h(t-1) (M)."""
+def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed, lo, hi):
+    """δ for the batch rows lo:hi, every step, last to first (rows.py); then, where the call
+    covers the whole batch, the weight and input gradients (a split call's caller adds them).
+    dh_next holds dh_final on entry and dh0 on exit."""
+    dx, dh_next, dW_xh, dW_hh, db_h = out
+    carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     W_hh_T = W_hh if packed[0].size else np.ascontiguousarray(W_hh.T)  # the unpacked product's
@@ -81,8 +70,11 @@ def _backward_rows(dh, h, W_hh, lengths, delta, dh_next, carried, step_blas, pac
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
         # (1) dh(t-1) = δ · W_hh
-        recurrent_step(delta[t, lo:hi], W_hh, W_hh_T, packed[0], dh_next[lo:hi], step_blas)
+        recurrent_step(delta[t, lo:hi], W_hh_T, packed[0], dh_next[lo:hi], blas[0])
         restore_carried(dh_next, carried, lengths, t, lo, hi)
+    if lo == 0 and hi == dh.shape[1]:
+        input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
+        recurrent_grad(delta, h0, h, dW_hh, blas[1])  # (1)
 
 
 def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
@@ -95,9 +87,8 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, lengths=None):
     steps = lengths_array(lengths, num_steps, batch_size)
     run_kernel(  # each block projects its own rows' inputs, step by step (lstm.py)
         use_blas(x.shape, H, GATES), x.shape, H, GATES, (W_hh, W_xh), True,
-        lambda blas, packed: _forward_kernel(x, h0, W_xh, W_hh, b_h, steps, h, blas, packed),
-        lambda step_blas, packed, lo, hi: _forward_rows(
-            x, h0, W_hh, b_h, steps, h, step_blas, packed, lo, hi
+        lambda blas, packed, lo, hi: _forward_kernel(
+            x, h0, W_xh, W_hh, b_h, steps, h, blas, packed, lo, hi
         ),
         FORWARD_SPLIT_MIN_FLOPS,
     )  # fmt: skip
@@ -131,11 +122,8 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     steps = lengths_array(lengths, num_steps, batch_size)
     split = run_kernel(
         use_blas(x.shape, H, GATES), x.shape, H, GATES, (W_hh,), False,
-        lambda blas, packed: _backward_kernel(
-            dh, x, h0, h, W_xh, W_hh, steps, delta, tuple(out), blas, packed
-        ),
-        lambda step_blas, packed, lo, hi: _backward_rows(
-            dh, h, W_hh, steps, delta, dh0, np.empty_like(dh0), step_blas, packed, lo, hi
+        lambda blas, packed, lo, hi: _backward_kernel(
+            dh, x, h0, h, W_xh, W_hh, steps, delta, tuple(out), blas, packed, lo, hi
         ),
         BACKWARD_SPLIT_MIN_FLOPS,
     )  # fmt: skip

@@ -141,30 +141,35 @@ def run_kernel(
     gates: int,
     weights: tuple,
     transpose: bool,
-    whole: Callable[..., None],
-    rows: Callable[..., None],
+    kernel: Callable[..., None],
     min_flops: int | None = None,
 ) -> bool:
     """One kernel call of a cell, on one thread or on two; returns whether it split.
 
-    One block (:func:`row_blocks`): ``whole(blas, packed)`` runs the whole kernel here, with
-    the cell's ``use_blas`` plan ``blas``, MKL's packed copies of ``weights``
-    (:func:`.packed.step_packing`, ``transpose`` as there) and the BLAS and MKL thread settings
-    of a one-thread call. Two: ``rows(step_blas, packed, lo, hi)`` runs each block's step loop
-    on its own thread with its own packed copies, and the caller adds what follows the loop (a
-    backward's weight gradients: :func:`split_weight_grads`)."""
+    ``kernel(blas, packed, lo, hi)`` runs the cell's compiled kernel for the batch rows lo:hi,
+    with the cell's ``use_blas`` plan ``blas`` and MKL's packed copies of ``weights``
+    (:func:`.packed.step_packing`, ``transpose`` as there). One block (:func:`row_blocks`):
+    the whole batch here, under the BLAS and MKL thread settings of a one-thread call; the
+    kernel, seeing all rows, also does what follows the step loop (a backward's weight
+    gradients). Two: each block on its own thread with its own packed copies, and the caller
+    adds what follows the loop (:func:`split_weight_grads`).
+
+    One compiled function per kernel serves both: a second one for the whole batch, calling
+    the first, cost Numba about a second of compilation per kernel (LLVM optimises the inlined
+    step loop again)."""
+    batch_size = x_shape[1]
     flops = recurrent_flops(x_shape, hidden_size, gates)
-    blocks = row_blocks(x_shape[1], hidden_size, flops, blas[0], min_flops)
+    blocks = row_blocks(batch_size, hidden_size, flops, blas[0], min_flops)
     if len(blocks) == 1:
-        packed, threads = step_packing(weights, x_shape[1], blas, transpose)
+        packed, threads = step_packing(weights, batch_size, blas, transpose)
         with kernel_blas(blas, bulk_flops(x_shape, hidden_size, gates)), mkl_threads(threads):
-            whole(blas, packed)
+            kernel(blas, packed, 0, batch_size)
         return False
 
     def block(lo, hi):
         packed, threads = step_packing(weights, hi - lo, blas, transpose)
         with mkl_threads(threads):
-            rows(blas[0], packed, lo, hi)
+            kernel(blas, packed, lo, hi)
 
     run_rows(block, blocks)
     return True
