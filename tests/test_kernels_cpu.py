@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -308,3 +309,61 @@ def test_layer_cache_survives_other_forwards():
     ref = LSTMLayer(5, 6, seed=0, backend="reference")
     ref(x1)
     np.testing.assert_allclose(first.cell_states, ref.cell_states, rtol=1e-5, atol=1e-6)
+
+
+def _scaled_copy(dst, src):
+    for j in range(dst.shape[0]):
+        dst[j] = src[j] * np.float32(0.5)
+
+
+def test_wide_vectors_marks_the_calling_function_and_nothing_else():
+    """The kernels ask LLVM for 512-bit loops with a call that compiles to no instruction
+    (vector_width.py): the attributes must land on the calling function, be absent from a
+    function that does not call it, and leave its results unchanged."""
+    from rnnlab.kernels.cpu.vector_width import WIDTH_ATTRIBUTES, wide_vectors
+
+    def wide(dst, src):
+        wide_vectors()
+        _scaled_copy_jit(dst, src)
+
+    _scaled_copy_jit = numba.njit(_scaled_copy)
+    wide_jit, narrow_jit = numba.njit(wide), numba.njit(_scaled_copy)
+    src = np.arange(100, dtype=np.float32)
+    out_wide, out_narrow = np.empty_like(src), np.empty_like(src)
+    wide_jit(out_wide, src)
+    narrow_jit(out_narrow, src)
+    np.testing.assert_array_equal(out_wide, src * np.float32(0.5))
+    np.testing.assert_array_equal(out_narrow, out_wide)
+    wide_ir = next(iter(wide_jit.inspect_llvm().values()))
+    narrow_ir = next(iter(narrow_jit.inspect_llvm().values()))
+    for attribute in WIDTH_ATTRIBUTES:
+        assert attribute in wide_ir
+        assert attribute not in narrow_ir
+
+
+def test_kernels_loops_are_512_bits_wide_on_avx512(tmp_path):
+    """Where the CPU has AVX-512 the LSTM forward kernel's activation loops divide 16 lanes at a
+    time, in its 512-bit registers (LLVM's tuning for these CPUs keeps auto-vectorised loops at
+    256 bits otherwise); where it has not, no such division appears."""
+    import llvmlite.binding as llvm
+
+    script = (
+        "import numpy as np, re\n"
+        "from rnnlab.kernels.cpu import lstm\n"
+        "x = np.ones((3, 2, 4), np.float32); h0 = np.zeros((2, 32), np.float32)\n"
+        "W = np.ones((128, 4), np.float32); U = np.ones((128, 32), np.float32)\n"
+        "lstm.lstm_forward(x, h0, h0, W, U, np.zeros(128, np.float32))\n"
+        "asm = next(iter(lstm._forward_kernel.inspect_asm().values()))\n"
+        "print(len(re.findall(r'vdivps[^\\n]*%zmm', asm)))\n"
+    )
+    # a fresh process with an empty cache directory: Numba inspects freshly compiled code only
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"NUMBA_CACHE_DIR": str(tmp_path)},
+    )
+    wide_divisions = int(out.stdout.strip().splitlines()[-1])
+    has_avx512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+    assert (wide_divisions > 0) == has_avx512, (wide_divisions, has_avx512)

@@ -18,6 +18,7 @@ from .config import njit, use_blas
 from .matmul import MKL, input_grads, matmul_into, project_inputs, recurrent_grad, recurrent_step
 from .packed import project_step, will_pack
 from .rows import run_kernel, split_by_steps, split_weight_grads
+from .vector_width import wide_vectors
 
 GATES = 3  # stacked gate blocks
 
@@ -29,6 +30,7 @@ def _forward_before(
     """Steps (0)-(4) for the batch rows lo:hi, every step: all rows on one thread, or one of
     two blocks (rows.py). ``packed`` = (U_zr, U_h, W) packed, or empty arrays; W packed and
     a ring of gate buffers as in :func:`_forward_after`."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     if not packed[2].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
@@ -65,6 +67,7 @@ def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, pack
     two blocks (rows.py). ``packed`` = (U, W) packed for MKL, or empty arrays. With W packed
     the input projection runs step by step, as in the LSTM's kernel, and the gates and n
     buffers may be a ring of fewer steps than h (inference): step t at t mod their length."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     if not packed[1].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
@@ -171,6 +174,7 @@ def _backward_after(
     call covers the whole batch, the weight and input gradients (a split call's caller adds
     them). δ_x: gradient of P(t); δ_U: of h(t-1) · Uᵀ + [0, 0, b_hn]; they differ on the h̃
     block. dh_next holds dh_final on entry and dh0 on exit, dh_acc (B, H) is scratch."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     dx, dh_next, dW, dU, db, db_hn = out
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
@@ -217,6 +221,7 @@ def _backward_before(
     caller adds them). δ_zr, δ_h: contiguous copies of δ_x's blocks, for the products with
     U_zr and U_h. dh_next holds dh_final on entry and dh0 on exit; ``work`` = (dh_acc, d_rh),
     (B, H) scratch."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     dx, dh_next, dW, dU_zr, dU_h, db = out
     dh_acc, d_rh = work
     num_steps, _, H = h.shape

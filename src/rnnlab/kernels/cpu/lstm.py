@@ -18,6 +18,7 @@ from .config import njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, recurrent_step
 from .packed import project_step, will_pack
 from .rows import run_kernel, split_weight_grads
+from .vector_width import wide_vectors
 
 GATES = 4  # stacked gate blocks
 
@@ -32,6 +33,7 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
     tanh C buffers may hold fewer steps than h (a ring of the last ones, for inference, where
     W is packed): step t lives at t mod their length.
     """
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     if not packed[1].size:
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
@@ -79,6 +81,7 @@ def _backward_kernel(
 
     dh_next, dC_next hold dh_final, dC_final on entry and dh0, dC0 on exit.
     """
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     dx, dh_next, dC_next, dW, dU, db = out
     carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = dh.shape

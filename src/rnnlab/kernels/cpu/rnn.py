@@ -18,6 +18,7 @@ from .config import njit, use_blas
 from .matmul import input_grads, project_inputs, recurrent_grad, recurrent_step
 from .packed import project_step
 from .rows import run_kernel, split_weight_grads
+from .vector_width import wide_vectors
 
 GATES = 1  # stacked gate blocks
 # The RNN's steps are short (one gate), so its split (rows.py) waits for more work than the
@@ -33,6 +34,7 @@ def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed, lo, hi):
     """Step (1) for the batch rows lo:hi, every step: all rows on one thread, or one of two
     blocks (rows.py). ``packed`` = (W_hh, W_xh) packed for MKL, or empty arrays; with W_xh
     packed the input projection runs step by step, as in the LSTM's kernel."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     if not packed[1].size:
         project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
     num_steps, _, H = h.shape
@@ -55,6 +57,7 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed
     """δ for the batch rows lo:hi, every step, last to first (rows.py); then, where the call
     covers the whole batch, the weight and input gradients (a split call's caller adds them).
     dh_next holds dh_final on entry and dh0 on exit."""
+    wide_vectors()  # 512-bit loops where the CPU has them (vector_width.py)
     dx, dh_next, dW_xh, dW_hh, db_h = out
     carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = h.shape
