@@ -155,8 +155,9 @@ def run_kernel(
     adds what follows the loop (:func:`split_weight_grads`).
 
     One compiled function per kernel serves both: a second one for the whole batch, calling
-    the first, cost Numba about a second of compilation per kernel (LLVM optimises the inlined
-    step loop again)."""
+    the first, cost Numba about half a second of compilation per kernel (LLVM optimised the
+    inlined step loop again: LSTM forward 1.55 s for the one function against 1.14 + 0.97 s for
+    the two, backward 1.93 against 2.45)."""
     batch_size = x_shape[1]
     flops = recurrent_flops(x_shape, hidden_size, gates)
     blocks = row_blocks(batch_size, hidden_size, flops, blas[0], min_flops)
