@@ -159,17 +159,20 @@ def test_parity_each_matmul_path(variant, dtype, paths, monkeypatch):
     check_parity(variant, 4, 3, 5, 7, dtype, seed=7)  # odd sizes: the 2x2 tiles' remainders
 
 
+@pytest.mark.parametrize("name", ["matmul_nt", "matmul_short_inner"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @SETTINGS
-@given(R=st.integers(1, 11), K=st.integers(1, 9), N=st.integers(1, 11), seed=st.integers(0, 99))
-def test_matmul_nt_every_tile_remainder(dtype, R, K, N, seed):
-    """The hand-written product against NumPy, over row counts around its 4 × 2 tiles."""
-    from rnnlab.kernels.cpu.matmul import matmul_nt
+@given(R=st.integers(1, 11), K=st.integers(1, 16), N=st.integers(1, 40), seed=st.integers(0, 99))
+def test_hand_written_products_against_numpy(name, dtype, R, K, N, seed):
+    """The loops out = A · Mᵀ against NumPy: ``matmul_nt`` over row counts around its 4 × 2
+    tiles, ``matmul_short_inner`` (the projection of a few input features) over widths around
+    its vectors."""
+    from rnnlab.kernels.cpu import matmul
 
     rng = np.random.default_rng(seed)
     A, M = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype)
     out = np.full((R, N), np.nan, dtype)
-    matmul_nt(A, M, out)
+    getattr(matmul, name)(A, M, out)
     expected = A.astype(np.float64) @ M.astype(np.float64).T
     assert rel_error(out, expected) <= (FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL)
 
@@ -369,18 +372,3 @@ def test_kernels_loops_are_512_bits_wide_on_avx512(tmp_path):
     features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
     has_avx512 = "+avx512f" in features.split(",")
     assert (wide_divisions > 0) == has_avx512, (wide_divisions, has_avx512)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@SETTINGS
-@given(R=st.integers(1, 9), K=st.integers(1, 16), N=st.integers(1, 40), seed=st.integers(0, 99))
-def test_matmul_short_inner_against_numpy(dtype, R, K, N, seed):
-    """The input projection's loop for a few input features, over widths around its vectors."""
-    from rnnlab.kernels.cpu.matmul import matmul_short_inner
-
-    rng = np.random.default_rng(seed)
-    A, M = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype)
-    out = np.full((R, N), np.nan, dtype)
-    matmul_short_inner(A, M, out)
-    expected = A.astype(np.float64) @ M.astype(np.float64).T
-    assert rel_error(out, expected) <= (FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL)

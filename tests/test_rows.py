@@ -69,19 +69,23 @@ def test_split_forward_and_backward_equal_the_reference(split_everything, varian
     ("cls", "extra"), [(LSTMLayer, {}), (GRULayer, {}), (GRULayer, {"reset_after": True})]
 )
 @pytest.mark.parametrize("chunk_bytes", [1, 40_000])  # the smallest ring, one of a few steps
-def test_split_inference_ring_equals_the_reference(split_everything, cls, extra, chunk_bytes):
-    T, I = 9, 3
-    x = np.random.default_rng(2).standard_normal((T, B_SPLIT, I))
-    layer = cls(I, H_SPLIT, dtype=np.float64, seed=1, **extra)
-    reference = cls(I, H_SPLIT, dtype=np.float64, seed=1, backend="reference", **extra)
-    y_reference = reference(x)
-    saved, buffers.INFERENCE_CHUNK_BYTES = buffers.INFERENCE_CHUNK_BYTES, chunk_bytes
-    try:
-        with rnnlab.no_grad():
-            y = layer(x)
-    finally:
-        buffers.INFERENCE_CHUNK_BYTES = saved
+def test_split_inference_ring_equals_the_reference(
+    split_everything, monkeypatch, cls, extra, chunk_bytes
+):
+    monkeypatch.setattr(buffers, "INFERENCE_CHUNK_BYTES", chunk_bytes)
+    x = np.random.default_rng(2).standard_normal((9, B_SPLIT, 3))
+    _check_no_grad_against_reference(cls, extra, x, seed=1)
     assert split_everything, "the inference forward did not split"
+
+
+def _check_no_grad_against_reference(cls, extra, x, seed, lengths=None):
+    """A float64 layer's ``no_grad`` outputs and final states against the reference's, 1e-12."""
+    I = x.shape[-1]
+    layer = cls(I, H_SPLIT, dtype=np.float64, seed=seed, **extra)
+    reference = cls(I, H_SPLIT, dtype=np.float64, seed=seed, backend="reference", **extra)
+    y_reference = reference(x, lengths=lengths)
+    with rnnlab.no_grad():
+        y = layer(x, lengths=lengths)
     assert rel_error(y, y_reference) <= 1e-12
     final = layer.final_state if cls is LSTMLayer else (layer.final_state,)
     final_reference = reference.final_state if cls is LSTMLayer else (reference.final_state,)
@@ -276,24 +280,12 @@ def test_a_single_step_splits_its_rows_but_not_its_steps(split_everything, varia
 @pytest.mark.parametrize(
     ("cls", "extra"), [(LSTMLayer, {}), (GRULayer, {}), (GRULayer, {"reset_after": True})]
 )
-def test_smallest_inference_ring_carries_padded_states(split_everything, cls, extra):
+def test_smallest_inference_ring_carries_padded_states(split_everything, monkeypatch, cls, extra):
     """The smallest ring (as for a large B·H: one step of gate buffers for the GRU, two for the
     LSTM, whose C(t) would otherwise overwrite C(t-1)) with padded rows: each sequence's state
     at its own last step, as the reference keeps it (the LSTM's one-step ring failed here)."""
-    T, I = 7, 3
-    x = np.random.default_rng(4).standard_normal((T, B_SPLIT, I))
+    monkeypatch.setattr(buffers, "INFERENCE_CHUNK_BYTES", 1)
+    T = 7
+    x = np.random.default_rng(4).standard_normal((T, B_SPLIT, 3))
     lengths = np.random.default_rng(5).integers(1, T + 1, B_SPLIT)
-    layer = cls(I, H_SPLIT, dtype=np.float64, seed=2, **extra)
-    reference = cls(I, H_SPLIT, dtype=np.float64, seed=2, backend="reference", **extra)
-    y_reference = reference(x, lengths=lengths)
-    saved, buffers.INFERENCE_CHUNK_BYTES = buffers.INFERENCE_CHUNK_BYTES, 1
-    try:
-        with rnnlab.no_grad():
-            y = layer(x, lengths=lengths)
-    finally:
-        buffers.INFERENCE_CHUNK_BYTES = saved
-    assert rel_error(y, y_reference) <= 1e-12
-    final = layer.final_state if cls is LSTMLayer else (layer.final_state,)
-    final_reference = reference.final_state if cls is LSTMLayer else (reference.final_state,)
-    for ours, theirs in zip(final, final_reference, strict=True):
-        assert rel_error(ours, theirs) <= 1e-12
+    _check_no_grad_against_reference(cls, extra, x, seed=2, lengths=lengths)

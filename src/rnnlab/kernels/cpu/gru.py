@@ -15,8 +15,16 @@ from .activations import sigmoid, tanh
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, zero_row
 from .config import njit, use_blas
-from .matmul import MKL, input_grads, matmul_into, project_inputs, recurrent_grad, recurrent_step
-from .packed import project_step, will_pack
+from .matmul import (
+    MKL,
+    input_grads,
+    matmul_into,
+    project_inputs,
+    project_step,
+    recurrent_grad,
+    recurrent_step,
+)
+from .packed import will_pack
 from .rows import run_kernel, split_by_steps, split_weight_grads
 from .vector_width import wide_vectors
 
@@ -292,12 +300,12 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
     c = np.ascontiguousarray
     steps = lengths_array(lengths, num_steps, batch_size)
     args = (c(dh), c(x), c(h0), c(W), c(U), steps, c(gates), c(extra), c(h))
+    dh, x, h0, W, U, _, gates, extra, h = args
     if reset_after:
         dx, dh0, dW, dU, db, db_hn = out = carve("", [*shapes, (H,)], dtype, pooled=False)
         dh0[...] = 0.0 if dh_final is None else dh_final
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
         delta_x, delta_U, dh_acc = scratch
-        dh, x, h0, W, U, _, gates, extra, h = args
         split = run_kernel(
             use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
             lambda blas, packed, lo, hi: _backward_after(
@@ -315,7 +323,6 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         [(T, B, 3 * H), (T, B, 2 * H), (T, B, H), (B, H), (B, H)],
         dtype,
     )
-    dh, x, h0, W, U, _, gates, extra, h = args
     U_zr, U_h = _blocks(U)
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
     split = run_kernel(

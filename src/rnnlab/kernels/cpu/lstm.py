@@ -15,8 +15,8 @@ from .activations import sigmoid, tanh
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import njit, use_blas
-from .matmul import input_grads, project_inputs, recurrent_grad, recurrent_step
-from .packed import project_step, will_pack
+from .matmul import input_grads, project_inputs, project_step, recurrent_grad, recurrent_step
+from .packed import will_pack
 from .rows import run_kernel, split_weight_grads
 from .vector_width import wide_vectors
 

@@ -11,12 +11,13 @@ ms, (50,32,8,128) 8.3 against 10.7, (100,32,128,256) 66 against 74, equal from (
 where OpenBLAS's two threads make up for the packing. The GRU (both forms) gained 7-23 % and
 the RNN 8-18 % at the same sizes; every cell's kernels use it.
 
-The LSTM packs W as well and projects the inputs step by step, P(t) = x(t) · Wᵀ just before
-the step that reads it, instead of one product over all steps beforehand: P(t) is then still
-in cache when the gates read it, where the whole P (T·B·4H, 52 MB at (200,64,64,256)) made a
-round trip through memory. LSTM forward kernel on one thread, interleaved: (100,32,128,256)
-17.5 against 24.6 ms, (200,64,64,256) 65 against 70. Both cores (rows.py) also use MKL's
-general product (:func:`mkl_gemm`, ``cblas_?gemm``) for the backward's weight gradients.
+The kernels pack W as well and project the inputs step by step (:func:`.matmul.project_step`),
+P(t) = x(t) · Wᵀ just before the step that reads it, instead of one product over all steps
+beforehand: P(t) is then still in cache when the gates read it, where the whole P (T·B·4H,
+52 MB at (200,64,64,256)) made a round trip through memory. LSTM forward kernel on one
+thread, interleaved: (100,32,128,256) 17.5 against 24.6 ms, (200,64,64,256) 65 against 70.
+Both cores (rows.py) also use MKL's general product (:func:`mkl_gemm`, ``cblas_?gemm``) for
+the backward's weight gradients.
 
 MKL is optional (``pip install 'rnnlab[mkl]'``). The kernels call its functions by the names
 ``rnnlab_sgemm_compute`` / ``rnnlab_dgemm_compute`` / ``rnnlab_sgemm`` / ``rnnlab_dgemm``,
@@ -44,7 +45,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .config import njit
 from .workspace import POOL
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "mkl_threads",
     "pack",
     "packed_product",
-    "project_step",
     "step_packing",
     "will_pack",
 ]  # fmt: skip
@@ -300,15 +299,3 @@ def mkl_gemm(typingctx, A, B, C, trans_a, trans_b, beta):
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@njit
-def project_step(x_rows, packed_W, P_rows, b):
-    """(0) for one step's rows: P = x · Wᵀ + b on W's packed copy. Its own function, not
-    written into the step loop: inline there it slowed the loop's gate arithmetic ~1.6x
-    (GRU forward kernel at (50,64,32,128), 5.2 against 3.3 ms)."""
-    packed_product(x_rows, packed_W, P_rows)
-    for m in range(P_rows.shape[0]):
-        row = P_rows[m]
-        for j in range(row.shape[0]):
-            row[j] += b[j]
