@@ -48,6 +48,7 @@ from numba.extending import intrinsic
 from .workspace import POOL
 
 __all__ = [
+    "UNPACKED",
     "available",
     "mkl_gemm",
     "mkl_threads",
@@ -154,6 +155,8 @@ def pack(M: np.ndarray, rows: int, transpose: bool, slot: int = 0) -> np.ndarray
 
 
 _EMPTY = np.empty(0, np.uint8)  # "not packed": the kernels test packed.size
+# The ``packed`` argument of a kernel call that packs none of its 1, 2 or 3 weight blocks
+UNPACKED = {count: (_EMPTY,) * count for count in (1, 2, 3)}
 # MKL's own threads are Intel OpenMP workers that spin between calls; in one process with
 # SciPy's OpenBLAS (the kernels' other products) they held the second core and slowed
 # OpenBLAS's two-thread products 1.5-2.5x: with two MKL threads the LSTM at (100,32,128,256)
@@ -183,7 +186,7 @@ def step_packing(
     :func:`mkl_threads` with the count returned (``MKL_THREADS``).
     """
     if not will_pack(batch_size, blocks[0].shape[1], blas[0]):
-        return (_EMPTY,) * len(blocks), 0
+        return UNPACKED[len(blocks)], 0
     with mkl_threads(MKL_THREADS):  # packing runs on MKL's threads too
         packs = tuple(pack(block, batch_size, transpose, k) for k, block in enumerate(blocks))
         return packs, MKL_THREADS

@@ -39,7 +39,7 @@ import numpy as np
 from .blas_threads import kernel_blas, machine_busy
 from .config import bulk_flops
 from .matmul import MKL, input_grads, recurrent_grad
-from .packed import mkl_threads, step_packing, will_pack
+from .packed import UNPACKED, mkl_threads, step_packing, will_pack
 
 __all__ = [
     "ROW_SPLIT_MIN_FLOPS", "recurrent_flops", "row_blocks", "run_kernel", "run_rows",
@@ -159,6 +159,9 @@ def run_kernel(
     inlined step loop again: LSTM forward 1.55 s for the one function against 1.14 + 0.97 s for
     the two, backward 1.93 against 2.45)."""
     batch_size = x_shape[1]
+    if not blas[0] and not blas[1]:  # the small sizes: no BLAS, nothing packed, one thread
+        kernel(blas, UNPACKED[len(weights)], 0, batch_size)  # (the rest costs ~2 µs a call)
+        return False
     flops = recurrent_flops(x_shape, hidden_size, gates)
     blocks = row_blocks(batch_size, hidden_size, flops, blas[0], min_flops)
     if len(blocks) == 1:
