@@ -8,6 +8,10 @@ Tolerances are named once, here, so that no test quietly loosens its own.
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Callable
+
 import numpy as np
 from hypothesis import HealthCheck, settings
 
@@ -163,3 +167,18 @@ def assert_gradients_match(checked: dict, rtol: float = GRADCHECK_RTOL) -> None:
     # every checked gradient actually carries signal.
     silent = [name for name, (_, n) in checked.items() if not np.any(n)]
     assert not silent, f"numeric gradients identically zero (test has no signal): {silent}"
+
+
+def run_interleaved(work: Callable[[int], None], count: int, switch_s: float = 1e-5) -> None:
+    """``work(k)`` for k < ``count``, each on its own thread, with Python switching threads
+    every ``switch_s`` seconds (instead of 5 ms) so that their calls interleave."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(switch_s)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)

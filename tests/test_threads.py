@@ -9,7 +9,6 @@ the single-threaded dx or raises ConcurrentUseError.
 from __future__ import annotations
 
 import copy
-import sys
 import threading
 import time
 
@@ -18,6 +17,7 @@ import pytest
 
 from rnnlab import ConcurrentUseError, GRULayer, LSTMLayer
 from rnnlab.models import LSTM, Dense, Sequential
+from tests.conftest import run_interleaved
 
 
 def _inputs(count, seed=0):
@@ -149,16 +149,7 @@ def test_four_threads_never_get_a_wrong_dx():
             with lock:
                 outcomes[kind] += 1
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch threads often, so that calls interleave
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_interleaved(work, 4)
     assert outcomes["wrong"] == 0, outcomes
     assert outcomes["right"] + outcomes["refused"] == 120
     assert outcomes["right"] > 0

@@ -11,6 +11,7 @@ import gc
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 import weakref
 
@@ -21,6 +22,7 @@ import rnnlab
 from rnnlab import LSTMLayer
 from rnnlab.kernels.cpu import workspace
 from rnnlab.kernels.cpu.workspace import WorkspacePool
+from tests.conftest import run_interleaved
 
 
 @pytest.fixture
@@ -125,3 +127,60 @@ def test_limit_from_the_environment_and_nothing_imported_to_free():
     env["RNNLAB_WORKSPACE_BYTES"] = "lots"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "RNNLAB_WORKSPACE_BYTES: expected a whole number of bytes >= 0, got 'lots'" in out.stderr
+
+
+PIECES = ((0, 6, (2, 3)), (6, 10, (4,)))  # two views of one buffer of 10 elements
+
+
+@pytest.mark.parametrize(
+    "hold",
+    [
+        lambda views: views[0],  # a view itself (a cache's h)
+        lambda views: views[1][1:],  # a view of a view (its base is the buffer)
+        lambda views: views[0].base,  # the buffer
+        lambda views: views[1].T,
+    ],
+)
+def test_views_come_back_only_when_nothing_refers_to_them(hold):
+    pool = WorkspacePool()
+    first = pool.take_views("k", PIECES, 10, np.float32)
+    assert [v.shape for v in first] == [(2, 3), (4,)]
+    assert all(v.flags.c_contiguous and v.base is first[0].base for v in first)
+    assert not np.shares_memory(first[0], first[1])
+    ids = [id(v) for v in first]
+    held = hold(first)
+    del first
+    second = pool.take_views("k", PIECES, 10, np.float32)
+    assert not any(np.shares_memory(held, v) for v in second)  # still in use: not handed out
+    del held, second
+    third = pool.take_views("k", PIECES, 10, np.float32)
+    assert [id(v) for v in third] == ids  # free again: the same view objects
+    assert pool.nbytes() == 2 * 10 * 4  # two buffers, no third
+
+
+def test_views_of_other_shapes_are_other_entries():
+    pool = WorkspacePool()
+    del pool.take_views("k", PIECES, 10, np.float32)[:]
+    other = pool.take_views("k", ((0, 10, (5, 2)),), 10, np.float32)
+    assert [v.shape for v in other] == [(5, 2)]
+    assert pool.take_views("k", PIECES, 10, np.float64)[0].dtype == np.float64
+
+
+def test_views_are_never_shared_between_threads():
+    """Threads taking views of one key at once: each fills its views and finds its own values
+    there after the others had their turns (no entry handed out twice)."""
+    pool, errors = WorkspacePool(), []
+
+    def work(mark):
+        for _ in range(300):
+            views = pool.take_views("k", PIECES, 10, np.float64)
+            for v in views:
+                v[...] = mark
+            for _ in range(3):
+                time.sleep(0)  # let the other threads run
+            if not all((v == mark).all() for v in views):
+                errors.append(mark)
+            del views
+
+    run_interleaved(work, 4, switch_s=1e-6)
+    assert errors == []

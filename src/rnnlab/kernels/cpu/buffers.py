@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -12,25 +13,26 @@ from .workspace import POOL
 def carve(name: str, shapes: list[tuple[int, ...]], dtype, pooled: bool = True):
     """C-contiguous arrays of ``shapes``, all views of one buffer.
 
-    ``pooled`` buffers come from the workspace pool (reused once nothing refers to any of the
-    views); others are fresh, for results handed to the caller.
+    ``pooled`` buffers come from the workspace pool, views and all (reused once nothing refers
+    to any of the views or the buffer); others are fresh, for results handed to the caller.
     """
     plan = _PLANS.get(key := (*shapes,))
     if plan is None:  # the offsets of a list of shapes, worked out once per list
         if len(_PLANS) > 256:
             _PLANS.clear()
-        pieces, offset = [], 0
-        for shape in shapes:
-            size = math.prod(shape)
-            pieces.append((offset, offset + size, shape))
-            offset += size
-        plan = _PLANS[key] = (offset, pieces)
+        offsets = [0, *itertools.accumulate(math.prod(shape) for shape in shapes)]
+        plan = _PLANS[key] = (
+            offsets[-1],
+            tuple(zip(offsets[:-1], offsets[1:], shapes, strict=True)),
+        )
     total, pieces = plan
-    base = POOL.take(name, (total,), dtype) if pooled else np.empty(total, dtype)
+    if pooled:
+        return POOL.take_views(name, pieces, total, dtype)
+    base = np.empty(total, dtype)
     return [base[start:stop].reshape(shape) for start, stop, shape in pieces]
 
 
-_PLANS: dict[tuple, tuple[int, list]] = {}
+_PLANS: dict[tuple, tuple[int, tuple[tuple[int, int, tuple[int, ...]], ...]]] = {}
 
 
 # An inference forward (rnnlab.no_grad) runs the sequence in chunks of steps whose buffers (the
