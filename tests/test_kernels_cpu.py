@@ -159,20 +159,40 @@ def test_parity_each_matmul_path(variant, dtype, paths, monkeypatch):
     check_parity(variant, 4, 3, 5, 7, dtype, seed=7)  # odd sizes: the 2x2 tiles' remainders
 
 
-@pytest.mark.parametrize("name", ["matmul_nt", "matmul_short_inner"])
+def _unpacked_step(A, M, out, backward):
+    """A kernel's per-step product on the loop path, out = A · Mᵀ: the operand step_operand
+    makes from the stored weights (M forward, Mᵀ backward), then recurrent_step on it."""
+    from rnnlab.kernels.cpu import matmul
+
+    unpacked = np.empty(0, np.uint8)
+    U = np.ascontiguousarray(M.T) if backward else M
+    operand = matmul.step_operand(U, backward, unpacked, False, A.shape[0])
+    matmul.recurrent_step(A, operand, unpacked, out, False)
+
+
+PRODUCTS = ["matmul_nt", "matmul_short_inner", "step_forward", "step_backward"]
+
+
+@pytest.mark.parametrize("name", PRODUCTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @SETTINGS
-@given(R=st.integers(1, 11), K=st.integers(1, 16), N=st.integers(1, 40), seed=st.integers(0, 99))
+@given(R=st.integers(1, 11), K=st.integers(1, 40), N=st.integers(1, 40), seed=st.integers(0, 99))
 def test_hand_written_products_against_numpy(name, dtype, R, K, N, seed):
     """The loops out = A · Mᵀ against NumPy: ``matmul_nt`` over row counts around its 4 × 2
     tiles, ``matmul_short_inner`` (the projection of a few input features) over widths around
-    its vectors."""
+    its vectors, and a kernel's per-step product (forward and backward) on whichever operand
+    step_operand chose: sums of rows of Mᵀ or dot products, on either side of the rule."""
     from rnnlab.kernels.cpu import matmul
 
+    if name == "matmul_short_inner":
+        K = min(K, matmul.SHORT_INNER)
     rng = np.random.default_rng(seed)
     A, M = rng.standard_normal((R, K)).astype(dtype), rng.standard_normal((N, K)).astype(dtype)
     out = np.full((R, N), np.nan, dtype)
-    getattr(matmul, name)(A, M, out)
+    if name.startswith("step_"):
+        _unpacked_step(A, M, out, backward=name == "step_backward")
+    else:
+        getattr(matmul, name)(A, M, out)
     expected = A.astype(np.float64) @ M.astype(np.float64).T
     assert rel_error(out, expected) <= (FLOAT32_RTOL if dtype == np.float32 else FLOAT64_RTOL)
 

@@ -23,6 +23,7 @@ from .matmul import (
     project_step,
     recurrent_grad,
     recurrent_step,
+    step_operand,
 )
 from .packed import will_pack
 from .rows import run_kernel, split_by_steps, split_weight_grads
@@ -43,13 +44,15 @@ def _forward_before(
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
     ring = gates.shape[0]
+    U_zr_step = step_operand(U_zr, False, packed[0], blas[0], hi - lo)  # (1) (matmul.py)
+    U_h_step = step_operand(U_h, False, packed[1], blas[0], hi - lo)  # (3)
     for t in range(num_steps):
         r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[2].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[2], gates[r, lo:hi], b)
         # (1) h(t-1) · U_zrᵀ
-        recurrent_step(h_prev[lo:hi], U_zr, packed[0], a_zr[lo:hi], blas[0])
+        recurrent_step(h_prev[lo:hi], U_zr_step, packed[0], a_zr[lo:hi], blas[0])
         for n in range(lo, hi):
             g, a_n, hp, rh = gates[r, n], a_zr[n], h_prev[n], extra[r, n]
             # Simple one-array loops vectorise; a loop mixing gate blocks did not (see lstm.py).
@@ -57,7 +60,7 @@ def _forward_before(
                 g[j] = sigmoid(g[j] + a_n[j])  # (1) z, r
             for j in range(H):
                 rh[j] = g[H + j] * hp[j]  # (2)
-        recurrent_step(extra[r, lo:hi], U_h, packed[1], a_h[lo:hi], blas[0])  # (3)
+        recurrent_step(extra[r, lo:hi], U_h_step, packed[1], a_h[lo:hi], blas[0])  # (3)
         for n in range(lo, hi):
             g, a_n, hp, h_n = gates[r, n], a_h[n], h_prev[n], h[t, n]
             for j in range(H):
@@ -80,13 +83,14 @@ def _forward_after(x, h0, W, U, b, b_hn, lengths, gates, extra, h, a, blas, pack
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
     ring = gates.shape[0]
+    U_step = step_operand(U, False, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps):
         r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 3H)
-        recurrent_step(h_prev[lo:hi], U, packed[0], a[lo:hi], blas[0])
+        recurrent_step(h_prev[lo:hi], U_step, packed[0], a[lo:hi], blas[0])
         for m in range(lo, hi):
             g, a_m, hp, n_m, h_m = gates[r, m], a[m], h_prev[m], extra[r, m], h[t, m]
             for j in range(2 * H):
@@ -186,7 +190,7 @@ def _backward_after(
     dx, dh_next, dW, dU, db, db_hn = out
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
-    U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
+    U_step = step_operand(U, True, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(lo, hi):
@@ -209,7 +213,7 @@ def _backward_after(
                 d_x[j] = d_U[j] = dz * z * (one - z)  # (1) z = σ(a_z)
                 d_x[H + j] = d_U[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
         # (1) dh(t-1) = δ_U · U, plus the direct path through z
-        recurrent_step(delta_U[t, lo:hi], U_T, packed[0], dh_next[lo:hi], blas[0])
+        recurrent_step(delta_U[t, lo:hi], U_step, packed[0], dh_next[lo:hi], blas[0])
         for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]
@@ -235,8 +239,8 @@ def _backward_before(
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
     # the transposes only the unpacked products read
-    U_zr_T = U_zr if packed[0].size else np.ascontiguousarray(U_zr.T)
-    U_h_T = U_h if packed[1].size else np.ascontiguousarray(U_h.T)
+    U_zr_step = step_operand(U_zr, True, packed[0], blas[0], hi - lo)  # (1) (matmul.py)
+    U_h_step = step_operand(U_h, True, packed[1], blas[0], hi - lo)  # (3)
     for t in range(num_steps - 1, -1, -1):
         h_prev = h0 if t == 0 else h[t - 1]
         for m in range(lo, hi):
@@ -254,7 +258,7 @@ def _backward_before(
                 d_x[j] = dh_total * (hp[j] - h_tilde)  # dz, finished below
                 d_h[j] = d_x[2 * H + j] = dh_total * (one - z) * (one - h_tilde * h_tilde)  # (3)
         # (3) d(rh) = δ_h · U_h
-        recurrent_step(delta_h[t, lo:hi], U_h_T, packed[1], d_rh[lo:hi], blas[0])
+        recurrent_step(delta_h[t, lo:hi], U_h_step, packed[1], d_rh[lo:hi], blas[0])
         for m in range(lo, hi):
             g, d_x, hp, drh = gates[t, m], delta_x[t, m], h_prev[m], d_rh[m]
             acc, dzr = dh_acc[m], delta_zr[t, m]
@@ -265,7 +269,7 @@ def _backward_before(
                 dzr[j] = d_x[j] = d_x[j] * z * (one - z)  # (1) z = σ(a_z)
                 dzr[H + j] = d_x[H + j] = dr * r * (one - r)  # (1) r = σ(a_r)
         # (1) dh(t-1) = δ_zr · U_zr, plus the direct paths
-        recurrent_step(delta_zr[t, lo:hi], U_zr_T, packed[0], dh_next[lo:hi], blas[0])
+        recurrent_step(delta_zr[t, lo:hi], U_zr_step, packed[0], dh_next[lo:hi], blas[0])
         for m in range(lo, hi):
             for j in range(H):
                 dh_next[m, j] += dh_acc[m, j]

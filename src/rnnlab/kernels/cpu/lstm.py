@@ -15,7 +15,14 @@ from .activations import sigmoid, tanh
 from .buffers import carve, chunk_steps, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import njit, use_blas
-from .matmul import input_grads, project_inputs, project_step, recurrent_grad, recurrent_step
+from .matmul import (
+    input_grads,
+    project_inputs,
+    project_step,
+    recurrent_grad,
+    recurrent_step,
+    step_operand,
+)
 from .packed import will_pack
 from .rows import run_kernel, split_weight_grads
 from .vector_width import wide_vectors
@@ -38,6 +45,7 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
         project_inputs(x, W, b, gates, blas[1])  # (0) gates hold P until step t activates them
     num_steps, _, H = h.shape
     ring = gates.shape[0]
+    U_step = step_operand(U, False, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps):
         r = t % ring
         h_prev = h0 if t == 0 else h[t - 1]
@@ -45,7 +53,7 @@ def _forward_kernel(x, h0, C0, W, U, b, lengths, gates, C, tanh_C, h, a, blas, p
         if packed[1].size:  # (0) P(t) = x(t) · Wᵀ + b for these rows
             project_step(x[t, lo:hi], packed[1], gates[r, lo:hi], b)
         # (1) h(t-1) · Uᵀ, (rows, 4H)
-        recurrent_step(h_prev[lo:hi], U, packed[0], a[lo:hi], blas[0])
+        recurrent_step(h_prev[lo:hi], U_step, packed[0], a[lo:hi], blas[0])
         for n in range(lo, hi):
             g, a_b, c_prev = gates[r, n], a[n], C_prev[n]
             c_out, tc_out, h_out = C[r, n], tanh_C[r, n], h[t, n]
@@ -86,7 +94,7 @@ def _backward_kernel(
     carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = dh.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
-    U_T = U if packed[0].size else np.ascontiguousarray(U.T)  # only the unpacked product reads it
+    U_step = step_operand(U, True, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps - 1, -1, -1):
         C_prev = C0 if t == 0 else C[t - 1]
         for b in range(lo, hi):
@@ -115,7 +123,7 @@ def _backward_kernel(
             for j in range(H):
                 dC_n[j] = dC_n[j] * g[j]  # (3) dC(t-1) = dC * f
         # (1) dh(t-1) = δ · U
-        recurrent_step(delta[t, lo:hi], U_T, packed[0], dh_next[lo:hi], blas[0])
+        recurrent_step(delta[t, lo:hi], U_step, packed[0], dh_next[lo:hi], blas[0])
         restore_carried(dh_next, carried, lengths, t, lo, hi)
     if lo == 0 and hi == dh.shape[1]:
         input_grads(delta, x, W, dx, dW, db, blas[1])  # (0)

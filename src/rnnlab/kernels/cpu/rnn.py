@@ -15,7 +15,14 @@ from .activations import tanh
 from .buffers import carve, lengths_array
 from .carry import copy_row, padded_outputs, restore_carried, zero_row
 from .config import njit, use_blas
-from .matmul import input_grads, project_inputs, project_step, recurrent_grad, recurrent_step
+from .matmul import (
+    input_grads,
+    project_inputs,
+    project_step,
+    recurrent_grad,
+    recurrent_step,
+    step_operand,
+)
 from .rows import run_kernel, split_weight_grads
 from .vector_width import wide_vectors
 
@@ -38,11 +45,12 @@ def _forward_kernel(x, h0, W_xh, W_hh, b_h, lengths, h, blas, packed, lo, hi):
         project_inputs(x, W_xh, b_h, h, blas[1])  # (0) h holds P until step t overwrites it
     num_steps, _, H = h.shape
     a = np.empty((hi - lo, H), h.dtype)  # step scratch: here, so the cache keeps only h
+    W_step = step_operand(W_hh, False, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps):
         h_prev = h0 if t == 0 else h[t - 1]
         if packed[1].size:  # (0) P(t) = x(t) · W_xhᵀ + b_h for these rows
             project_step(x[t, lo:hi], packed[1], h[t, lo:hi], b_h)
-        recurrent_step(h_prev[lo:hi], W_hh, packed[0], a, blas[0])  # (1) h(t-1) · W_hhᵀ
+        recurrent_step(h_prev[lo:hi], W_step, packed[0], a, blas[0])  # (1) h(t-1) · W_hhᵀ
         for b in range(lo, hi):
             h_b, a_b = h[t, b], a[b - lo]
             for j in range(H):
@@ -61,7 +69,7 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed
     carried = np.empty_like(dh_next)  # the dh of padded rows, passed straight to h(t-1) (M)
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
-    W_hh_T = W_hh if packed[0].size else np.ascontiguousarray(W_hh.T)  # the unpacked product's
+    W_step = step_operand(W_hh, True, packed[0], blas[0], hi - lo)  # (1)'s operand (matmul.py)
     for t in range(num_steps - 1, -1, -1):
         for b in range(lo, hi):
             d, dh_t, h_t, dh_n = delta[t, b], dh[t, b], h[t, b], dh_next[b]
@@ -72,7 +80,7 @@ def _backward_kernel(dh, x, h0, h, W_xh, W_hh, lengths, delta, out, blas, packed
             for j in range(H):
                 d[j] = (dh_t[j] + dh_n[j]) * (one - h_t[j] * h_t[j])  # (1) h = tanh(a)
         # (1) dh(t-1) = δ · W_hh
-        recurrent_step(delta[t, lo:hi], W_hh_T, packed[0], dh_next[lo:hi], blas[0])
+        recurrent_step(delta[t, lo:hi], W_step, packed[0], dh_next[lo:hi], blas[0])
         restore_carried(dh_next, carried, lengths, t, lo, hi)
     if lo == 0 and hi == dh.shape[1]:
         input_grads(delta, x, W_xh, dx, dW_xh, db_h, blas[1])  # (0)
