@@ -105,7 +105,7 @@ class WorkspacePool:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
         shape = tuple(shape)
         with self._lock:
-            return self._take((name, shape, np.dtype(dtype).str), shape, dtype, ())[0]
+            return self._take((name, shape, np.dtype(dtype)), shape, dtype, ())[0]
 
     def take_views(
         self, name: str, pieces: tuple, size: int, dtype: np.typing.DTypeLike
@@ -114,7 +114,9 @@ class WorkspacePool:
         ``pieces`` = ((start, stop, shape), ...), one per view, in the buffer's elements. The
         same view objects come back once nothing refers to any of them or to the buffer."""
         with self._lock:
-            entry = self._take((name, pieces, np.dtype(dtype).str), (size,), dtype, pieces)
+            # the dtype itself in the key: equal dtypes hash alike, and it hashes in 0.04 µs
+            # where building its .str took 0.4
+            entry = self._take((name, pieces, np.dtype(dtype)), (size,), dtype, pieces)
             return list(entry[1])  # in the lock: the caller's references count from here
 
     def _take(self, key: tuple, shape: tuple, dtype, pieces: tuple) -> tuple:
