@@ -13,12 +13,18 @@ from collections.abc import Iterator
 
 __all__ = ["is_grad_enabled", "no_grad"]
 
-_state = threading.local()
+class _State(threading.local):
+    # A class attribute is every thread's value until the thread sets its own: reading it costs
+    # no AttributeError caught behind getattr's default (0.6 µs a layer call at small sizes).
+    enabled = True
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
     """True unless the calling thread is inside :func:`no_grad`."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 @contextlib.contextmanager
