@@ -202,6 +202,10 @@ def test_use_blas_thresholds():
     assert small == (False, False)
     big = config.use_blas((50, 64, 32), config.STEP_BLAS_MIN_HIDDEN, 4)
     assert big == (True, True)
+    # a single sequence's weight gradients go to BLAS in the backward, not its projection
+    assert config.use_blas((50, 1, 8), 32, 4) == (False, False)
+    assert config.use_blas((50, 1, 8), 32, 4, True) == (False, True)
+    assert config.use_blas((10, 1, 1), 8, 4, True) == (False, False)
 
 
 # ----------------------------------------------------------------------------- activations

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 __all__ = ["is_grad_enabled", "no_grad"]
 
+
 class _State(threading.local):
     # A class attribute is every thread's value until the thread sets its own: reading it costs
     # no AttributeError caught behind getattr's default (0.6 µs a layer call at small sizes).

@@ -46,6 +46,13 @@ NJIT_OPTIONS = {
 STEP_BLAS_MIN_HIDDEN = 16
 STEP_BLAS_MIN_BATCH = 4
 BULK_BLAS_MIN_FLOPS = 2_000_000
+# The backward's one-shot products (dx, and the weight gradients δᵀ x, δᵀ h summed over T·B
+# rows) go to BLAS from far smaller sizes than the forward's projection: LSTM backward alone,
+# BLAS against the loop, interleaved: (50,1,8,32) 65 against 77 µs (410 kFLOP), (30,1,8,32)
+# 51 against 64 (246 k), (50,1,8,16) 58 against 62 (102 k), (20,1,4,16) 32 against 31 (41 k),
+# (10,1,1,8) 23 against 18 (5 k). The forward with BLAS lost at the same sizes ((50,1,8,32) 51
+# against 46 µs: the loop's projection of a few input features is the faster one).
+BACKWARD_BULK_BLAS_MIN_FLOPS = 100_000
 
 
 def njit(func):
@@ -70,7 +77,11 @@ def bulk_flops(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> i
     return 2 * num_steps * batch_size * gates * hidden_size * max(input_size, hidden_size)
 
 
-def use_blas(x_shape: tuple[int, int, int], hidden_size: int, gates: int) -> tuple[bool, bool]:
-    """(per-step product uses BLAS, one-shot products use BLAS) for a sequence of this size."""
+def use_blas(
+    x_shape: tuple[int, int, int], hidden_size: int, gates: int, backward: bool = False
+) -> tuple[bool, bool]:
+    """(per-step product uses BLAS, one-shot products use BLAS) for a forward (a backward where
+    ``backward``) of a sequence of this size."""
     step = hidden_size >= STEP_BLAS_MIN_HIDDEN and x_shape[1] >= STEP_BLAS_MIN_BATCH
-    return step, bulk_flops(x_shape, hidden_size, gates) >= BULK_BLAS_MIN_FLOPS
+    least = BACKWARD_BULK_BLAS_MIN_FLOPS if backward else BULK_BLAS_MIN_FLOPS
+    return step, bulk_flops(x_shape, hidden_size, gates) >= least

@@ -311,7 +311,7 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
         scratch = carve("gru.backward_after", [(T, B, 3 * H), (T, B, 3 * H), (B, H)], dtype)
         delta_x, delta_U, dh_acc = scratch
         split = run_kernel(
-            use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
+            use_blas(x.shape, H, GATES, True), x.shape, H, GATES, (U,), False,
             lambda blas, packed, lo, hi: _backward_after(
                 *args, *scratch, tuple(out), blas, packed, lo, hi
             ),
@@ -330,7 +330,7 @@ def gru_backward(dh, dh_final, cache, W, U, reset_after=False, lengths=None):
     U_zr, U_h = _blocks(U)
     out = (dx, dh0, dW, dU[: 2 * H], dU[2 * H :], db)
     split = run_kernel(
-        use_blas(x.shape, H, GATES), x.shape, H, GATES, (U_zr, U_h), False,
+        use_blas(x.shape, H, GATES, True), x.shape, H, GATES, (U_zr, U_h), False,
         lambda blas, packed, lo, hi: _backward_before(
             dh, x, h0, W, U_zr, U_h, steps, gates, extra, h, delta_x, delta_zr, delta_h,
             (dh_acc, d_rh), out, blas, packed, lo, hi,

@@ -220,7 +220,7 @@ def lstm_backward(dh, dh_final, dC_final, cache, W, U, lengths=None):
     gates, C, tanh_C, h = c(gates), c(C), c(tanh_C), c(h)
     steps = lengths_array(lengths, num_steps, batch_size)
     split = run_kernel(
-        use_blas(x.shape, H, GATES), x.shape, H, GATES, (U,), False,
+        use_blas(x.shape, H, GATES, True), x.shape, H, GATES, (U,), False,
         lambda blas, packed, lo, hi: _backward_kernel(
             dh, x, h0, C0, W, U, steps, gates, C, tanh_C, h, delta, tuple(out), blas, packed,
             lo, hi,

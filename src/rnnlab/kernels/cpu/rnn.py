@@ -131,7 +131,7 @@ def rnn_backward(dh, dh_final, cache, W_xh, W_hh, lengths=None):
     dh, x, h0, h, W_xh, W_hh = c(dh), c(x), c(h0), c(h), c(W_xh), c(W_hh)
     steps = lengths_array(lengths, num_steps, batch_size)
     split = run_kernel(
-        use_blas(x.shape, H, GATES), x.shape, H, GATES, (W_hh,), False,
+        use_blas(x.shape, H, GATES, True), x.shape, H, GATES, (W_hh,), False,
         lambda blas, packed, lo, hi: _backward_kernel(
             dh, x, h0, h, W_xh, W_hh, steps, delta, tuple(out), blas, packed, lo, hi
         ),
