@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .workspace import POOL
+from .workspace import POOL, views
 
 
 def carve(name: str, shapes: list[tuple[int, ...]], dtype, pooled: bool = True):
@@ -28,8 +28,7 @@ def carve(name: str, shapes: list[tuple[int, ...]], dtype, pooled: bool = True):
     total, pieces = plan
     if pooled:
         return POOL.take_views(name, pieces, total, dtype)
-    base = np.empty(total, dtype)
-    return [base[start:stop].reshape(shape) for start, stop, shape in pieces]
+    return list(views(np.empty(total, dtype), pieces))
 
 
 _PLANS: dict[tuple, tuple[int, tuple[tuple[int, int, tuple[int, ...]], ...]]] = {}

@@ -238,7 +238,6 @@ def _backward_before(
     dh_acc, d_rh = work
     num_steps, _, H = h.shape
     one = dh.dtype.type(1.0)  # a float literal would promote float32 arithmetic to float64
-    # the transposes only the unpacked products read
     U_zr_step = step_operand(U_zr, True, packed[0], blas[0], hi - lo)  # (1) (matmul.py)
     U_h_step = step_operand(U_h, True, packed[1], blas[0], hi - lo)  # (3)
     for t in range(num_steps - 1, -1, -1):

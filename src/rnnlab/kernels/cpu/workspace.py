@@ -31,7 +31,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["POOL", "WorkspacePool", "clear", "limit", "nbytes", "set_limit"]
+__all__ = ["POOL", "WorkspacePool", "clear", "limit", "nbytes", "set_limit", "views"]
 
 _PER_KEY = 3  # a layer's live cache plus the one being built, plus one spare
 _MAX_KEYS = 32  # shapes remembered; the least recently used beyond that are dropped
@@ -43,21 +43,27 @@ _MAX_KEYS = 32  # shapes remembered; the least recently used beyond that are dro
 DEFAULT_LIMIT = 512 * 2**20
 
 
+def views(buffer: np.ndarray, pieces: tuple) -> tuple[np.ndarray, ...]:
+    """The C-contiguous views of a flat ``buffer`` that ``pieces`` = ((start, stop, shape), ...)
+    describe, in the buffer's elements."""
+    return tuple(buffer[start:stop].reshape(shape) for start, stop, shape in pieces)
+
+
 def _references(entry: tuple[np.ndarray, tuple[np.ndarray, ...]]) -> tuple[int, int]:
     """(references to the entry's buffer beyond one per view, the most references to one
     view), as :meth:`WorkspacePool._take` counts them."""
-    buffer, views = entry
+    buffer, carved = entry
     most = 0
-    for view in views:
+    for view in carved:
         most = max(most, sys.getrefcount(view))
-    return sys.getrefcount(buffer) - len(views), most
+    return sys.getrefcount(buffer) - len(carved), most
 
 
 def _baseline() -> tuple[int, int]:
     # The counts of an entry that only the pool's list holds, counted the way _take counts
     # (they differ between Python versions, so they are measured, not assumed).
     buffer = np.empty(2)
-    entries = [(buffer, (buffer[:1].reshape(1), buffer[1:].reshape(1)))]
+    entries = [(buffer, views(buffer, ((0, 1, (1,)), (1, 2, (1,)))))]
     del buffer
     for entry in entries:
         return _references(entry)
@@ -133,7 +139,7 @@ class WorkspacePool:
             if buffer_refs <= _BUFFER_BASELINE and view_refs <= _VIEW_BASELINE:
                 return entry
         buffer = np.empty(shape, dtype)
-        entry = (buffer, tuple(buffer[start:stop].reshape(s) for start, stop, s in pieces))
+        entry = (buffer, views(buffer, pieces))
         if len(entries) < _PER_KEY and buffer.nbytes <= self._limit:
             self._make_room(buffer.nbytes)
             entries.append(entry)
