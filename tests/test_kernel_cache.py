@@ -8,8 +8,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from numba.core import caching
+from numba.core.errors import NumbaWarning
 
 import rnnlab
 from rnnlab.kernels.cpu import cache
@@ -70,3 +74,22 @@ def test_only_kernel_sources_get_the_locator():
 
     assert cache.KernelSourcesLocator.from_function(f, __file__) is None
     assert cache._is_kernel_source(str(cache.PACKAGE_DIR / "rnn.py"))
+
+
+def test_a_kernel_numba_cannot_cache_is_compiled_with_numba_s_warning():
+    """Where a compiled kernel cannot be cached (dynamic globals: every kernel under
+    ``NUMBA_OPT=0``), Numba warns, naming the kernel's source file, and runs it uncached. It
+    reads that file from the locator, which ours did not have: the compile died with an
+    AttributeError from inside Numba."""
+    from rnnlab.kernels.cpu import rnn
+
+    impl = caching.CompileResultCacheImpl(rnn._forward_kernel.py_func)
+    assert isinstance(impl.locator, cache.KernelSourcesLocator)
+    uncachable = SimpleNamespace(
+        lifted=(),
+        library=SimpleNamespace(has_dynamic_globals=True),
+        fndesc=SimpleNamespace(qualname="_forward_kernel"),
+    )
+    with pytest.warns(NumbaWarning, match="Cannot cache compiled function") as warned:
+        assert impl.check_cachable(uncachable) is False
+    assert Path(warned[0].filename) == Path(rnn.__file__)

@@ -57,8 +57,11 @@ class KernelSourcesLocator(caching._CacheLocator):
         caching.UserWideCacheLocator,
     )
 
-    def __init__(self, inner: caching._CacheLocator) -> None:
+    def __init__(self, inner: caching._CacheLocator, py_file: str) -> None:
         self._inner = inner
+        # Numba reads this of any locator: its warning that a function cannot be cached names
+        # the file (CacheImpl.check_cachable); without it that warning was an AttributeError.
+        self._py_file = py_file
 
     def ensure_cache_path(self) -> None:
         self._inner.ensure_cache_path()
@@ -79,7 +82,7 @@ class KernelSourcesLocator(caching._CacheLocator):
         for fallback in cls._fallbacks:
             inner = fallback.from_function(py_func, py_file)
             if inner is not None:
-                return cls(inner)
+                return cls(inner, py_file)
         return None
 
 
