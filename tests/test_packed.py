@@ -44,12 +44,36 @@ def test_packed_product_equals_numpy_both_orientations(dtype, rows, n, k):
     A = rng.standard_normal((rows, k)).astype(dtype)
     out = np.full((rows, n), np.nan, dtype)  # beta = 0: nothing of the old contents survives
     _product(A, packed.pack(M, rows, transpose=True), out)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out, A @ M.T, rtol=rtol, atol=rtol)
+    assert_product_within_rounding(out, A, M.T)
     A2 = rng.standard_normal((rows, n)).astype(dtype)
     out2 = np.full((rows, k), np.nan, dtype)
     _product(A2, packed.pack(M, rows, transpose=False), out2)
-    np.testing.assert_allclose(out2, A2 @ M, rtol=rtol, atol=rtol)
+    assert_product_within_rounding(out2, A2, M)
+
+
+def assert_product_within_rounding(out, A, B):
+    """out equals A · B up to the rounding of its own dtype, whatever the order of summation.
+
+    Each entry is a sum of k products, which MKL adds in an order of its own (it differs
+    between CPUs: AVX2 against AVX-512 code). The forward error of such a sum is at most
+    gamma_k · (|A| · |B|) entrywise, gamma_k = k·u / (1 - k·u) with u the unit roundoff (Higham,
+    *Accuracy and Stability of Numerical Algorithms*, §3.1), and NumPy's result, the reference,
+    has the same bound: so the two differ by at most 2 gamma_k (|A| · |B|). A fixed relative
+    tolerance does not hold where terms cancel: on the AMD machine an entry of -0.2975, a sum of
+    512 float32 products whose magnitudes add up to hundreds, came out 1.7e-5 from NumPy's.
+    A wrong product (a transposed operand, a wrong leading dimension) misses this by orders of
+    magnitude.
+    """
+    k = A.shape[1]
+    u = np.finfo(out.dtype).eps / 2
+    gamma = k * u / (1 - k * u)
+    bound = 2 * gamma * (np.abs(A) @ np.abs(B))
+    error = np.abs(out - A @ B)
+    assert np.isfinite(out).all()
+    worst = np.unravel_index(np.argmax(error - bound), error.shape)
+    assert (error <= bound).all(), (
+        f"entry {worst}: |out - A·B| = {error[worst]:.3g} > bound {bound[worst]:.3g}"
+    )
 
 
 @pytest.mark.parametrize("variant", ["rnn", "lstm", "gru", "gru_reset_after"])
