@@ -7,6 +7,7 @@ and what came.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -304,3 +305,22 @@ def test_unknown_device(device):
 def test_device_must_be_a_string():
     with pytest.raises(TypeError, match="device: expected 'cpu' or 'cuda', got int"):
         RNNLayer(I, H).to(0)
+
+
+@pytest.mark.parametrize("name", ["x", "state"])
+def test_float64_values_beyond_float32_are_named_as_too_large(name):
+    """A float64 value that float32 cannot hold is the user's number, finite: the error says
+    so (not "got inf", which the cast made), and NumPy's overflow warning stays inside."""
+    layer = RNNLayer(2, 3, seed=0)  # float32
+    x, state = np.ones((4, 1, 2)), np.zeros((1, 3))
+    if name == "x":
+        x = np.full((4, 1, 2), -3e300)
+    else:
+        state = np.full((1, 3), 1e39)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's RuntimeWarning from the cast would raise here
+        with pytest.raises(ValueError, match=rf"{name}: values too large for float32") as info:
+            layer(x, state)
+    largest = "3e+300" if name == "x" else "1e+39"
+    assert f"largest magnitude {largest}" in str(info.value)
+    assert "3.4e+38" in str(info.value)

@@ -72,11 +72,29 @@ def as_float_array(name: str, value, dtype: np.dtype, device: str = "cpu"):
             f"{name}: expected a floating-point array (float32 or float64), got dtype {arr.dtype}"
         )
     if arr.dtype != dtype:
-        arr = arr.astype(dtype)
+        arr = _cast(name, arr, dtype, xp)
     if not bool(xp.isfinite(arr).all()):
         bad = "NaN" if bool(xp.isnan(arr).any()) else "inf"
         raise ValueError(f"{name}: expected finite values, got {bad} in shape {tuple(arr.shape)}")
     return arr
+
+
+def _cast(name: str, arr, dtype: np.dtype, xp):
+    """``arr`` as ``dtype``; a finite value too large for it is an error that says so (the cast
+    would make it inf, and NumPy would warn from inside the cast)."""
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dtype)
+    if np.dtype(dtype).itemsize < arr.dtype.itemsize and not bool(xp.isfinite(cast).all()):
+        finite = arr[xp.isfinite(arr)]
+        largest = float(xp.abs(finite).max()) if finite.size else 0.0
+        limit = float(np.finfo(dtype).max)
+        if largest > limit:
+            raise ValueError(
+                f"{name}: values too large for {np.dtype(dtype)}: largest magnitude "
+                f"{largest:.3g}, {np.dtype(dtype)} holds up to {limit:.2g}; scale the data or "
+                f"use a float64 layer (dtype=np.float64)"
+            )
+    return cast
 
 
 @dataclass(frozen=True)
