@@ -131,3 +131,12 @@ def test_loss_errors_name_the_argument():
         cross_entropy(z, np.array([0, 1, 2]), class_weights=-np.ones(4))
     with pytest.raises(TypeError, match="logits: expected a floating"):
         cross_entropy(np.zeros((3, 4), int), np.array([0, 1, 2]))
+
+
+def test_mse_target_too_large_for_float32_y_is_named():
+    """A float64 target that float32 cannot hold: said so, not an inf loss."""
+    y = np.zeros((2, 3), np.float32)
+    with pytest.raises(
+        ValueError, match=r"target: values too large for float32: largest magnitude 1e\+300"
+    ):
+        mse(y, np.full((2, 3), 1e300))

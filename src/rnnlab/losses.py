@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backend import xp_of
+from .validation import cast_float
 
 __all__ = ["cross_entropy", "mse"]
 
@@ -72,7 +73,7 @@ def mse(y: Any, target: Any, mask: Any = None) -> tuple[float, Any]:
         )
     if not bool(xp.isfinite(target).all()):
         raise ValueError("target: expected finite values, got NaN or inf")
-    diff = y - target.astype(y.dtype, copy=False)
+    diff = y - (target if target.dtype == y.dtype else cast_float("target", target, y.dtype, xp))
     if mask is None:
         n = diff.size
         if n == 0:

@@ -72,14 +72,14 @@ def as_float_array(name: str, value, dtype: np.dtype, device: str = "cpu"):
             f"{name}: expected a floating-point array (float32 or float64), got dtype {arr.dtype}"
         )
     if arr.dtype != dtype:
-        arr = _cast(name, arr, dtype, xp)
+        arr = cast_float(name, arr, dtype, xp)
     if not bool(xp.isfinite(arr).all()):
         bad = "NaN" if bool(xp.isnan(arr).any()) else "inf"
         raise ValueError(f"{name}: expected finite values, got {bad} in shape {tuple(arr.shape)}")
     return arr
 
 
-def _cast(name: str, arr, dtype: np.dtype, xp):
+def cast_float(name: str, arr, dtype: np.dtype, xp):
     """``arr`` as ``dtype``; a finite value too large for it is an error that says so (the cast
     would make it inf, and NumPy would warn from inside the cast)."""
     with np.errstate(over="ignore"):
