@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .backend import xp_of
-from .validation import cast_float
+from .validation import finite_as
 
 __all__ = ["cross_entropy", "mse"]
 
@@ -71,9 +71,7 @@ def mse(y: Any, target: Any, mask: Any = None) -> tuple[float, Any]:
         raise ValueError(
             f"target: expected the shape of y {tuple(y.shape)}, got {tuple(target.shape)}"
         )
-    if not bool(xp.isfinite(target).all()):
-        raise ValueError("target: expected finite values, got NaN or inf")
-    diff = y - (target if target.dtype == y.dtype else cast_float("target", target, y.dtype, xp))
+    diff = y - finite_as("target", target, y.dtype, xp)
     if mask is None:
         n = diff.size
         if n == 0:

@@ -71,30 +71,31 @@ def as_float_array(name: str, value, dtype: np.dtype, device: str = "cpu"):
         raise TypeError(
             f"{name}: expected a floating-point array (float32 or float64), got dtype {arr.dtype}"
         )
+    return finite_as(name, arr, dtype, xp)
+
+
+def finite_as(name: str, arr, dtype: np.dtype, xp):
+    """``arr`` as ``dtype`` (itself where it already is), every value finite; else a ValueError
+    that names what is wrong: a NaN or inf of the user's, or a finite value too large for
+    ``dtype``, which the cast would have made inf (with NumPy's warning from inside the cast).
+    One pass over the result where all is well."""
+    cast = arr
     if arr.dtype != dtype:
-        arr = cast_float(name, arr, dtype, xp)
-    if not bool(xp.isfinite(arr).all()):
-        bad = "NaN" if bool(xp.isnan(arr).any()) else "inf"
-        raise ValueError(f"{name}: expected finite values, got {bad} in shape {tuple(arr.shape)}")
-    return arr
-
-
-def cast_float(name: str, arr, dtype: np.dtype, xp):
-    """``arr`` as ``dtype``; a finite value too large for it is an error that says so (the cast
-    would make it inf, and NumPy would warn from inside the cast)."""
-    with np.errstate(over="ignore"):
-        cast = arr.astype(dtype)
-    if np.dtype(dtype).itemsize < arr.dtype.itemsize and not bool(xp.isfinite(cast).all()):
-        finite = arr[xp.isfinite(arr)]
-        largest = float(xp.abs(finite).max()) if finite.size else 0.0
-        limit = float(np.finfo(dtype).max)
-        if largest > limit:
-            raise ValueError(
-                f"{name}: values too large for {np.dtype(dtype)}: largest magnitude "
-                f"{largest:.3g}, {np.dtype(dtype)} holds up to {limit:.2g}; scale the data or "
-                f"use a float64 layer (dtype=np.float64)"
-            )
-    return cast
+        with np.errstate(over="ignore"):
+            cast = arr.astype(dtype)
+    if bool(xp.isfinite(cast).all()):
+        return cast
+    finite = arr[xp.isfinite(arr)]
+    largest = float(xp.abs(finite).max()) if finite.size else 0.0
+    limit = float(np.finfo(dtype).max)
+    if largest > limit:
+        raise ValueError(
+            f"{name}: values too large for {np.dtype(dtype)}: largest magnitude {largest:.3g}, "
+            f"{np.dtype(dtype)} holds up to {limit:.2g}; scale the data or use a float64 layer "
+            f"(dtype=np.float64)"
+        )
+    bad = "NaN" if bool(xp.isnan(arr).any()) else "inf"
+    raise ValueError(f"{name}: expected finite values, got {bad} in shape {tuple(arr.shape)}")
 
 
 @dataclass(frozen=True)
